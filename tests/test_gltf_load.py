@@ -241,3 +241,14 @@ def test_roles_are_inferred_from_names(tmp_path):
     assert roles == {"Head": PartRole.SKIN, "EyeLeft": PartRole.EYE_LEFT,
                      "Wolf3D_Teeth": PartRole.TEETH, "eye_R": PartRole.EYE_RIGHT}
     assert np.allclose(avatar.eye_centers[PartRole.EYE_LEFT], [1.0, 0.5, 0.0])
+
+
+def test_wrongly_typed_fields_are_rejected(tmp_path):
+    doc = _tiny_gltf(["jawOpen"])
+    doc.accessors[0].count = "four"
+    doc.nodes[0].extras = "not a dict"
+    with pytest.raises(LivefaceError, match="(not a valid|malformed) glTF"):
+        load_avatar(_save_glb(doc, tmp_path / "typed.glb"), require_all_targets=False)
+    doc.accessors[0].count = 4
+    avatar = load_avatar(_save_glb(doc, tmp_path / "typed.glb"), require_all_targets=False)
+    assert avatar.parts[0].role is PartRole.SKIN  # extras of the wrong type are ignored

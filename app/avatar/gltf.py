@@ -48,6 +48,14 @@ def load_avatar(path: Path, require_all_targets: bool = True) -> Avatar:
     targets must exist somewhere in the file; otherwise the error lists the missing ones."""
     path = Path(path)
     data = GltfData(path)
+    try:
+        return _build_avatar(path, data, require_all_targets)
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as err:
+        # Fields of the wrong JSON type (a string where a count belongs, ...) surface here.
+        raise data.fail(f"a field has an unexpected type or value ({type(err).__name__}: {err})") from None
+
+
+def _build_avatar(path: Path, data: GltfData, require_all_targets: bool) -> Avatar:
     found = [_read_part(data, node, world, prim_index, len(doc_prims))
              for node, world in _mesh_nodes(data)
              for prim_index, doc_prims in _primitives(data, node)]
@@ -149,31 +157,38 @@ def _read_part(data: GltfData, node: gl.Node, world: np.ndarray, prim_index: int
     regions = _optional(data, prim.attributes, "_REGION", count, 1)
     tangents = _optional(data, prim.attributes, "TANGENT", count, 4)
     morph_pos, morph_nrm, present = _morphs(data, mesh, prim, count)
+    name = node.name or mesh.name or f"mesh{node.mesh}"
+    part = MeshPart(
+        name=name if prim_count == 1 else f"{name}_{prim_index}",
+        role=PartRole.OTHER,
+        material=_material(data, prim.material),
+        uvs=(np.zeros((count, 2)) if uvs is None else uvs).astype(np.float32),
+        indices=indices,
+        regions=(np.full(count, -1.0) if regions is None else regions[:, 0]).astype(np.float32),
+        **_placed(world, positions, normals, tangents, morph_pos, morph_nrm),
+    )
+    extras = dict(node.extras if isinstance(node.extras, dict) else {}, _mesh=mesh.name or "", _world=world)
+    return part, present, extras
+
+
+def _placed(world, positions, normals, tangents, morph_pos, morph_nrm) -> dict:
+    """Vertex data moved into avatar space by a node's world matrix. Normals and normal
+    deltas go through the inverse transpose and share the rest normal's rescaling."""
     linear = world[:3, :3]
     normal_matrix = np.linalg.inv(linear).T if abs(np.linalg.det(linear)) > 1e-20 else np.eye(3)
     moved_normals = normals @ normal_matrix.T
     scale = np.linalg.norm(moved_normals, axis=1, keepdims=True).clip(1e-12)
-    name = node.name or mesh.name or f"mesh{node.mesh}"
-    if prim_count > 1:
-        name = f"{name}_{prim_index}"
     if tangents is not None:
-        tangents = np.concatenate([tangents[:, :3] @ linear.T, tangents[:, 3:]], axis=1)
-        tangents[:, :3] /= np.linalg.norm(tangents[:, :3], axis=1, keepdims=True).clip(1e-12)
-    part = MeshPart(
-        name=name,
-        role=PartRole.OTHER,
-        material=_material(data, prim.material),
-        positions=(positions @ linear.T + world[:3, 3]).astype(np.float32),
-        normals=(moved_normals / scale).astype(np.float32),
-        uvs=(np.zeros((count, 2)) if uvs is None else uvs).astype(np.float32),
-        indices=indices,
-        morph_positions=(morph_pos @ linear.T).astype(np.float32),
-        morph_normals=((morph_nrm @ normal_matrix.T) / scale[None]).astype(np.float32),
-        regions=(np.full(count, -1.0) if regions is None else regions[:, 0]).astype(np.float32),
-        tangents=None if tangents is None else tangents.astype(np.float32),
-    )
-    extras = dict(node.extras or {}, _mesh=mesh.name or "", _world=world)
-    return part, present, extras
+        direction = tangents[:, :3] @ linear.T
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True).clip(1e-12)
+        tangents = np.concatenate([direction, tangents[:, 3:]], axis=1).astype(np.float32)
+    return {
+        "positions": (positions @ linear.T + world[:3, 3]).astype(np.float32),
+        "normals": (moved_normals / scale).astype(np.float32),
+        "morph_positions": (morph_pos @ linear.T).astype(np.float32),
+        "morph_normals": ((morph_nrm @ normal_matrix.T) / scale[None]).astype(np.float32),
+        "tangents": tangents,
+    }
 
 
 def _optional(data: GltfData, attributes, name: str, count: int, width: int):
@@ -209,7 +224,7 @@ def _morphs(data: GltfData, mesh: gl.Mesh, prim: gl.Primitive, count: int):
     positions, normals = empty_morphs(count).astype(np.float64), empty_morphs(count).astype(np.float64)
     present = np.zeros(NUM_BLENDSHAPES, dtype=bool)
     names = _target_names(mesh, prim)
-    for target, name in zip(prim.targets or [], names):
+    for target, name in zip(prim.targets or [], names, strict=False):
         rig_name = arkit_name(str(name))
         if rig_name is None:
             continue
@@ -291,7 +306,7 @@ def _assign_roles(parts: list) -> list[MeshPart]:
         if candidates:
             best = max(candidates, key=lambda i: (int(parts[i][1].sum()), parts[i][0].vertex_count))
             roles[best] = PartRole.SKIN
-    return [_with_role(part, role) for (part, _, _), role in zip(parts, roles)]
+    return [_with_role(part, role) for (part, _, _), role in zip(parts, roles, strict=True)]
 
 
 def _with_role(part: MeshPart, role: PartRole) -> MeshPart:

@@ -96,7 +96,7 @@ class GltfData:
         if index is None or not 0 <= index < len(self.doc.accessors):
             raise self.fail(f"accessor {index} does not exist")
         acc = self.doc.accessors[index]
-        if acc.componentType not in COMPONENTS or acc.type not in WIDTHS or (acc.count or 0) < 0:
+        if acc.componentType not in COMPONENTS or acc.type not in WIDTHS or not isinstance(acc.count, int) or acc.count < 0:
             raise self.fail(f"accessor {index} has an unknown component type or shape")
         width = WIDTHS[acc.type]
         if acc.bufferView is None:
@@ -126,6 +126,8 @@ class GltfData:
     def _apply_sparse(self, acc: gl.Accessor, values: np.ndarray, width: int, index: int) -> None:
         sparse = acc.sparse
         what = f"sparse accessor {index}"
+        if sparse.indices is None or sparse.values is None:
+            raise self.fail(f"{what} lacks its indices or values")
         idx_acc = gl.Accessor(componentType=sparse.indices.componentType, count=sparse.count, type="SCALAR")
         if idx_acc.componentType not in (gl.UNSIGNED_BYTE, gl.UNSIGNED_SHORT, gl.UNSIGNED_INT):
             raise self.fail(f"{what} has indices of an invalid component type")

@@ -93,7 +93,7 @@ def _add_part(packer: _Packer, avatar: Avatar, part: MeshPart) -> None:
     if part.tangents is not None:
         attributes.TANGENT = packer.accessor(part.tangents.astype(np.float32), gl.VEC4)
     if np.any(part.regions >= 0):
-        setattr(attributes, "_REGION", packer.accessor(part.regions.astype(np.float32), gl.SCALAR))
+        attributes._REGION = packer.accessor(part.regions.astype(np.float32), gl.SCALAR)
     index_type = np.uint16 if part.vertex_count < 65536 else np.uint32
     indices = packer.accessor(part.indices.astype(index_type).ravel(), gl.SCALAR, gl.ELEMENT_ARRAY_BUFFER)
     primitive = gl.Primitive(attributes=attributes, indices=indices, mode=gl.TRIANGLES,
