@@ -246,9 +246,9 @@ def test_roles_are_inferred_from_names(tmp_path):
 def test_wrongly_typed_fields_are_rejected(tmp_path):
     doc = _tiny_gltf(["jawOpen"])
     doc.accessors[0].count = "four"
-    doc.nodes[0].extras = "not a dict"
+    doc.nodes[0].extras = {"liveface_role": 5, "liveface_eye_center": "middle"}
     with pytest.raises(LivefaceError, match="(not a valid|malformed) glTF"):
         load_avatar(_save_glb(doc, tmp_path / "typed.glb"), require_all_targets=False)
     doc.accessors[0].count = 4
     avatar = load_avatar(_save_glb(doc, tmp_path / "typed.glb"), require_all_targets=False)
-    assert avatar.parts[0].role is PartRole.SKIN  # extras of the wrong type are ignored
+    assert avatar.parts[0].role is PartRole.SKIN  # unusable liveface extras are ignored
