@@ -1,0 +1,94 @@
+"""The command line as a user meets it: exit codes, JSON, and errors without tracebacks."""
+
+import json
+import subprocess
+import sys
+
+import av
+import pytest
+
+from app.avatar.rig import ARKIT_NAMES
+from app.cli import main
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_avatar_info_json_lists_all_arkit_targets(capsys):
+    assert main(["avatar", "info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["morph_targets"] == list(ARKIT_NAMES)
+    assert info["missing_targets"] == []
+    assert info["vertices"] > 1000 and info["triangles"] > 1000
+
+
+def test_avatar_info_text(capsys):
+    assert main(["avatar", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "jawOpen" in out and "vertices" in out
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "does not exist"),
+        (b"this is not a glTF file at all", ""),
+        (b"glTF\x02\x00\x00\x00\xff\xff\x00\x00", ""),
+    ],
+)
+def test_bad_avatars_end_in_one_sentence_not_a_traceback(tmp_path, content, message):
+    path = tmp_path / "bad.glb"
+    if content is not None:
+        path.write_bytes(content)
+    result = _run("avatar", "info", "--avatar", str(path))
+    assert result.returncode == 2
+    assert result.stderr.startswith("liveface: error: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_flags_are_usage_errors():
+    result = _run("render", "--expressions", "--size", "big", "--out", "x.mp4")
+    assert result.returncode == 2 and "size must look like" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_render_refuses_odd_sizes_and_unknown_suffixes(tmp_path):
+    odd = _run("render", "--expressions", "--size", "65x64", "--out", str(tmp_path / "a.mp4"))
+    assert odd.returncode == 2 and "even" in odd.stderr
+    gif = _run("render", "--expressions", "--frames", "2", "--size", "64x64",
+               "--out", str(tmp_path / "a.gif"))
+    assert gif.returncode == 2 and ".mp4" in gif.stderr
+    assert not list(tmp_path.iterdir()), "a failed render must leave nothing behind"
+
+
+def test_render_into_missing_folder_is_a_user_error(tmp_path):
+    result = _run("render", "--expressions", "--frames", "2", "--size", "64x64",
+                  "--out", str(tmp_path / "nowhere" / "a.mp4"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+@pytest.mark.slow
+def test_render_expressions_writes_the_requested_frames(tmp_path):
+    out = tmp_path / "x.mp4"
+    result = _run("render", "--expressions", "--frames", "60", "--size", "512x512",
+                  "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with av.open(str(out)) as video:
+        stream = video.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in video.decode(stream)]
+    assert len(frames) == 60
+    assert frames[0].shape == (512, 512, 3)
+    assert frames[0].std() > 10, "the avatar should stand out from the background"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.mp4"], "no temporary files left"
+
+
+def test_render_png_frames(tmp_path):
+    out = tmp_path / "frames"
+    assert main(["render", "--expressions", "--frames", "3", "--size", "96x96",
+                 "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "frame_00000.png", "frame_00001.png", "frame_00002.png"]
