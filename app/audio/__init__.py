@@ -1,0 +1,1 @@
+"""Audio in: capture, file and synthetic sources, resampling, features."""
