@@ -37,14 +37,14 @@ uniform float u_exposure;
 out vec4 f_color;
 
 // ---- lights: a warm key high on the camera's right, a cool fill, a rim from behind ----
-const vec3 KEY_DIR = vec3(0.5, 0.45, 0.74);
-const vec3 KEY_COLOR = vec3(1.0, 0.93, 0.84) * 2.7;
+const vec3 KEY_DIR = vec3(0.72, 0.45, 0.55);
+const vec3 KEY_COLOR = vec3(1.0, 0.92, 0.82) * 2.2;
 const vec3 FILL_DIR = vec3(-0.78, 0.05, 0.62);
-const vec3 FILL_COLOR = vec3(0.72, 0.82, 1.0) * 0.55;
+const vec3 FILL_COLOR = vec3(0.70, 0.80, 1.0) * 0.22;
 const vec3 RIM_DIR = vec3(-0.35, 0.55, -0.76);
 const vec3 RIM_COLOR = vec3(0.95, 0.97, 1.0) * 2.2;
-const vec3 SKY = vec3(0.30, 0.33, 0.38);
-const vec3 GROUND = vec3(0.16, 0.12, 0.10);
+const vec3 SKY = vec3(0.13, 0.15, 0.18);
+const vec3 GROUND = vec3(0.07, 0.05, 0.045);
 
 float ggx(float n_h, float alpha) {
     float a2 = alpha * alpha;
@@ -113,17 +113,21 @@ vec3 crows_feet(vec3 rest) {
 vec3 region_creases(int region, vec3 rest) {
     vec2 p = rest.xy - u_region_center[region].xy;
     float side = rest.x >= 0.0 ? 1.0 : -1.0;
-    if (region == 0)  // forehead: horizontal lines
-        return line_creases(p, vec2(0.0, 1.0), 0.009) * (1.0 - smoothstep(0.03, 0.06, abs(p.x)));
+    if (region == 0)  // forehead: a few horizontal lines above the brows
+        return line_creases(p, vec2(0.0, 1.0), 0.009)
+             * (1.0 - smoothstep(0.025, 0.05, abs(p.x))) * (1.0 - smoothstep(0.012, 0.025, abs(p.y)));
     if (region == 1)  // between the brows: vertical lines near the midline
         return line_creases(p, vec2(1.0, 0.0), 0.0045) * (1.0 - smoothstep(0.006, 0.016, abs(rest.x)));
     if (region == 2)  // crow's feet fanning from the outer eye corners
         return crows_feet(rest);
     if (region == 3)  // bunny lines slanting across the nose bridge
         return line_creases(p, vec2(side * 0.7, 1.0), 0.004);
-    if (region == 4)  // smile folds running down from the nose wings
-        return line_creases(p, vec2(side, 0.45), 0.011);
-    return line_creases(p, vec2(1.0, 0.0), 0.003);  // mouth: vertical lip lines
+    if (region == 4)  // one smile fold each side, from the nose wing to the mouth corner
+        return line_creases(p - vec2(side * 0.012, 0.0), vec2(side, 0.45), 0.02)
+             * (1.0 - smoothstep(0.006, 0.014, abs(dot(p - vec2(side * 0.012, 0.0), normalize(vec2(side, 0.45))))));
+    // mouth: fine vertical lines on and just around the lips
+    return line_creases(p, vec2(1.0, 0.0), 0.003) * (1.0 - smoothstep(0.008, 0.016, abs(p.y)))
+         * (1.0 - smoothstep(0.02, 0.03, abs(p.x)));
 }
 
 // Bends the normal along the weighted creases; returns the cavity darkening in w.
@@ -138,7 +142,7 @@ vec4 wrinkled_normal(vec3 n) {
         slope += vec3(c.xy, 0.0);
         cavity += c.z;
     }
-    const float depth_m = 0.0007;  // crease depth at full weight
+    const float depth_m = 0.00035;  // crease depth at full weight
     vec3 gradient = u_rotation * slope * depth_m;
     return vec4(normalize(n - (gradient - dot(gradient, n) * n)), clamp(cavity, 0.0, 1.0));
 }
@@ -177,7 +181,7 @@ vec3 shade_skin(vec3 n, vec3 v) {
     vec4 wrinkled = wrinkled_normal(mapped_normal(n));
     vec3 base = albedo().rgb;
     base = mix(base, base * vec3(1.35, 0.62, 0.60), clamp(v_flush, 0.0, 1.0) * 0.65);
-    base *= 1.0 - 0.35 * wrinkled.w;
+    base *= 1.0 - 0.2 * wrinkled.w;
     // Two specular lobes: a broad oily sheen plus a tighter one on the same Fresnel.
     vec3 lit = light_sum(wrinkled.xyz, v, base, u_roughness, 0.028, true);
     vec3 tight = KEY_COLOR * specular(wrinkled.xyz, v, normalize(KEY_DIR), u_roughness * 0.55, 0.028);
