@@ -30,7 +30,8 @@ VERTEX_GROUPS = Path("mpfb2/mesh_metadata/basemesh_vertex_groups.json")
 TARGET_DIR = Path("faceunits01/targets/faceunits")
 TEXTURE_DIR = Path("mpfb2/textures")
 NECK_CUT_BELOW_JOINT_M = 0.03  # the cut sits this far below the neck joint, above the shoulders
-NECK_HALF_WIDTH_M, NECK_HALF_DEPTH_M = 0.062, 0.062  # the column kept below the jaw
+NECK_HALF_WIDTH_M, NECK_HALF_DEPTH_M = 0.062, 0.09  # the column kept below the jaw
+NECK_FORWARD_M = 0.035  # the column leans forward so the throat under the chin stays
 EYE_ONLY_TARGET_PREFIXES = ("eyeBlink", "eyeLook", "eyeWide")
 EYE_TARGET_REACH_M = 0.045  # eyelids and brows of one eye lie within this of its centre
 SKIN_TEXTURE_PX = 1024
@@ -174,7 +175,7 @@ def crop_head(base: BaseMesh) -> tuple[np.ndarray, np.ndarray]:
     """
     neck = base.joint("joint-neck")
     x, y, z = (base.positions[:, i] for i in range(3))
-    column = (x / NECK_HALF_WIDTH_M) ** 2 + ((z - neck[2] - 0.012) / NECK_HALF_DEPTH_M) ** 2 < 1.0
+    column = (x / NECK_HALF_WIDTH_M) ** 2 + ((z - neck[2] - NECK_FORWARD_M) / NECK_HALF_DEPTH_M) ** 2 < 1.0
     inside = (y > neck[1] - NECK_CUT_BELOW_JOINT_M) & (column | (y > neck[1] + 0.03))
     tris, uv_tris = base.corners["body"]
     keep = np.all(inside[tris], axis=1)
