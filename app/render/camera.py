@@ -119,7 +119,8 @@ def portrait_view(
     half_h = max(size[1], size[0] / aspect) * margin / 2.0
     distance = half_h / np.tan(fov_y_rad / 2.0) + size[2] / 2.0
     eye = center + np.array([0.0, 0.0, distance])
-    near, far = max(distance - size[2] * 2.0, 0.01), distance + size[2] * 2.0
+    # Generous depth range: close-ups framed on part of the head still see all of it.
+    near, far = distance * 0.1, distance + max(size.max(), 0.3) * 3.0
     return View(look_at(eye, center), perspective(fov_y_rad, aspect, near, far),
                 (0, 0, width, height), framebuffer)
 

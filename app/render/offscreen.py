@@ -66,6 +66,10 @@ class OffscreenTarget:
         return np.ascontiguousarray(image[::-1])  # GL rows start at the bottom
 
     def release(self) -> None:
+        if self.ctx.fbo in (self.framebuffer, self._resolved):
+            # GL would otherwise keep a deleted framebuffer bound, and moderngl rebinds
+            # "the current one" after creating the next framebuffer: an invalid operation.
+            self.ctx.detect_framebuffer(0).use()
         objects = [self.framebuffer, self._color, self._depth]
         if self._resolved is not None:
             objects += [self._resolved, self._resolve_color]

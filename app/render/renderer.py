@@ -284,7 +284,7 @@ class AvatarRenderer:
         return model.astype(np.float32)
 
     def _draw_view(self, view: View, models: list[np.ndarray], background) -> None:
-        framebuffer = view.framebuffer if view.framebuffer is not None else self.ctx.screen
+        framebuffer = view.framebuffer or self.ctx.screen or self.ctx.fbo
         framebuffer.use()
         self.ctx.viewport = view.viewport
         if background is not None:

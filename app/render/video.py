@@ -35,9 +35,15 @@ class VideoWriter:
 
     def __enter__(self) -> "VideoWriter":
         try:
+            # FFmpeg opens the file only when the header is written, so an unwritable
+            # path would fail late and quietly; probe it here instead.
+            with open(self.path, "wb"):
+                pass
             self._container = av.open(str(self.path), mode="w", format="mp4")
         except (OSError, av.FFmpegError) as err:
-            raise LivefaceError(f"cannot write video {self.path}: {err}.") from None
+            reason = getattr(err, "strerror", None) or err
+            raise LivefaceError(
+                f"cannot write video {self.path} ({reason}); choose a writable path.") from None
         self._video = self._container.add_stream("libx264", rate=self.fps)
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"
