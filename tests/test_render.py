@@ -237,3 +237,13 @@ def test_golden_image(gl_context, default_avatar, name):
     difference = np.abs(image.astype(np.int16) - expected.astype(np.int16))
     assert difference.mean() < 3.0, f"mean difference {difference.mean():.2f}/255"
     assert (difference.max(axis=-1) > 32).mean() < 0.01
+
+
+@pytest.mark.slow
+def test_bench_render_reports_both_cases(default_avatar):
+    from app.render.bench import bench_render
+
+    figures = bench_render(default_avatar, seconds=0.05, samples=0)
+    assert figures["device"].strip()
+    assert figures["mono_1280x720_fps"] > 0 and figures["stereo_2x1832x1920_fps"] > 0
+    assert figures["frames"]["mono"] >= 2 and figures["frames"]["stereo"] >= 2
