@@ -38,7 +38,7 @@ out vec4 f_color;
 
 // ---- lights: a warm key high on the camera's right, a cool fill, a rim from behind ----
 const vec3 KEY_DIR = vec3(0.72, 0.45, 0.55);
-const vec3 KEY_COLOR = vec3(1.0, 0.92, 0.82) * 2.2;
+const vec3 KEY_COLOR = vec3(1.0, 0.92, 0.84) * 1.9;
 const vec3 FILL_DIR = vec3(-0.78, 0.05, 0.62);
 const vec3 FILL_COLOR = vec3(0.70, 0.80, 1.0) * 0.22;
 const vec3 RIM_DIR = vec3(-0.35, 0.55, -0.76);

@@ -108,6 +108,40 @@ def test_render_is_deterministic_and_top_row_first(ctx, tiny_avatar):
     assert np.abs(first[int(eye_px[1]) + 12, 48].astype(int) - background).sum() > 30
 
 
+def test_camera_matrices_follow_the_gl_conventions():
+    near, far = 0.1, 10.0
+    projection = camera.perspective(np.radians(60), 1.5, near, far)
+    for depth, ndc_z in ((near, -1.0), (far, 1.0)):
+        clip = projection @ np.array([0.0, 0.0, -depth, 1.0])
+        assert clip[2] / clip[3] == pytest.approx(ndc_z, abs=1e-5)
+    half = np.radians(30)
+    symmetric = camera.fov_projection(-np.arctan(np.tan(half) * 1.5), np.arctan(np.tan(half) * 1.5),
+                                      half, -half, near, far)
+    np.testing.assert_allclose(symmetric, projection, atol=1e-5)
+    view = camera.look_at((1.0, 2.0, 3.0), (1.0, 2.0, 0.0))
+    np.testing.assert_allclose(view @ [1.0, 2.0, 3.0, 1.0], [0, 0, 0, 1], atol=1e-6)
+    np.testing.assert_allclose(view @ [1.0, 2.0, 0.0, 1.0], [0, 0, -3, 1], atol=1e-6)
+
+
+def test_normal_map_changes_the_shading(ctx, tiny_avatar):
+    from dataclasses import replace
+
+    skin = tiny_avatar.parts[0]
+    bumps = np.zeros((64, 64, 4), np.uint8)
+    bumps[..., 0] = np.where((np.arange(64) // 4) % 2, 200, 56)[None, :]  # tilted stripes
+    bumps[..., 1], bumps[..., 2], bumps[..., 3] = 128, 220, 255
+    tangents = np.c_[np.cross([0.0, 1.0, 0.0], skin.normals) + [1e-3, 0, 0], np.ones(len(skin.normals))]
+    mapped = replace(skin, tangents=tangents.astype(np.float32),
+                     material=replace(skin.material, normal_texture=bumps))
+    bumpy = replace(tiny_avatar, parts=(mapped, *tiny_avatar.parts[1:]))
+    images = []
+    for avatar in (tiny_avatar, bumpy):
+        renderer = OffscreenRenderer(avatar, 96, 96, ctx=ctx)
+        images.append(renderer.render_frame())
+        renderer.release()
+    assert mean_difference(*images) > 2.0
+
+
 # ---- the default avatar ----
 
 def test_jaw_open_changes_the_mouth_not_the_forehead(face, default_avatar):

@@ -83,6 +83,7 @@ class _GpuPart:
     normal_texture: moderngl.Texture | None
     base_vertex: int
     eye_center: np.ndarray | None
+    depth_range: tuple[float, float]  # rest-space z extent, for mouth-cavity occlusion
 
 
 def _interleaved(part: MeshPart) -> np.ndarray:
@@ -218,8 +219,9 @@ class AvatarRenderer:
             normal = (_color_texture(self.ctx, material.normal_texture, srgb=False)
                       if material.normal_texture is not None and part.tangents is not None
                       else None)
+            z = part.positions[:, 2]
             parts.append(_GpuPart(part, vao, (vbo, ibo), base, normal, base_vertex,
-                                  _eye_center(self.avatar, part)))
+                                  _eye_center(self.avatar, part), (float(z.min()), float(z.max()))))
             base_vertex += part.vertex_count
         return parts
 
@@ -304,7 +306,7 @@ class AvatarRenderer:
         else:
             self.ctx.enable(moderngl.CULL_FACE)
         _upload(prog, "u_model", gl_matrix_bytes(model))
-        _upload(prog, "u_rotation", np.ascontiguousarray(model[:3, :3].T).tobytes())
+        _upload(prog, "u_rotation", gl_matrix_bytes(model[:3, :3]))
         _upload(prog, "u_base_vertex", gpu.base_vertex)
         _upload(prog, "u_role", _ROLE_SHADING[part.role])
         _upload(prog, "u_base_color", tuple(float(c) for c in part.material.base_color))
@@ -315,8 +317,7 @@ class AvatarRenderer:
         (gpu.normal_texture or self._white).use(3)
         if gpu.eye_center is not None:
             _upload(prog, "u_eye_center", tuple(float(x) for x in gpu.eye_center))
-        z = part.positions[:, 2]
-        _upload(prog, "u_depth_range", (float(z.min()), float(z.max())))
+        _upload(prog, "u_depth_range", gpu.depth_range)
         gpu.vao.render(moderngl.TRIANGLES)
 
     def release(self) -> None:
