@@ -213,7 +213,8 @@ vec3 shade_eye(vec3 n, vec3 v) {
 
 vec3 shade_mouth(vec3 n, vec3 v) {
     float depth = smoothstep(u_depth_range.x, u_depth_range.y, v_rest_pos.z);
-    float occlusion = mix(0.18, 1.0, depth);  // the mouth cavity hides the back teeth
+    // The mouth cavity shades everything behind the lips; the back is nearly black.
+    float occlusion = mix(0.1, 0.85, depth * depth);
     return light_sum(n, v, albedo().rgb, u_roughness, 0.04, false) * occlusion;
 }
 

@@ -83,6 +83,7 @@ class OffscreenRenderer:
     def __init__(self, avatar: Avatar, width: int, height: int, samples: int = 4,
                  background: tuple[float, float, float] = DEFAULT_BACKGROUND,
                  ctx: moderngl.Context | None = None):
+        self._owns_ctx = ctx is None
         self.ctx = ctx or create_headless_context()
         self.avatar = avatar
         self.background = tuple(float(c) for c in background)
@@ -128,6 +129,8 @@ class OffscreenRenderer:
         self.target.release()
         if self._right_target is not None:
             self._right_target.release()
+        if self._owns_ctx:
+            self.ctx.release()
 
 
 def save_png(path: Path | str, image: np.ndarray) -> None:
