@@ -1,0 +1,89 @@
+"""The model's sizes and constants in one typed dataclass.
+
+A checkpoint is data: the weights in safetensors and `ModelConfig.to_dict()` as JSON beside
+them (or in the file's metadata). Values are numbers, booleans and tuples of numbers, never
+strings that code has to parse.
+"""
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from app.audio.contract import MEL_BINS
+from app.avatar.emotions import EMOTIONS
+from app.avatar.rig import RIG_SIZE
+from app.avatar.texture_controls import NUM_REGIONS
+
+LATENT_SIZE = 32  # the contract's latent expression code, floats per frame
+GAZE_INPUTS = 3  # gaze yaw, gaze pitch (rad) and a "present" flag
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # log-mel front end: a fixed floor and fixed global standardisation (never per clip)
+    mel_bins: int = MEL_BINS
+    mel_log_floor: float = 1e-8
+    mel_mean: float = -4.0  # rough speech statistics; training refits both on its data
+    mel_std: float = 4.0
+
+    # expression codec: rig <-> latent, per frame
+    rig_size: int = RIG_SIZE
+    latent_size: int = LATENT_SIZE
+    num_regions: int = NUM_REGIONS
+    codec_hidden: tuple[int, ...] = (256, 256)
+
+    # causal audio encoder: 100 Hz mel -> 50 Hz features
+    audio_channels: int = 128
+    audio_first_kernel: int = 4  # mel frames seen by the strided input layer
+    audio_kernel: int = 3
+    audio_dilations: tuple[int, ...] = (1, 2, 4, 8)  # receptive field ~0.6 s
+
+    # denoiser transformer
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    mlp_ratio: int = 4
+    window_frames: int = 64  # w: frame t attends to frames [t - w, t] (1.28 s)
+    causal: bool = True  # False: the offline baseline, bidirectional over the whole clip
+    num_emotions: int = len(EMOTIONS)
+    emotion_dim: int = 32
+    level_features: int = 64  # Fourier features of the diffusion time
+
+    # training-time condition dropout (also what classifier-free guidance relies on)
+    gaze_dropout: float = 0.5  # most users have no eye cameras
+    emotion_dropout: float = 0.1
+
+    # diffusion: cosine schedule on t in [0, 1], v-prediction
+    sampling_steps: int = 32  # K, the teacher's deterministic DDIM steps
+    guidance_scale: float = 1.0  # teacher's classifier-free guidance (1 = none)
+    latent_std: float = 1.0  # codec latents are divided by this before diffusion
+
+    def to_dict(self) -> dict:
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        values = {key: tuple(value) if isinstance(value, list) else value
+                  for key, value in data.items()}
+        return cls(**values)
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads or self.head_dim % 2:
+            raise ValueError("d_model must split into heads of an even size (rotary pairs)")
+        if self.audio_first_kernel < 2:
+            raise ValueError("the strided input layer needs a kernel of at least 2 mel frames")
+
+
+def tiny_config(**overrides) -> ModelConfig:
+    """A few-thousand-parameter model for tests."""
+    tiny = ModelConfig(codec_hidden=(32,), audio_channels=16, audio_dilations=(1, 2),
+                       d_model=32, n_layers=2, n_heads=2, window_frames=6, emotion_dim=8,
+                       level_features=16, sampling_steps=4)
+    return replace(tiny, **overrides)
