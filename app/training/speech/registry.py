@@ -1,0 +1,51 @@
+"""Engines by name, and which of them work on this machine."""
+
+from collections.abc import Callable
+
+from app.errors import LivefaceError
+from app.training.speech.base import SpeechEngine
+
+
+def _espeak() -> SpeechEngine:
+    from app.training.speech.espeak import EspeakEngine
+    return EspeakEngine()
+
+
+def _flite() -> SpeechEngine:
+    from app.training.speech.flite import FliteEngine
+    return FliteEngine()
+
+
+def _festival() -> SpeechEngine:
+    from app.training.speech.festival import FestivalEngine
+    return FestivalEngine()
+
+
+def _piper() -> SpeechEngine:
+    from app.training.speech.piper import PiperEngine
+    return PiperEngine()
+
+
+ENGINES: dict[str, Callable[[], SpeechEngine]] = {
+    "espeak-ng": _espeak,
+    "flite": _flite,
+}
+
+
+def get_engine(name: str) -> SpeechEngine:
+    """An engine by name; a LivefaceError says how to install it when it is missing."""
+    if name not in ENGINES:
+        raise LivefaceError(f"unknown speech engine '{name}'; choose one of: {', '.join(ENGINES)}.")
+    return ENGINES[name]()
+
+
+def available_engines() -> tuple[str, ...]:
+    """The names of the engines that work here."""
+    found = []
+    for name in ENGINES:
+        try:
+            get_engine(name)
+        except LivefaceError:
+            continue
+        found.append(name)
+    return tuple(found)
