@@ -27,9 +27,10 @@ from app.training import teacher_face as face
 from app.training import teacher_mouth as mouth
 from app.training import teacher_prosody as prosody
 from app.training.timeline import Timeline
-from app.training.visemes import LIP_CHANNELS, VOWEL_VISEMES
+from app.training.visemes import LIP_CHANNELS, VOWEL_VISEMES, is_bilabial, is_labiodental
 
 BILABIAL_GAP_MM = -0.5  # p/b/m: lips pressed, gap at most this on the default mesh
+LABIODENTAL_GAP_MM = 2.5  # f/v: lower lip up against the upper teeth, lips just parted
 PAUSE_GAP_MM = 0.5  # long pauses: lips at rest, touching
 _BLINK_OPEN_S = 0.17
 
@@ -130,8 +131,9 @@ def animate(timeline: Timeline, audio: np.ndarray, emotion: str = "neutral",
     track = np.clip(track, RIG_MIN, RIG_MAX)
 
     geometry = geometry or default_geometry()
-    track = mouth.enforce_closure(track, mouth.bilabial_frames(segs, frames), BILABIAL_GAP_MM,
-                                  geometry)
+    for chosen, gap_mm in ((is_bilabial, BILABIAL_GAP_MM), (is_labiodental, LABIODENTAL_GAP_MM)):
+        track = mouth.enforce_closure(track, mouth.phone_frames(segs, frames, chosen), gap_mm,
+                                      geometry)
     track = mouth.enforce_closure(track, relax >= 0.99, PAUSE_GAP_MM, geometry)
     return np.clip(track, RIG_MIN, RIG_MAX).astype(np.float32)
 

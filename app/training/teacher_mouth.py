@@ -14,6 +14,7 @@ Blending alone cannot guarantee that p/b/m close, so the final step measures the
 on the avatar mesh and raises mouthClose where it must (`enforce_closure`).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +23,8 @@ from app.audio.contract import FRAME_RATE_HZ
 from app.avatar.landmarks import FaceGeometry
 from app.avatar.rig import RIG_INDEX, RIG_SIZE
 from app.training.timeline import SILENCE, Timeline
-from app.training.visemes import (COARTICULATION, JAW_CHANNELS, LIP_CHANNELS, is_bilabial,
-                                  phone_visemes, viseme_rig)
+from app.training.visemes import (COARTICULATION, JAW_CHANNELS, LIP_CHANNELS, phone_visemes,
+                                  viseme_rig)
 
 LONG_PAUSE_S = 0.2  # pauses at least this long relax the mouth to rest
 _RELAX_DELAY_S = 0.1  # how far into a pause the mouth starts relaxing
@@ -137,12 +138,14 @@ def long_pauses(segs: list[Segment]) -> list[tuple[float, float]]:
     return [(a, b) for a, b in runs if b - a >= LONG_PAUSE_S]
 
 
-def bilabial_frames(segs: list[Segment], frames: int) -> np.ndarray:
-    """Frames whose centre lies in a p/b/m segment, plus each segment's middle frame."""
+def phone_frames(segs: list[Segment], frames: int,
+                 chosen: Callable[[str], bool]) -> np.ndarray:
+    """Frames whose centre lies in a segment of a chosen phone, plus each such segment's
+    middle frame (so even a very short p still gets one)."""
     times = frame_times(frames)
     mask = np.zeros(frames, dtype=bool)
     for seg in segs:
-        if is_bilabial(seg.phone):
+        if chosen(seg.phone):
             mask |= (times >= seg.start_s) & (times < seg.end_s)
             middle = int((seg.start_s + seg.end_s) / 2 * FRAME_RATE_HZ)
             mask[min(max(middle, 0), frames - 1)] = True

@@ -100,7 +100,7 @@ VISEME_TARGETS: dict[str, dict[str, float]] = {
            "mouthSmileLeft": 0.15, "mouthSmileRight": 0.15, "mouthUpperUpLeft": 0.1,
            "mouthUpperUpRight": 0.1},
     "oh": {"jawOpen": 0.35, "mouthFunnel": 0.5, "mouthPucker": 0.25},
-    "ou": {"jawOpen": 0.1, "mouthPucker": 0.75, "mouthFunnel": 0.35},
+    "ou": {"jawOpen": 0.13, "mouthPucker": 0.75, "mouthFunnel": 0.35},
 }
 
 
@@ -118,7 +118,7 @@ class Coarticulation:
 COARTICULATION: dict[str, Coarticulation] = {
     "sil": Coarticulation(0.25, 0.25, 0.06, 0.06, 0.0),
     "PP": Coarticulation(1.0, 0.7, 0.09, 0.05, 0.1),
-    "FF": Coarticulation(0.9, 0.6, 0.08, 0.05, 0.2),
+    "FF": Coarticulation(1.0, 0.9, 0.07, 0.05, 0.2),
     "TH": Coarticulation(0.5, 0.6, 0.06, 0.05, 0.3),
     "DD": Coarticulation(0.12, 0.45, 0.05, 0.04, 0.4),
     "kk": Coarticulation(0.1, 0.35, 0.05, 0.04, 0.5),
@@ -166,6 +166,10 @@ def viseme_of(phone: str) -> str:
 
 def is_bilabial(phone: str) -> bool:
     return strip_diacritics(phone) in BILABIALS
+
+
+def is_labiodental(phone: str) -> bool:
+    return strip_diacritics(phone) in LABIODENTALS
 
 
 def is_rounded(phone: str) -> bool:
