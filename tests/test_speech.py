@@ -190,3 +190,13 @@ def test_flite_timeline():
     phones = clip.timeline.phones
     vowel_rms = np.median([_rms(clip.audio, p.start_s, p.end_s) for p in phones if is_vowel(p.phone)])
     assert _rms(clip.audio, phones[0].start_s, phones[0].end_s) < 0.1 * vowel_rms
+
+
+def test_festival_timeline():
+    festival = _engine_or_skip("festival")
+    for voice in festival.voices("en"):
+        clip = festival.synthesize(ENGLISH, "en", voice.id)
+        _check_clip(clip)
+        assert [w.text for w in clip.timeline.words][:3] == ["Pass", "the", "bread"]
+    stressed = [p for p in clip.timeline.phones if p.stress]
+    assert stressed and all(is_vowel(p.phone) for p in stressed)

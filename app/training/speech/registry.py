@@ -29,6 +29,7 @@ def _piper() -> SpeechEngine:
 ENGINES: dict[str, Callable[[], SpeechEngine]] = {
     "espeak-ng": _espeak,
     "flite": _flite,
+    "festival": _festival,
 }
 
 
