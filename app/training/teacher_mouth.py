@@ -27,8 +27,8 @@ from app.training.visemes import (COARTICULATION, JAW_CHANNELS, LIP_CHANNELS, ph
                                   viseme_rig)
 
 LONG_PAUSE_S = 0.2  # pauses at least this long relax the mouth to rest
-_RELAX_DELAY_S = 0.1  # how far into a pause the mouth starts relaxing
-_RELAX_RAMP_S = 0.1  # and how long it takes to reach rest
+_RELAX_DELAY_S = 0.04  # how far from speech the mouth starts relaxing in a pause
+_RELAX_RAMP_S = 0.06  # and how long it takes to reach rest (100 ms from speech)
 _ROUNDING = np.array([RIG_INDEX["mouthPucker"], RIG_INDEX["mouthFunnel"]])
 _CLOSE = RIG_INDEX["mouthClose"]
 
