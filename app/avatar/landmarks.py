@@ -98,7 +98,8 @@ class FaceGeometry:
             mouth_corners=np.array([_corner(part, "Left"), _corner(part, "Right")]),
         )
 
-    def skin_vertices(self, rig_batch: np.ndarray, vertices: np.ndarray | None = None) -> np.ndarray:
+    def skin_vertices(self, rig_batch: np.ndarray,
+                      vertices: np.ndarray | None = None) -> np.ndarray:
         """Posed skin positions (T, V, 3) in metres for rig frames (T, 57) or one (57,).
 
         Linear blendshapes in head space (head rotation not applied). `vertices` limits

@@ -141,7 +141,8 @@ def animate(timeline: Timeline, audio: np.ndarray, emotion: str = "neutral",
 def _checked_audio(audio: np.ndarray) -> np.ndarray:
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim != 1:
-        raise LivefaceError(f"the teacher needs mono audio (one channel); got shape {samples.shape}.")
+        raise LivefaceError(
+            f"the teacher needs mono audio (one channel); got shape {samples.shape}.")
     if not np.isfinite(samples).all():
         raise LivefaceError("the audio contains NaN or infinite samples; decode it again.")
     return samples

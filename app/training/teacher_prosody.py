@@ -97,7 +97,8 @@ def pitch_hz(audio: np.ndarray, frames: int) -> np.ndarray:
     left, mid, right = (band[rows, best[rows] - 1], band[rows, best[rows]],
                         band[rows, best[rows] + 1])
     curvature = left - 2 * mid + right
-    lag[rows] += np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1), 0)
+    safe = np.where(curvature < 0, curvature, -1.0)
+    lag[rows] += np.where(curvature < 0, 0.5 * (left - right) / safe, 0.0)
     rms = frame_rms(audio, frames)
     loud_enough = rms > 0.05 * max(float(np.percentile(rms, 95)) if frames else 0.0, _SILENT_RMS)
     voiced = (peak > _VOICING_THRESHOLD) & loud_enough
