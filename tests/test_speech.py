@@ -200,3 +200,18 @@ def test_festival_timeline():
         assert [w.text for w in clip.timeline.words][:3] == ["Pass", "the", "bread"]
     stressed = [p for p in clip.timeline.phones if p.stress]
     assert stressed and all(is_vowel(p.phone) for p in stressed)
+
+
+def test_piper_timeline():
+    piper = _engine_or_skip("piper")
+    clip = piper.synthesize(ENGLISH, "en")
+    _check_clip(clip)
+    assert clip.engine == "piper" and clip.voice == "en_US-joe-medium"
+    again = piper.synthesize(ENGLISH, "en")
+    assert np.array_equal(clip.audio, again.audio)
+    phones = clip.timeline.phones
+    hiss = [_high_share(clip.audio, p.start_s, p.end_s) for p in phones if p.phone == "s"]
+    vowel = [_high_share(clip.audio, p.start_s, p.end_s) for p in phones if is_vowel(p.phone)]
+    assert np.median(hiss) > 3 * np.median(vowel)
+    slow = piper.synthesize(ENGLISH, "en", prosody=Prosody(rate=0.7))
+    assert slow.duration_s > 1.2 * clip.duration_s

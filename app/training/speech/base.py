@@ -115,7 +115,7 @@ def check_voice(voice: str, language: str, engine: str, voices: list[Voice]) -> 
 
 
 def to_contract_audio(audio: np.ndarray, rate_hz: int) -> np.ndarray:
-    """Mono float32 at SAMPLE_RATE_HZ; int16 input is scaled to full scale 1."""
+    """Mono float32 at SAMPLE_RATE_HZ within [-1, 1]; int16 input is scaled to full scale 1."""
     audio = np.asarray(audio)
     if audio.dtype == np.int16:
         audio = audio.astype(np.float32) / 32768.0
@@ -124,7 +124,8 @@ def to_contract_audio(audio: np.ndarray, rate_hz: int) -> np.ndarray:
         return audio
     import soxr  # a dependency of the training extra; imported where it is needed
 
-    return soxr.resample(audio, rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
+    resampled = soxr.resample(audio, rate_hz, SAMPLE_RATE_HZ)
+    return np.clip(resampled, -1.0, 1.0).astype(np.float32)  # the filter can overshoot
 
 
 def check_audio(audio: np.ndarray, engine: str, text: str) -> None:

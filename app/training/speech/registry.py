@@ -30,6 +30,7 @@ ENGINES: dict[str, Callable[[], SpeechEngine]] = {
     "espeak-ng": _espeak,
     "flite": _flite,
     "festival": _festival,
+    "piper": _piper,
 }
 
 
