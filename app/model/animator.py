@@ -1,0 +1,217 @@
+"""The streaming animator: 320 new samples in, one animation frame out, state as a value.
+
+    frame, state = animator.step(state, block, cond, noise, steps=1)
+
+`state` holds everything that carries over (audio tail, encoder tails, the KV cache of the
+clean past, the previous frame's latent waiting to be committed to the cache); `step` never
+mutates it. The same call runs the one-step student (`steps=1`) and the K-step teacher
+(`steps=K`, optionally with classifier-free guidance): the number of steps is an argument,
+the network is whichever `Denoiser` the animator was built with.
+
+Each frame: log-mel of the block (2 mel frames) -> audio encoder (1 feature) -> sample the
+frame's latent by DDIM from `noise`; the first network call also commits the previous
+frame's clean latent to the cache (one two-token forward instead of two one-token ones)
+-> codec decoder -> rig vector and texture controls.
+
+Device, dtype and thread count are the caller's: the state follows the device of the block
+the first `initial_state` call was given. Nothing here builds losses or optimisers.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from app.audio.contract import SAMPLES_PER_FRAME
+from app.audio.features import LogMel, MelState, StreamingLogMel
+from app.model.audio_encoder import AudioEncoder, EncoderState
+from app.model.codec import ExpressionCodec
+from app.model.config import ModelConfig
+from app.model.denoiser import Conditions, Denoiser, KVCache, Tokens, keep_clean
+from app.model.diffusion import ddim_sample, ddim_step, guided, sampling_times
+
+
+@dataclass(frozen=True)
+class AnimatorState:
+    mel: MelState
+    encoder: EncoderState
+    cache: KVCache  # clean frames [t - w, t - 2] (t = next frame)
+    pending_latent: Tensor  # (B, 1, latent) frame t - 1, diffusion scale, not yet cached
+    pending_audio: Tensor  # (B, 1, audio_channels) its audio feature
+    next_frame: int  # t; 0 means nothing is pending yet
+
+
+@dataclass(frozen=True)
+class Frame:
+    """n animation frames (n = 1 for one 320-sample block)."""
+
+    latent: Tensor  # (B, n, 32) codec latents
+    rig: Tensor  # (B, n, 57) within RIG_MIN..RIG_MAX
+    wrinkle: Tensor  # (B, n, 6) in 0..1
+    flush: Tensor  # (B, n, 6) in 0..1
+    audio_end_sample: Tensor  # (n,) long: the sample count of the audio each frame used
+
+
+class Animator(nn.Module):
+    def __init__(self, config: ModelConfig, encoder: AudioEncoder, denoiser: Denoiser,
+                 codec: ExpressionCodec):
+        super().__init__()
+        if not config.causal:
+            raise ValueError("the streaming animator needs a causal denoiser (causal=True)")
+        self.config = config
+        self.log_mel = LogMel(config.mel_mean, config.mel_std, config.mel_log_floor)
+        self.streaming_mel = StreamingLogMel(self.log_mel)
+        self.encoder, self.denoiser, self.codec = encoder, denoiser, codec
+
+    @classmethod
+    def build(cls, config: ModelConfig) -> "Animator":
+        """Freshly initialised parts (load weights into them afterwards)."""
+        return cls(config, AudioEncoder(config), Denoiser(config), ExpressionCodec(config))
+
+    def initial_state(self, batch: int, like: Tensor) -> AnimatorState:
+        """`like`: any tensor on the device and dtype the caller wants to run on."""
+        c = self.config
+        return AnimatorState(
+            self.streaming_mel.initial_state(batch, like.device, like.dtype),
+            self.encoder.initial_state(batch, like.new_zeros(1)),
+            KVCache.empty(c, batch, like),
+            like.new_zeros(batch, 1, c.latent_size),
+            like.new_zeros(batch, 1, c.audio_channels), 0)
+
+    @torch.no_grad()
+    def step(self, state: AnimatorState, block: Tensor, cond: Conditions, noise: Tensor,
+             steps: int = 1, guidance: float = 1.0) -> tuple[Frame, AnimatorState]:
+        """block (B, 320 n) samples; cond shaped (B, n, ...); noise (B, n, latent)."""
+        if block.shape[-1] % SAMPLES_PER_FRAME:
+            raise ValueError(f"a block must be a multiple of {SAMPLES_PER_FRAME} samples")
+        mel, mel_state = self.streaming_mel.step(state.mel, block)
+        audio, encoder_state = self.encoder(mel, state.encoder)
+        cond = safe_conditions(cond)
+        cache, latent, feature, t = state.cache, state.pending_latent, state.pending_audio, state.next_frame
+        latents = []
+        for i in range(audio.shape[1]):
+            at = lambda x: x[:, i:i + 1]  # noqa: E731 - frame i of (B, n, ...) tensors
+            frame_cond = Conditions(at(cond.gaze), at(cond.gaze_present), at(cond.emotion),
+                                    at(cond.intensity))
+            commit = (latent, feature) if t > 0 else None
+            latent, cache = self.sample_frame(cache, commit, at(audio), frame_cond, at(noise),
+                                              t, steps, guidance)
+            feature, t = at(audio), t + 1
+            latents.append(latent)
+        frame = self.decode(torch.cat(latents, dim=1), t)
+        return frame, AnimatorState(mel_state, encoder_state, cache, latent, feature, t)
+
+    def sample_frame(self, cache: KVCache, commit: tuple[Tensor, Tensor] | None, audio: Tensor,
+                     cond: Conditions, noise: Tensor, frame: int, steps: int, guidance: float
+                     ) -> tuple[Tensor, KVCache]:
+        """DDIM over one frame's latent given the cached clean past; commits `commit` first."""
+        times = sampling_times(steps, noise.device)
+        z = noise
+        for t, s in zip(times[:-1], times[1:]):
+            v, cache = self.velocity(cache, commit, z, audio, t, cond, frame)
+            if guidance != 1.0:
+                v_uncond, _ = self.velocity(cache, None, z, audio, t, cond.dropped(), frame)
+                v = guided(v, v_uncond, guidance)
+            z, commit = ddim_step(z, v, t, s), None
+        return z, cache
+
+    def velocity(self, cache: KVCache, commit: tuple[Tensor, Tensor] | None, z: Tensor,
+                 audio: Tensor, t: Tensor, cond: Conditions, frame: int
+                 ) -> tuple[Tensor, KVCache]:
+        """v for the noisy token of `frame`; with a commit, also the cache that includes it."""
+        level = t.expand(z.shape[0], 1)
+        frames = torch.tensor([frame], device=z.device)
+        tokens = Tokens(z, audio, level, cond, frames, torch.zeros(1, dtype=torch.bool,
+                                                                   device=z.device))
+        if commit is not None:
+            tokens = Tokens(torch.cat([commit[0], z], 1), torch.cat([commit[1], audio], 1),
+                            level.expand(-1, 2), Conditions.absent(z.shape[0], 1, z).cat(cond),
+                            frames - torch.tensor([1, 0], device=z.device),
+                            torch.tensor([True, False], device=z.device))
+        v, keys, values = self.denoiser(tokens, cache)
+        if commit is not None:
+            cache = cache.extend(*keep_clean(tokens, keys, values), self.config.window_frames)
+        return v[:, -1:], cache
+
+    def decode(self, latents: Tensor, next_frame: int) -> Frame:
+        """Diffusion-scale latents (B, n, D) -> a Frame ending before frame `next_frame`."""
+        latent = latents * self.config.latent_std
+        decoded = self.codec.decode(latent)
+        first = next_frame - latents.shape[1]
+        ends = (torch.arange(first, next_frame, device=latents.device) + 1) * SAMPLES_PER_FRAME
+        return Frame(latent, decoded.rig, decoded.wrinkle, decoded.flush, ends)
+
+
+def safe_conditions(cond: Conditions) -> Conditions:
+    """Non-finite gaze counts as not measured; intensity is clipped to 0..1."""
+    finite = torch.isfinite(cond.gaze).all(dim=-1)
+    present = cond.gaze_present * finite
+    gaze = torch.where(finite[..., None], cond.gaze, torch.zeros_like(cond.gaze))
+    intensity = torch.nan_to_num(cond.intensity, nan=0.0).clamp(0.0, 1.0)
+    return Conditions(gaze, present, cond.emotion, intensity)
+
+
+def animate_clip(animator: Animator, audio: Tensor, cond: Conditions, noise: Tensor,
+                 steps: int = 1, guidance: float = 1.0, frames_per_block: int = 1) -> Frame:
+    """A whole clip (B, N) as a loop over `step`; the tail is padded with silence to whole
+    frames. cond is (B, T, ...) and noise (B, T, latent) with T = ceil(N / 320)."""
+    total = -(-audio.shape[-1] // SAMPLES_PER_FRAME)
+    audio = nn.functional.pad(audio, (0, total * SAMPLES_PER_FRAME - audio.shape[-1]))
+    state = animator.initial_state(audio.shape[0], audio)
+    frames = []
+    for start in range(0, total, frames_per_block):
+        stop = min(start + frames_per_block, total)
+        part = lambda x: x[:, start:stop]  # noqa: E731
+        block_cond = Conditions(*(part(x) for x in (cond.gaze, cond.gaze_present, cond.emotion,
+                                                    cond.intensity)))
+        frame, state = animator.step(state, audio[:, start * SAMPLES_PER_FRAME:
+                                                  stop * SAMPLES_PER_FRAME],
+                                     block_cond, part(noise), steps, guidance)
+        frames.append(frame)
+    return Frame(*(torch.cat([getattr(f, name) for f in frames], dim=-1 if name ==
+                             "audio_end_sample" else 1)
+                   for name in ("latent", "rig", "wrinkle", "flush", "audio_end_sample")))
+
+
+@torch.no_grad()
+def generate_offline(log_mel: LogMel, encoder: AudioEncoder, denoiser: Denoiser, audio: Tensor,
+                     cond: Conditions, noise: Tensor, steps: int) -> Tensor:
+    """The offline baseline (causal=False): K DDIM steps over the whole clip at once.
+    Returns diffusion-scale latents (B, T, latent)."""
+    features, _ = encoder(log_mel(audio))
+
+    def v_fn(z: Tensor, t: Tensor) -> Tensor:
+        return denoiser.forward_sequence(z, t.expand(z.shape[:2]), features, cond)
+
+    return ddim_sample(v_fn, noise, steps)
+
+
+class StreamingAnimator:
+    """A caller-friendly wrapper that keeps the state: `push(block) -> Frame`.
+
+    Noise comes from a seeded generator on the caller's device, so a run is reproducible.
+    """
+
+    def __init__(self, animator: Animator, like: Tensor, steps: int = 1, seed: int = 0,
+                 guidance: float = 1.0):
+        self.animator, self.steps, self.guidance = animator.eval(), steps, guidance
+        self.like = like
+        self.generator = torch.Generator(device=like.device).manual_seed(seed)
+        self.state = animator.initial_state(1, like)
+
+    def push(self, block: Tensor, emotion: int = 0, intensity: float = 0.0,
+             gaze: tuple[float, float] | None = None) -> Frame:
+        """block: (320,) float samples at 16 kHz on any device; returns one frame."""
+        block = block.to(self.like).reshape(1, -1)
+        cond = Conditions.absent(1, 1, self.like)
+        if gaze is not None:
+            cond = Conditions(self.like.new_tensor(gaze).view(1, 1, 2),
+                              self.like.new_ones(1, 1), cond.emotion, cond.intensity)
+        cond = Conditions(cond.gaze, cond.gaze_present,
+                          torch.full_like(cond.emotion, emotion),
+                          torch.full_like(cond.intensity, intensity))
+        noise = torch.randn(1, 1, self.animator.config.latent_size, generator=self.generator,
+                            device=self.like.device, dtype=self.like.dtype)
+        frame, self.state = self.animator.step(self.state, block, cond, noise, self.steps,
+                                               self.guidance)
+        return frame
