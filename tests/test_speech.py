@@ -1,5 +1,7 @@
 """Speech engines: 16 kHz audio with phone timelines that match the sound."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,13 @@ from app.avatar.emotions import EMOTIONS
 from app.errors import LivefaceError
 from app.training.phones import SHARED_PHONES, is_vowel
 from app.training.speech import (
-    Clip, Prosody, SpeechEngine, available_engines, get_engine, prosody_for_emotion, sentences,
+    Clip,
+    Prosody,
+    SpeechEngine,
+    available_engines,
+    get_engine,
+    prosody_for_emotion,
+    sentences,
 )
 from app.training.speech.corpus import LANGUAGES
 from app.training.timeline import SILENCE
@@ -41,7 +49,7 @@ def _check_clip(clip: Clip) -> None:
     assert phones[0].start_s == 0.0
     assert phones[-1].end_s == pytest.approx(len(clip.audio) / SAMPLE_RATE_HZ)
     assert clip.timeline.duration_s == pytest.approx(len(clip.audio) / SAMPLE_RATE_HZ)
-    for before, after in zip(phones, phones[1:]):
+    for before, after in itertools.pairwise(phones):
         assert before.start_s < before.end_s == pytest.approx(after.start_s)
     for word in clip.timeline.words:
         inside = [p for p in phones if p.start_s < word.end_s and p.end_s > word.start_s]
@@ -82,7 +90,8 @@ def test_silence_is_quiet_and_vowels_are_loud(english):
 
 def test_s_has_more_high_frequency_energy_than_vowels(english):
     phones = english.timeline.phones
-    hiss = [_high_share(english.audio, p.start_s, p.end_s) for p in phones if p.phone in ("s", "ʃ")]
+    hiss = [_high_share(english.audio, p.start_s, p.end_s)
+            for p in phones if p.phone in ("s", "ʃ")]
     vowel = [_high_share(english.audio, p.start_s, p.end_s) for p in phones if is_vowel(p.phone)]
     assert len(hiss) >= 3
     assert np.median(hiss) > 5 * np.median(vowel)
@@ -120,7 +129,8 @@ def test_slower_rate_gives_longer_speech(espeak):
 
 def test_emphasis_lengthens_the_word(espeak):
     plain = espeak.synthesize("I said the red one.", "en")
-    stressed = espeak.synthesize("I said the red one.", "en", prosody=Prosody(emphasised_words=(3,)))
+    stressed = espeak.synthesize("I said the red one.", "en",
+                                 prosody=Prosody(emphasised_words=(3,)))
     length = {c: next(w.end_s - w.start_s for w in c.timeline.words if w.text == "red")
               for c in (plain, stressed)}
     assert length[stressed] > length[plain]
@@ -188,7 +198,8 @@ def test_flite_timeline():
     slow = flite.synthesize(ENGLISH, "en", "slt", Prosody(rate=0.7))
     assert slow.duration_s > 1.2 * clip.duration_s
     phones = clip.timeline.phones
-    vowel_rms = np.median([_rms(clip.audio, p.start_s, p.end_s) for p in phones if is_vowel(p.phone)])
+    vowel_rms = np.median([_rms(clip.audio, p.start_s, p.end_s)
+                           for p in phones if is_vowel(p.phone)])
     assert _rms(clip.audio, phones[0].start_s, phones[0].end_s) < 0.1 * vowel_rms
 
 
@@ -215,3 +226,10 @@ def test_piper_timeline():
     assert np.median(hiss) > 3 * np.median(vowel)
     slow = piper.synthesize(ENGLISH, "en", prosody=Prosody(rate=0.7))
     assert slow.duration_s > 1.2 * clip.duration_s
+
+
+def test_missing_espeak_says_how_to_install(monkeypatch):
+    from app.training.speech import espeak_library
+    monkeypatch.setattr(espeak_library, "locate", lambda: None)
+    with pytest.raises(LivefaceError, match="pip install espeakng-loader"):
+        get_engine("espeak-ng")

@@ -12,6 +12,13 @@ from app.training.speech.emotion import prosody_for_emotion
 from app.training.speech.registry import ENGINES, available_engines, get_engine
 
 __all__ = [
-    "Clip", "Prosody", "SpeechEngine", "Voice", "ENGINES", "available_engines", "get_engine",
-    "prosody_for_emotion", "sentences",
+    "ENGINES",
+    "Clip",
+    "Prosody",
+    "SpeechEngine",
+    "Voice",
+    "available_engines",
+    "get_engine",
+    "prosody_for_emotion",
+    "sentences",
 ]

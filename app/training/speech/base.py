@@ -74,7 +74,7 @@ class SpeechEngine(Protocol):
     def voices(self, language: str) -> list[Voice]: ...
 
     def synthesize(
-        self, text: str, language: str, voice: str | None = None, prosody: Prosody = Prosody()
+        self, text: str, language: str, voice: str | None = None, prosody: Prosody | None = None
     ) -> Clip: ...
 
 

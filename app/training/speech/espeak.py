@@ -24,8 +24,16 @@ from app.errors import LivefaceError
 from app.training.phones import carries_phone, map_symbol
 from app.training.speech import espeak_library
 from app.training.speech.base import (
-    Clip, Prosody, Segment, Voice, build_timeline, check_audio, check_language,
-    check_text, check_voice, to_contract_audio,
+    Clip,
+    Prosody,
+    Segment,
+    Voice,
+    build_timeline,
+    check_audio,
+    check_language,
+    check_text,
+    check_voice,
+    to_contract_audio,
 )
 from app.training.timeline import SILENCE, Word
 
@@ -62,8 +70,9 @@ class EspeakEngine:
         ]
 
     def synthesize(self, text: str, language: str, voice: str | None = None,
-                   prosody: Prosody = Prosody()) -> Clip:
+                   prosody: Prosody | None = None) -> Clip:
         text = check_text(text)
+        prosody = prosody or Prosody()
         code = self._code(language)
         voice = voice or code
         check_voice(voice, language, ENGINE, self.voices(language))

@@ -18,8 +18,16 @@ from app.audio.contract import SAMPLE_RATE_HZ
 from app.errors import LivefaceError
 from app.training.phones import is_vowel, map_symbol
 from app.training.speech.base import (
-    Clip, Prosody, Segment, Voice, build_timeline, check_audio, check_language, check_text,
-    check_voice, to_contract_audio,
+    Clip,
+    Prosody,
+    Segment,
+    Voice,
+    build_timeline,
+    check_audio,
+    check_language,
+    check_text,
+    check_voice,
+    to_contract_audio,
 )
 from app.training.speech.flite import _read_wav
 from app.training.timeline import SILENCE, Word
@@ -68,8 +76,9 @@ class FestivalEngine:
         return [Voice(name, language, *KNOWN_VOICES[name]) for name in self._installed]
 
     def synthesize(self, text: str, language: str, voice: str | None = None,
-                   prosody: Prosody = Prosody()) -> Clip:
+                   prosody: Prosody | None = None) -> Clip:
         text = check_text(text)
+        prosody = prosody or Prosody()
         voice = voice or self._installed[0]
         licence = check_voice(voice, language, ENGINE, self.voices(language)).licence
         with tempfile.TemporaryDirectory() as folder:
@@ -87,7 +96,8 @@ class FestivalEngine:
                                 text=_scheme_string(text), wav=wav_path)
         script_path = wav_path.with_suffix(".scm")
         script_path.write_text(script)
-        done = subprocess.run([self._binary, "--batch", str(script_path)], capture_output=True,
+        done = subprocess.run([self._binary, "--batch", str(script_path)],
+                              check=False, capture_output=True,
                               text=True, timeout=TIMEOUT_S)
         if done.returncode != 0 or "SEG " not in done.stdout:
             raise LivefaceError(f"festival failed to speak {text[:60]!r}: "
@@ -124,7 +134,8 @@ def _scheme_string(text: str) -> str:
 
 
 def _installed_voices(binary: str) -> list[str]:
-    done = subprocess.run([binary, "--batch", "(print (voice.list))"], capture_output=True,
+    done = subprocess.run([binary, "--batch", "(print (voice.list))"], check=False,
+                          capture_output=True,
                           text=True, timeout=TIMEOUT_S)
     listed = done.stdout.replace("(", " ").replace(")", " ").split()
     return [name for name in KNOWN_VOICES if name in listed]

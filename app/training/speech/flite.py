@@ -17,8 +17,16 @@ from app.audio.contract import SAMPLE_RATE_HZ
 from app.errors import LivefaceError
 from app.training.phones import map_symbol
 from app.training.speech.base import (
-    Clip, Prosody, Segment, Voice, build_timeline, check_audio, check_language, check_text,
-    check_voice, to_contract_audio,
+    Clip,
+    Prosody,
+    Segment,
+    Voice,
+    build_timeline,
+    check_audio,
+    check_language,
+    check_text,
+    check_voice,
+    to_contract_audio,
 )
 
 ENGINE = "flite"
@@ -45,8 +53,9 @@ class FliteEngine:
         return [Voice(name, language, gender, LICENCE) for name, gender in VOICES.items()]
 
     def synthesize(self, text: str, language: str, voice: str | None = None,
-                   prosody: Prosody = Prosody()) -> Clip:
+                   prosody: Prosody | None = None) -> Clip:
         text = check_text(text)
+        prosody = prosody or Prosody()
         voice = voice or "slt"
         check_voice(voice, language, ENGINE, self.voices(language))
         with tempfile.TemporaryDirectory() as folder:
@@ -64,7 +73,8 @@ class FliteEngine:
         stretch = 1.0 / max(prosody.rate, 0.1)
         command = [self._binary, "-voice", voice, "--setf", f"duration_stretch={stretch:.4f}",
                    "-psdur", "-t", text, "-o", str(wav_path)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+        done = subprocess.run(command, check=False, capture_output=True, text=True,
+                              timeout=TIMEOUT_S)
         if done.returncode != 0:
             raise LivefaceError(f"flite failed to speak {text[:60]!r}: {done.stderr[-300:]}")
         return done.stdout

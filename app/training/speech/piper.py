@@ -18,8 +18,16 @@ from app.audio.contract import SAMPLE_RATE_HZ
 from app.errors import LivefaceError
 from app.training.phones import SHARED_PHONES, map_symbol
 from app.training.speech.base import (
-    Clip, Prosody, Segment, Voice, build_timeline, check_audio, check_language, check_text,
-    check_voice, to_contract_audio,
+    Clip,
+    Prosody,
+    Segment,
+    Voice,
+    build_timeline,
+    check_audio,
+    check_language,
+    check_text,
+    check_voice,
+    to_contract_audio,
 )
 from app.training.timeline import SILENCE
 
@@ -59,10 +67,11 @@ class PiperEngine:
         return [Voice(VOICE_ID, language, "male", LICENCE)]
 
     def synthesize(self, text: str, language: str, voice: str | None = None,
-                   prosody: Prosody = Prosody()) -> Clip:
+                   prosody: Prosody | None = None) -> Clip:
         from piper import SynthesisConfig
 
         text = check_text(text)
+        prosody = prosody or Prosody()
         voice = voice or VOICE_ID
         check_voice(voice, language, ENGINE, self.voices(language))
         config = SynthesisConfig(length_scale=1.0 / max(prosody.rate, 0.1), noise_scale=0.0,
@@ -105,7 +114,7 @@ def _merge(items: list[_Item]) -> list[_Item]:
             carry = _Item(carry.symbol + item.symbol.strip(), carry.samples + item.samples)
         elif item.symbol in LENGTH_MARKS and merged:
             merged[-1].samples += item.samples
-        elif merged and merged[-1].symbol and _joins(merged[-1].symbol, item.symbol) and not carry.samples:
+        elif merged and not carry.samples and _joins(merged[-1].symbol, item.symbol):
             merged[-1] = _Item(merged[-1].symbol + item.symbol, merged[-1].samples + item.samples)
         else:
             merged.append(_Item(carry.symbol + item.symbol, carry.samples + item.samples))
@@ -116,6 +125,7 @@ def _merge(items: list[_Item]) -> list[_Item]:
 
 
 def _joins(before: str, after: str) -> bool:
+    """Whether two piper characters spell one shared phone ("a" + "ɪ" is "aɪ")."""
     base = before.lstrip("ˈˌ")
     return len(base) == 1 and (base + after) in SHARED_PHONES
 
