@@ -1,0 +1,122 @@
+"""Streaming animator: block-by-block == whole, no look-ahead, cache == teacher forcing,
+bad audio gives sane finite frames."""
+
+import pytest
+import torch
+
+from app.audio.contract import SAMPLES_PER_FRAME
+from app.avatar.rig import RIG_MAX, RIG_MIN
+from app.model.animator import Animator, StreamingAnimator, animate_clip
+from app.model.config import tiny_config
+from app.model.denoiser import Conditions
+from app.model.diffusion import ddim_sample
+
+B, T = 2, 14  # more frames than the tiny window (6), so the cache wraps
+
+
+@pytest.fixture(scope="module")
+def animator():
+    torch.manual_seed(0)
+    model = Animator.build(tiny_config()).eval()
+    torch.nn.init.normal_(model.denoiser.embed.emotion.weight, std=0.5)  # as if trained
+    return model
+
+
+def clip(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    audio = 0.2 * torch.randn(B, T * SAMPLES_PER_FRAME, generator=g)
+    cond = Conditions(0.1 * torch.randn(B, T, 2, generator=g), (torch.rand(B, T, generator=g) > 0.5).float(),
+                      torch.randint(0, 8, (B, T), generator=g), torch.rand(B, T, generator=g))
+    noise = torch.randn(B, T, 32, generator=g)
+    return audio, cond, noise
+
+
+@pytest.mark.parametrize("steps,guidance", [(1, 1.0), (4, 2.0)])
+def test_block_by_block_matches_whole_clip(animator, steps, guidance):
+    audio, cond, noise = clip()
+    per_frame = animate_clip(animator, audio, cond, noise, steps, guidance)
+    whole = animate_clip(animator, audio, cond, noise, steps, guidance, frames_per_block=T)
+    odd = animate_clip(animator, audio, cond, noise, steps, guidance, frames_per_block=5)
+    assert per_frame.latent.shape == (B, T, 32) and per_frame.rig.shape == (B, T, 57)
+    for other in (whole, odd):
+        assert torch.allclose(per_frame.latent, other.latent, atol=1e-4, rtol=0)
+        assert torch.allclose(per_frame.rig, other.rig, atol=1e-4, rtol=0)
+    assert per_frame.audio_end_sample.tolist() == [SAMPLES_PER_FRAME * (t + 1) for t in range(T)]
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_streamed_frames_equal_teacher_forcing_over_the_whole_clip(animator, steps):
+    """Given the streamed latents as the clean past, one parallel pass per DDIM step over the
+    whole clip (the training path, no cache) must reproduce every streamed latent."""
+    audio, cond, noise = clip(1)
+    streamed = animate_clip(animator, audio, cond, noise, steps).latent
+    features, _ = animator.encoder(animator.log_mel(audio))
+
+    def v_fn(z, t):
+        return animator.denoiser.forward_sequence(z, t.expand(z.shape[:2]), features, cond,
+                                                  clean=streamed)
+
+    with torch.no_grad():
+        parallel = ddim_sample(v_fn, noise, steps)
+    assert torch.allclose(parallel, streamed, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_audio_after_frame_t_changes_no_frame_up_to_t(animator, steps):
+    audio, cond, noise = clip(2)
+    t = 8
+    changed = audio.clone()
+    changed[:, SAMPLES_PER_FRAME * (t + 1):] = 0.9 * torch.sign(torch.randn_like(changed[:, SAMPLES_PER_FRAME * (t + 1):]))
+    before = animate_clip(animator, audio, cond, noise, steps)
+    after = animate_clip(animator, changed, cond, noise, steps)
+    assert torch.equal(before.latent[:, : t + 1], after.latent[:, : t + 1])
+    assert not torch.allclose(before.latent[:, t + 1], after.latent[:, t + 1])
+
+
+def test_emotion_reaches_the_frame(animator):
+    audio, cond, noise = clip(3)
+    angry = Conditions(cond.gaze, cond.gaze_present, torch.full_like(cond.emotion, 3),
+                       torch.ones_like(cond.intensity))
+    happy = Conditions(cond.gaze, cond.gaze_present, torch.full_like(cond.emotion, 1),
+                       torch.ones_like(cond.intensity))
+    a = animate_clip(animator, audio, angry, noise).latent
+    b = animate_clip(animator, audio, happy, noise).latent
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf", "silence", "clipped", "huge"])
+def test_bad_audio_gives_finite_frames_in_range(animator, kind):
+    audio, cond, noise = clip(4)
+    bad = {
+        "nan": audio.masked_fill(torch.rand_like(audio) < 0.3, float("nan")),
+        "inf": audio.masked_fill(torch.rand_like(audio) < 0.3, float("inf")),
+        "silence": torch.zeros_like(audio),
+        "clipped": torch.sign(audio),
+        "huge": audio * 1e38,
+    }[kind]
+    nan_gaze = Conditions(torch.full_like(cond.gaze, float("nan")), cond.gaze_present,
+                          cond.emotion, cond.intensity)
+    frame = animate_clip(animator, bad, nan_gaze, noise, steps=2)
+    for field in (frame.latent, frame.rig, frame.wrinkle, frame.flush):
+        assert torch.isfinite(field).all()
+    assert (frame.rig >= torch.from_numpy(RIG_MIN)).all() and (frame.rig <= torch.from_numpy(RIG_MAX)).all()
+
+
+def test_nan_samples_are_treated_as_zeros(animator):
+    audio, cond, noise = clip(5)
+    holes = torch.rand_like(audio) < 0.2
+    with_nan = animate_clip(animator, audio.masked_fill(holes, float("nan")), cond, noise)
+    with_zeros = animate_clip(animator, audio.masked_fill(holes, 0.0), cond, noise)
+    assert torch.equal(with_nan.latent, with_zeros.latent)
+
+
+def test_streaming_wrapper_is_reproducible_and_keeps_time(animator):
+    audio, _, _ = clip(6)
+    runs = []
+    for _ in range(2):
+        live = StreamingAnimator(animator, torch.zeros(()), steps=1, seed=7)
+        frames = [live.push(audio[0, i * SAMPLES_PER_FRAME:(i + 1) * SAMPLES_PER_FRAME],
+                            emotion=1, intensity=0.5, gaze=(0.1, -0.1)) for i in range(5)]
+        runs.append(torch.cat([f.latent for f in frames], 1))
+    assert torch.equal(runs[0], runs[1])
+    assert frames[-1].audio_end_sample.tolist() == [5 * SAMPLES_PER_FRAME]
