@@ -28,7 +28,8 @@ class RenderConfig:
     width: int = 1280
     height: int = 720
     fps: float = 30.0
-    samples: int = 4  # MSAA samples for offscreen targets
+    samples: int = 0  # MSAA samples for offscreen targets (0: off)
+    supersample: int = 2  # offscreen anti-aliasing: render N times larger, average down
     background: tuple[float, float, float] = (0.08, 0.09, 0.11)
 
 

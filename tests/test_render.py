@@ -96,6 +96,20 @@ def test_tiny_avatar_jaw_open_moves_lower_half_only(ctx, tiny_avatar):
     assert rows[90:].sum() > 1000  # the chin does
 
 
+def test_supersampling_averages_a_larger_render(ctx, tiny_avatar):
+    plain = OffscreenRenderer(tiny_avatar, 64, 64, samples=0, ctx=ctx)
+    large = OffscreenRenderer(tiny_avatar, 128, 128, samples=0, ctx=ctx)
+    smooth = OffscreenRenderer(tiny_avatar, 64, 64, samples=0, ctx=ctx, supersample=2)
+    aliased, big, antialiased = plain.render_frame(), large.render_frame(), smooth.render_frame()
+    for renderer in (plain, large, smooth):
+        renderer.release()
+    expected = big.reshape(64, 2, 64, 2, 3).astype(float).mean(axis=(1, 3))
+    assert np.abs(antialiased - expected).max() <= 1.0
+    # edges get in-between values that a single-sample render cannot have
+    assert len(np.unique(antialiased.reshape(-1, 3), axis=0)) > len(
+        np.unique(aliased.reshape(-1, 3), axis=0))
+
+
 def test_render_is_deterministic_and_top_row_first(ctx, tiny_avatar):
     renderer = OffscreenRenderer(tiny_avatar, 96, 64, ctx=ctx)
     first, second = renderer.render_frame(), renderer.render_frame()

@@ -37,7 +37,8 @@ def render_sequence(
     sequence = list(sequence)
     if config.width % 2 or config.height % 2:
         raise LivefaceError(f"video sizes must be even; got {config.width}x{config.height}.")
-    renderer = OffscreenRenderer(avatar, config.width, config.height, samples=config.samples)
+    renderer = OffscreenRenderer(avatar, config.width, config.height, samples=config.samples,
+                                 supersample=config.supersample)
     images = (_captioned(renderer.render_frame(f.rig, f.texture), f.label) for f in sequence)
     if out.suffix.lower() == ".mp4":
         _write_video(images, out, config, len(sequence))

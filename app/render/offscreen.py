@@ -36,14 +36,21 @@ def create_headless_context() -> moderngl.Context:
 
 class OffscreenTarget:
     """A colour + depth framebuffer, multisampled when `samples` > 1, with a resolve
-    framebuffer for reading it back."""
+    framebuffer for reading it back.
 
-    def __init__(self, ctx: moderngl.Context, width: int, height: int, samples: int = 4):
-        if width <= 0 or height <= 0:
+    `supersample` > 1 renders `supersample` times larger and averages pixel blocks on
+    read-back: anti-aliasing without MSAA, whose llvmpipe rasteriser can take seconds on
+    rare frames. Views drawn into it must then use `pixel_size`.
+    """
+
+    def __init__(self, ctx: moderngl.Context, width: int, height: int, samples: int = 4,
+                 supersample: int = 1):
+        if width <= 0 or height <= 0 or supersample < 1:
             raise LivefaceError(f"image size must be positive, got {width}x{height}.")
         self.ctx, self.width, self.height = ctx, width, height
+        self.supersample = supersample
         self.samples = min(samples, ctx.max_samples) if samples > 1 else 0
-        size = (width, height)
+        size = self.pixel_size = (width * supersample, height * supersample)
         self._color = ctx.renderbuffer(size, 4, samples=self.samples)
         self._depth = ctx.depth_renderbuffer(size, samples=self.samples)
         self.framebuffer = ctx.framebuffer([self._color], self._depth)
@@ -62,7 +69,11 @@ class OffscreenTarget:
             self.ctx.copy_framebuffer(self._resolved, self.framebuffer)
             source = self._resolved
         data = source.read(components=3, alignment=1)
-        image = np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3)
+        k = self.supersample
+        image = np.frombuffer(data, np.uint8).reshape(self.height * k, self.width * k, 3)
+        if k > 1:  # box filter: the mean of each k x k block, rounded
+            blocks = image.reshape(self.height, k, self.width, k, 3).astype(np.uint16)
+            image = ((blocks.sum(axis=(1, 3)) + k * k // 2) // (k * k)).astype(np.uint8)
         return np.ascontiguousarray(image[::-1])  # GL rows start at the bottom
 
     def release(self) -> None:
@@ -82,15 +93,15 @@ class OffscreenRenderer:
 
     def __init__(self, avatar: Avatar, width: int, height: int, samples: int = 4,
                  background: tuple[float, float, float] = DEFAULT_BACKGROUND,
-                 ctx: moderngl.Context | None = None):
+                 ctx: moderngl.Context | None = None, supersample: int = 1):
         self._owns_ctx = ctx is None
         self.ctx = ctx or create_headless_context()
         self.avatar = avatar
         self.background = tuple(float(c) for c in background)
         self.renderer = AvatarRenderer(self.ctx, avatar)
-        self.target = OffscreenTarget(self.ctx, width, height, samples)
+        self.target = OffscreenTarget(self.ctx, width, height, samples, supersample)
         self._right_target: OffscreenTarget | None = None
-        self.view = portrait_view(avatar.bounds(), width, height, self.target.framebuffer)
+        self.view = portrait_view(avatar.bounds(), *self.target.pixel_size, self.target.framebuffer)
 
     def render_frame(self, rig: np.ndarray | None = None,
                      texture: TextureControls | None = None,
@@ -121,7 +132,8 @@ class OffscreenRenderer:
     def _right(self) -> OffscreenTarget:
         if self._right_target is None:
             t = self.target
-            self._right_target = OffscreenTarget(self.ctx, t.width, t.height, t.samples)
+            self._right_target = OffscreenTarget(self.ctx, t.width, t.height, t.samples,
+                                                 t.supersample)
         return self._right_target
 
     def release(self) -> None:
