@@ -100,6 +100,7 @@ SILENCE_SYMBOLS = frozenset({"", "_", "pau", "sil", "h#", "#", "brth", "sp", "sp
 ENGINE_TABLES: dict[str, dict[str, str]] = {
     "espeak-ng": IPA_ALIASES, "piper": IPA_ALIASES, "mbrola": IPA_ALIASES,
     "flite": ARPABET_TO_IPA, "festival": ARPABET_TO_IPA, "festival-mrpa": MRPA_TO_IPA,
+    "pocketsphinx": ARPABET_TO_IPA,
 }
 
 _unknown: set[tuple[str, str]] = set()
