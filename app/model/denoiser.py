@@ -5,7 +5,9 @@ Outpainting. A token is either *clean* (an already generated latent, fixed forev
 the clean tokens of frames [t - w, t - 1] and to itself; a clean token of frame s attends to
 the clean tokens of frames [s - w, s]. Clean tokens never see noisy ones, so their keys and
 values depend only on the fixed past: they are computed once and kept in a `KVCache`, and a
-new frame costs one (or, with its predecessor's commit, two) tokens' forward.
+new frame costs one (or, with its predecessor's commit, two) tokens' forward. As in any
+sliding-window transformer, each layer looks back w frames, so L layers reach L * w frames
+of clean past, while the cache holds only w entries per layer.
 
 Training runs the same rule on 2T tokens at once (T clean, T noisy; "two-stream teacher
 forcing"), so every frame learns "denoise me given my clean past" in one pass. The offline
@@ -22,7 +24,7 @@ layer, so adding it cannot disturb a model trained without it.
 """
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -243,13 +245,3 @@ def keep_clean(tokens: Tokens, keys: Tensor, values: Tensor) -> tuple[Tensor, Te
     index = tokens.clean.nonzero().squeeze(1)
     return keys.index_select(3, index), values.index_select(3, index)
 
-
-def noisy_only(tokens: Tokens) -> Tokens:
-    """The same call without its clean tokens (used by samplers after the first step)."""
-    index = (~tokens.clean).nonzero().squeeze(1)
-    pick = lambda t: t.index_select(1, index)  # noqa: E731 - (B, n, ...) tensors
-    cond = Conditions(*(pick(t) for t in (tokens.cond.gaze, tokens.cond.gaze_present,
-                                          tokens.cond.emotion, tokens.cond.intensity)))
-    return replace(tokens, latent=pick(tokens.latent), audio=pick(tokens.audio),
-                   level=pick(tokens.level), cond=cond, frame=tokens.frame[index],
-                   clean=tokens.clean[index])
