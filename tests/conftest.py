@@ -7,10 +7,15 @@ that uses it must leave `ctx.error` clean.
 
 import numpy as np
 import pytest
+import torch
 
 from app.avatar.model import Avatar, Material, MeshPart, PartRole, empty_morphs
 from app.avatar.rig import RIG_INDEX
 from app.avatar.texture_controls import REGION_INDEX
+
+# Model tests are tiny; one intra-op thread keeps them from spinning against the GL
+# rasteriser's threads (or a neighbour's) on a small machine.
+torch.set_num_threads(1)
 
 TINY_HEAD_CENTER = np.array([0.0, 0.70, 0.0], np.float32)
 TINY_HEAD_RADIUS_M = 0.09
