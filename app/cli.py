@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.config import Config, load_config
 from app.errors import LivefaceError
+from app.training.data_cli import add_data_commands, run_data_command
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     bench_render.add_argument("--seconds", type=float, default=3.0, help="time per case")
     bench_render.add_argument("--json", action="store_true", help="print JSON")
     _add_avatar_flag(bench_render)
+    add_data_commands(commands)
     return parser
 
 
@@ -134,10 +136,15 @@ def _cmd_bench(args: argparse.Namespace, config: Config) -> None:
             print(f"{key:28s} {value}")
 
 
+def _cmd_data(args: argparse.Namespace, config: Config) -> None:
+    run_data_command(args)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "render": _cmd_render,
     "avatar": _cmd_avatar,
     "bench": _cmd_bench,
+    "data": _cmd_data,
 }
 
 
