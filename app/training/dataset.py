@@ -130,7 +130,7 @@ def plan_clips(args: BuildArgs, pools: dict[str, list[PoolVoice]]) -> list[ClipS
     while sum(s.estimated_s for s in specs) < budget_s - heldout_s:
         language = args.langs[len(specs) % len(args.langs)]
         split = _next_split(counts)
-        voice = voice_splits[language][split][int(rng.integers(len(voice_splits[language][split])))]
+        voice = pick_voice(rng, voice_splits[language][split])
         heldout = HELDOUT_VOICES if split == "test" else None
         specs.append(_draw_clip(rng, args.seed, _clip_id(language, specs), voice, language,
                                 split, heldout))
@@ -145,7 +145,7 @@ def _plan_heldout_languages(rng, args: BuildArgs, pools, heldout_s: float) -> li
     langs = args.heldout_langs
     while langs and (len(specs) < len(langs) or sum(s.estimated_s for s in specs) < heldout_s):
         language = langs[len(specs) % len(langs)]
-        voice = pools[language][int(rng.integers(len(pools[language])))]
+        voice = pick_voice(rng, pools[language])
         specs.append(_draw_clip(rng, args.seed, _clip_id(language, specs), voice, language,
                                 "test", HELDOUT_LANGUAGES))
     return specs
@@ -162,6 +162,14 @@ def split_voices(pool: list[PoolVoice], rng: np.random.Generator) -> dict[str, l
     n_val = max(1, round(VALIDATION_VOICE_SHARE * len(pool)))
     return {"test": order[:n_test], "validation": order[n_test:n_test + n_val],
             "train": order[n_test + n_val:]}
+
+
+def pick_voice(rng: np.random.Generator, voices: list[PoolVoice]) -> PoolVoice:
+    """A voice with every engine equally likely (espeak-ng alone has a dozen per language)."""
+    per_engine = {engine: sum(v.engine == engine for v in voices) for engine in
+                  {v.engine for v in voices}}
+    weights = np.array([1.0 / per_engine[v.engine] for v in voices])
+    return voices[int(rng.choice(len(voices), p=weights / weights.sum()))]
 
 
 def _next_split(seconds: dict[str, float]) -> str:
