@@ -119,15 +119,15 @@ def _sha256(data) -> str:
 
 
 def plan_clips(args: BuildArgs, pools: dict[str, list[PoolVoice]]) -> list[ClipSpec]:
-    """Clip specs adding up to about `args.minutes`; `pools` holds each language's voices
-    in a fixed order (every language of `langs` and `heldout_langs`)."""
+    """Clip specs adding up to about `args.minutes` (and at least one clip per split);
+    `pools` holds each language's voices in a fixed order (`langs` and `heldout_langs`)."""
     rng = np.random.default_rng([args.seed, 0xDA7A])
     budget_s = args.minutes * 60.0
     heldout_s = HELDOUT_LANGUAGE_SHARE * budget_s if args.heldout_langs else 0.0
     voice_splits = {lang: split_voices(pools[lang], rng) for lang in args.langs}
     specs: list[ClipSpec] = []
     counts = dict.fromkeys(SPLITS, 0.0)
-    while sum(s.estimated_s for s in specs) < budget_s - heldout_s:
+    while sum(s.estimated_s for s in specs) < budget_s - heldout_s or not all(counts.values()):
         language = args.langs[len(specs) % len(args.langs)]
         split = _next_split(counts)
         voice = pick_voice(rng, voice_splits[language][split])

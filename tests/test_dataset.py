@@ -1,0 +1,185 @@
+"""The data set build: manifest, splits, determinism, resume, and user errors.
+
+One tiny build (a few espeak-ng clips) is shared by the module; the other tests build
+next to it and compare bytes.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.audio.io import read_audio
+from app.avatar.rig import RIG_SIZE
+from app.errors import LivefaceError
+from app.training import dataset_build, dataset_voices
+from app.training.dataset import (
+    HELDOUT_LANGUAGES,
+    HELDOUT_VOICES,
+    SPLITS,
+    BuildArgs,
+    PoolVoice,
+    plan_clips,
+)
+from app.training.dataset_build import build_dataset
+from app.training.dataset_files import timeline_from_dict
+from app.training.dataset_manifest import load_manifest
+from app.training.speech import available_engines
+
+pytestmark = pytest.mark.skipif("espeak-ng" not in available_engines(),
+                                reason="espeak-ng is not installed")
+
+TINY = dict(minutes=0.3, langs=("en", "de"), seed=3, engines=("espeak-ng",))
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "tiny"
+    build_dataset(out, workers=2, **TINY)
+    return out
+
+
+def test_manifest_lists_every_clip_with_files_that_load(tiny):
+    manifest = load_manifest(tiny)
+    assert len(manifest.clips) >= 4
+    assert sorted(p.name for p in tiny.iterdir()) == ["build.json", "clips", "manifest.json"]
+    assert len(list((tiny / "clips").iterdir())) == 4 * len(manifest.clips)
+    for entry in manifest.clips:
+        audio = read_audio(manifest.path(entry.audio))
+        assert abs(len(audio) / 16000 - entry.duration_s) < 1e-3
+        rig = np.load(manifest.path(entry.rig))
+        assert rig.dtype == np.float32 and rig.shape == (entry.frames, RIG_SIZE)
+        assert abs(entry.frames - entry.duration_s * 50) <= 1
+        timeline = timeline_from_dict(json.loads(manifest.path(entry.timeline).read_text()))
+        assert timeline.language == entry.language and len(timeline.phones) > 3
+        assert entry.voice_licence and entry.engine == "espeak-ng"
+
+
+def test_splits_hold_out_voices_and_languages(tiny):
+    clips = load_manifest(tiny).clips
+    voices = {split: {(c.engine, c.voice) for c in clips if c.split == split} for split in SPLITS}
+    assert all(voices[split] for split in SPLITS), "every split needs a clip"
+    assert not voices["test"] & (voices["train"] | voices["validation"])
+    assert not voices["validation"] & voices["train"]
+    for clip in clips:
+        if clip.language in ("it", "pt"):
+            assert clip.split == "test" and clip.heldout == HELDOUT_LANGUAGES
+        else:
+            assert clip.language in TINY["langs"]
+            assert clip.heldout == (HELDOUT_VOICES if clip.split == "test" else None)
+    assert {c.language for c in clips if c.heldout == HELDOUT_LANGUAGES} == {"it", "pt"}
+
+
+def test_plan_adds_up_to_the_minutes_and_depends_on_the_seed():
+    pools = {lang: [PoolVoice("e", f"{lang}{k}", "MIT") for k in range(8)]
+             for lang in ("en", "de", "fr", "es", "it", "pt")}
+    args = BuildArgs(10.0, ("en", "de", "fr", "es"), ("it", "pt"), ("e",), 0)
+    plan = plan_clips(args, pools)
+    assert abs(sum(s.estimated_s for s in plan) - 600.0) < 0.2 * 600.0
+    assert plan == plan_clips(args, pools)
+    other = plan_clips(BuildArgs(10.0, args.langs, args.heldout_langs, ("e",), 1), pools)
+    assert [s.text for s in other] != [s.text for s in plan]
+    assert len({s.emotion for s in plan}) == 8 and len({s.id for s in plan}) == len(plan)
+
+
+def test_plan_never_shares_a_voice_between_splits():
+    pools = {lang: [PoolVoice("e", f"{lang}{k}", "MIT") for k in range(10)]
+             for lang in ("en", "de", "it")}
+    plan = plan_clips(BuildArgs(20.0, ("en", "de"), ("it",), ("e",), 5), pools)
+    voices = {split: {s.voice for s in plan if s.split == split and s.language != "it"}
+              for split in SPLITS}
+    assert all(voices.values())
+    assert not voices["test"] & (voices["train"] | voices["validation"])
+    assert not voices["validation"] & voices["train"]
+    assert {s.split for s in plan if s.language == "it"} == {"test"}
+
+
+def test_same_seed_gives_identical_files_and_another_seed_differs(tiny, tmp_path):
+    build_dataset(tmp_path / "again", workers=1, **TINY)
+    assert _files(tmp_path / "again") == _files(tiny)
+    build_dataset(tmp_path / "other", workers=1, **{**TINY, "seed": 4})
+    assert _files(tmp_path / "other")["manifest.json"] != _files(tiny)["manifest.json"]
+
+
+def test_resume_finishes_missing_clips_and_keeps_the_rest(tiny, tmp_path):
+    out = tmp_path / "resumed"
+    shutil.copytree(tiny, out)
+    victim = load_manifest(out).clips[1]
+    (out / victim.audio).unlink()
+    (out / victim.meta).unlink()
+    (out / "manifest.json").unlink()
+    (out / "clips" / "stray.wav.tmp-123").write_bytes(b"half")
+    result = build_dataset(out, workers=1, **TINY)
+    assert result.synthesised == 1 and result.clips == len(load_manifest(tiny).clips)
+    assert _files(out) == _files(tiny)
+
+
+def test_refuses_to_resume_with_other_arguments(tiny, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(tiny, out)
+    with pytest.raises(LivefaceError, match="other arguments"):
+        build_dataset(out, workers=1, **{**TINY, "seed": 9})
+    assert _files(out) == _files(tiny)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"langs": ("en", "xx")}, "unknown language 'xx'; available: en, de"),
+    ({"minutes": 0}, "above 0"),
+    ({"minutes": -1.0}, "above 0"),
+    ({"heldout_langs": ("en",)}, "both a training and a held-out"),
+    ({"engines": ("nope",)}, "unknown speech engine"),
+])
+def test_bad_requests_are_user_errors_that_write_nothing(tmp_path, change, message):
+    with pytest.raises(LivefaceError, match=message):
+        build_dataset(tmp_path / "new", workers=1, **{**TINY, **change})
+    assert not (tmp_path / "new").exists()
+
+
+def test_refuses_a_non_empty_folder_that_is_not_a_data_set(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(LivefaceError, match="not empty"):
+        build_dataset(tmp_path, workers=1, **TINY)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("failure", [LivefaceError("engine broke"), KeyboardInterrupt()])
+def test_failure_midway_leaves_only_complete_clips(tmp_path, monkeypatch, failure):
+    calls = []
+    real_write_npy = dataset_build.write_npy
+
+    def failing_write_npy(path, array):
+        calls.append(path)
+        if len(calls) == 2:  # the second clip fails after its audio and timeline are written
+            raise failure
+        real_write_npy(path, array)
+
+    monkeypatch.setattr(dataset_build, "write_npy", failing_write_npy)
+    with pytest.raises(type(failure)):
+        build_dataset(tmp_path / "d", workers=1, **TINY)
+    names = sorted(p.name for p in (tmp_path / "d" / "clips").iterdir())
+    first = calls[0].name.split(".")[0]
+    assert names == sorted(f"{first}{s}" for s in (".wav", ".timeline.json", ".rig.npy", ".json"))
+    assert not (tmp_path / "d" / "manifest.json").exists()
+
+
+def test_missing_default_engine_is_skipped_but_a_requested_one_is_an_error(monkeypatch):
+    real_get_engine = dataset_voices.get_engine
+
+    def get_engine(name):
+        if name == "piper":
+            raise LivefaceError("piper is not installed: pip install piper-tts")
+        return real_get_engine(name)
+
+    monkeypatch.setattr(dataset_voices, "get_engine", get_engine)
+    names, warnings = dataset_voices.resolve_engines(None)
+    assert "piper" not in names and "espeak-ng" in names
+    assert len(warnings) == 1 and "piper" in warnings[0]
+    with pytest.raises(LivefaceError, match="pip install piper-tts"):
+        dataset_voices.resolve_engines(("espeak-ng", "piper"))
