@@ -31,7 +31,7 @@ from app.training.speech import available_engines
 pytestmark = pytest.mark.skipif("espeak-ng" not in available_engines(),
                                 reason="espeak-ng is not installed")
 
-TINY = dict(minutes=0.3, langs=("en", "de"), seed=3, engines=("espeak-ng",))
+TINY = {"minutes": 0.3, "langs": ("en", "de"), "seed": 3, "engines": ("espeak-ng",)}
 
 
 def _files(root: Path) -> dict[str, bytes]:
