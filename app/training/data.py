@@ -1,0 +1,181 @@
+"""Training data: a built data set (see `app.training.dataset`) as random windows of clips.
+
+A window is `window_frames` animation frames of one clip: its rig track, its emotion and
+intensity, the gaze the rig's gaze columns hold, and the audio those frames cover plus
+`context_frames` of audio before them (zeros before the clip starts, as in a live stream), so
+the causal audio encoder has warmed up by the window's first frame. Augmentation (room,
+device, band, noise, gain) is drawn afresh for every window and touches the audio only.
+
+Sampling is a pure function of (seed, step, rank): the global batch of step s is a slice of
+an epoch-wide permutation of window slots, each rank takes its own disjoint share (what a
+`DistributedSampler` does), and each window's start and augmentation come from a generator
+seeded by (seed, epoch, slot). A resumed run therefore sees exactly the batches an
+uninterrupted one would.
+"""
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from app.audio.contract import SAMPLES_PER_FRAME
+from app.audio.io import read_audio
+from app.avatar.emotions import EMOTIONS, emotion_flush
+from app.avatar.rig import GAZE_SLICE, RIG_SIZE
+from app.avatar.texture_controls import texture_controls_from_rig
+from app.errors import LivefaceError
+from app.training.augment import AugmentConfig, augment
+
+MANIFEST_FORMAT = "liveface-dataset/1"
+
+
+@dataclass(frozen=True)
+class Clip:
+    id: str
+    audio: np.ndarray  # (frames * 320,) float32, zero-padded to whole frames
+    rig: np.ndarray  # (frames, 57) float32
+    emotion: int  # index into EMOTIONS
+    intensity: float
+    split: str
+    heldout: str | None
+    language: str
+
+    @property
+    def frames(self) -> int:
+        return self.rig.shape[0]
+
+
+def read_manifest(data_dir: Path) -> list[dict]:
+    """The clip entries of DIR/manifest.json; a clear error when it is missing or foreign."""
+    path = Path(data_dir) / "manifest.json"
+    if not path.is_file():
+        raise LivefaceError(f"{data_dir} has no manifest.json; build a data set with "
+                            f"`liveface data build --out {data_dir} ...` first.")
+    try:
+        manifest = json.loads(path.read_text())
+        clips = manifest["clips"]
+    except (ValueError, KeyError) as err:
+        raise LivefaceError(f"{path} is not a data set manifest ({err}).") from None
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise LivefaceError(f"{path} has format {manifest.get('format')!r}; this version reads "
+                            f"{MANIFEST_FORMAT!r}. Rebuild the data set.")
+    return clips
+
+
+def load_clip(data_dir: Path, entry: dict) -> Clip:
+    rig = np.load(Path(data_dir) / entry["rig"], allow_pickle=False).astype(np.float32)
+    if rig.ndim != 2 or rig.shape[1] != RIG_SIZE:
+        raise LivefaceError(f"clip {entry['id']}: rig track has shape {rig.shape}, "
+                            f"expected (frames, {RIG_SIZE}).")
+    audio = read_audio(Path(data_dir) / entry["audio"])
+    samples = rig.shape[0] * SAMPLES_PER_FRAME
+    audio = np.pad(audio[:samples], (0, max(0, samples - audio.size))).astype(np.float32)
+    return Clip(entry["id"], audio, rig, EMOTIONS.index(entry["emotion"]),
+                float(entry["intensity"]), entry["split"], entry.get("heldout"),
+                entry.get("language", ""))
+
+
+def load_split(data_dir: Path, split: str = "train") -> list[Clip]:
+    clips = [load_clip(data_dir, e) for e in read_manifest(data_dir) if e["split"] == split]
+    if not clips:
+        raise LivefaceError(f"{data_dir} has no clips in the {split!r} split.")
+    return clips
+
+
+def texture_targets(clip: Clip) -> np.ndarray:
+    """(frames, 12): wrinkle then flush per region, what the codec's texture outputs learn."""
+    flush = emotion_flush(EMOTIONS[clip.emotion], clip.intensity)
+    rows = []
+    for frame in clip.rig:
+        controls = texture_controls_from_rig(frame, flush)
+        rows.append(np.concatenate([controls.wrinkle, controls.flush]))
+    return np.stack(rows).astype(np.float32)
+
+
+def fit_mel_stats(clips: list[Clip], max_seconds: float = 600.0) -> tuple[float, float]:
+    """Global mean and std of the raw log-mel over (up to `max_seconds` of) training audio."""
+    from app.audio.features import LogMel
+
+    log_mel = LogMel(0.0, 1.0, 1e-8)
+    values, seconds = [], 0.0
+    with torch.no_grad():
+        for clip in clips:
+            values.append(log_mel(torch.from_numpy(clip.audio)[None]).flatten())
+            seconds += clip.audio.size / 16_000
+            if seconds >= max_seconds:
+                break
+    flat = torch.cat(values).double()
+    return float(flat.mean()), float(flat.std())
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Window slots: each clip holds ceil(frames / window) of them, so long clips are seen
+    proportionally more; `window(slot, epoch)` draws that slot's start and augmentation."""
+
+    def __init__(self, clips: list[Clip], window_frames: int, context_frames: int,
+                 augment_config: AugmentConfig | None, seed: int):
+        usable = [c for c in clips if c.frames >= window_frames]
+        if not usable:
+            raise LivefaceError(f"no training clip is as long as a window ({window_frames} "
+                                "frames); use a preset with shorter windows or longer clips.")
+        self.clips, self.window_frames, self.context_frames = usable, window_frames, context_frames
+        self.augment_config, self.seed = augment_config, seed
+        self.slots = [i for i, c in enumerate(usable) for _ in range(-(-c.frames // window_frames))]
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def window(self, slot: int, epoch: int) -> dict[str, Tensor]:
+        rng = np.random.default_rng([self.seed, epoch, slot])
+        clip = self.clips[self.slots[slot]]
+        start = int(rng.integers(clip.frames - self.window_frames + 1))
+        stop = start + self.window_frames
+        first = (start - self.context_frames) * SAMPLES_PER_FRAME
+        audio = clip.audio[max(0, first):stop * SAMPLES_PER_FRAME]
+        audio = np.pad(audio, (max(0, -first), 0))  # silence before the clip starts
+        if self.augment_config is not None:
+            audio = augment(audio, self.augment_config, rng)
+        rig = clip.rig[start:stop]
+        return {"audio": torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
+                "rig": torch.from_numpy(rig),
+                "gaze": torch.from_numpy(np.ascontiguousarray(rig[:, GAZE_SLICE])),
+                "emotion": torch.tensor(clip.emotion),
+                "intensity": torch.tensor(clip.intensity, dtype=torch.float32)}
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, Tensor]:
+        slot, epoch = item
+        return self.window(slot, epoch)
+
+
+def batch_slots(num_slots: int, batch: int, step: int, rank: int, world: int, seed: int
+                ) -> list[tuple[int, int]]:
+    """(slot, epoch) pairs of this rank's share of global batch `step`: consecutive global
+    batches walk through one permutation of the slots per epoch, ranks take disjoint parts."""
+    per_step = batch * world
+    first = step * per_step + rank * batch
+    pairs = []
+    for position in range(first, first + batch):
+        epoch, index = divmod(position, num_slots)
+        pairs.append((int(_epoch_order(num_slots, seed, epoch)[index]), epoch))
+    return pairs
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(num_slots: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch, 0x5107]).permutation(num_slots)
+
+
+def collate(windows: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    return {key: torch.stack([w[key] for w in windows]) for key in windows[0]}
+
+
+def load_batch(dataset: WindowDataset, batch: int, step: int, rank: int = 0, world: int = 1
+               ) -> dict[str, Tensor]:
+    """This rank's batch of step `step`: audio (B, (context + W) 320), rig (B, W, 57),
+    gaze (B, W, 2), emotion (B,), intensity (B,)."""
+    pairs = batch_slots(len(dataset), batch, step, rank, world, dataset.seed)
+    return collate([dataset[pair] for pair in pairs])

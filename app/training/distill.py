@@ -1,0 +1,172 @@
+"""Distil the K-step causal teacher into the one-step student, and export the bundles.
+
+The student starts as a copy of the teacher's EMA weights and learns to map noise to the
+frame's latent in one evaluation (`diffusion.student_x0`), with the clean past given exactly
+as in streaming outpainting (here: the data latents, every frame at once). Its loss is
+
+    regression_loss(G(eps), teacher_K(eps))  +  dmd_weight * dmd_loss(G(eps), real, fake)
+                                             +  jitter_weight * jitter_loss(G(eps), data)
+
+where teacher_K is the teacher's deterministic K-step DDIM output from the same noise, same
+audio, same conditions and same past; `real` and `fake` are the teacher's and a "fake"
+denoiser's x0 predictions of the re-noised student sample. The fake denoiser starts as the
+teacher too and is trained alongside, with the plain diffusion loss on student samples, so it
+tracks the student's distribution (DMD, Yin et al. 2024). The student is used without
+classifier-free guidance; the teacher it matches applies the config's guidance scale.
+
+`export` writes the shipping bundle (student + encoder + codec + config) as one safetensors
+file, and the teacher and offline baseline bundles beside it for evaluation.
+"""
+
+import copy
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from app.checkpoints import load_checkpoint, save_bundle, save_checkpoint
+from app.errors import LivefaceError
+from app.model import diffusion as d
+from app.model.config import ModelConfig
+from app.model.denoiser import Conditions
+from app.training.data import load_batch
+from app.training.train import (DiffusionNet, Run, Runtime, StageLog, check_resume,
+                                data_latents, gather_generators, generator_for, learning_rate,
+                                load_codec, load_denoiser, make_optimiser, optimiser_step,
+                                to_device, training_conditions, window_dataset, wrap_ddp)
+
+STUDENT_FILE = "liveface-student.safetensors"
+TEACHER_FILE = "liveface-teacher.safetensors"
+OFFLINE_FILE = "liveface-offline.safetensors"
+
+
+def teacher_velocity(teacher: DiffusionNet, features: Tensor, cond: Conditions, clean: Tensor,
+                     guidance: float):
+    """v_fn(z, t) of the frozen teacher with its audio features computed once."""
+
+    def v_fn(z: Tensor, t: Tensor) -> Tensor:
+        level = t.expand(z.shape[:2])
+        v = teacher.denoiser.forward_sequence(z, level, features, cond, clean)
+        if guidance != 1.0:
+            v_uncond = teacher.denoiser.forward_sequence(z, level, features, cond.dropped(), clean)
+            v = d.guided(v, v_uncond, guidance)
+        return v
+
+    return v_fn
+
+
+def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet,
+                   batch: dict[str, Tensor], x0: Tensor, cond: Conditions, teacher_steps: int,
+                   weights: tuple[float, float], guidance: float, generator: torch.Generator
+                   ) -> dict[str, Tensor]:
+    """The student's losses; also returns its detached sample for the fake denoiser."""
+    device = x0.device
+    noise = torch.randn(x0.shape, generator=generator).to(device)
+    with torch.no_grad():
+        features = teacher.features(batch["audio"])
+        real_v = teacher_velocity(teacher, features, cond, x0, guidance)
+        target = d.ddim_sample(real_v, noise, teacher_steps)
+    sample = d.student_x0(lambda z, t: student(batch["audio"], z, t.expand(z.shape[:2]), cond,
+                                               x0), noise)
+    regression = d.regression_loss(sample, target)
+    t = (0.02 + 0.96 * torch.rand(x0.shape[:2], generator=generator)).to(device)
+    z_t = d.diffuse(sample.detach(), torch.randn(x0.shape, generator=generator).to(device), t)
+    with torch.no_grad():
+        real_x0 = d.x0_from_v(z_t, real_v(z_t, t), t)
+        fake_x0 = d.x0_from_v(z_t, fake.denoiser.forward_sequence(
+            z_t, t, fake.features(batch["audio"]), cond, x0), t)
+    dmd = d.dmd_loss(sample, real_x0, fake_x0)
+    jitter = d.jitter_loss(sample, x0)
+    dmd_weight, jitter_weight = weights
+    return {"loss": regression + dmd_weight * dmd + jitter_weight * jitter,
+            "regression": regression, "dmd": dmd, "jitter": jitter, "sample": sample.detach()}
+
+
+def fake_loss(fake: nn.Module, batch: dict[str, Tensor], sample: Tensor, x0: Tensor,
+              cond: Conditions, generator: torch.Generator) -> Tensor:
+    """The fake denoiser learns the student's samples with the plain diffusion loss."""
+    noise = torch.randn(sample.shape, generator=generator).to(sample.device)
+    t = d.sample_training_times(sample.shape[:2], generator=generator).to(sample.device)
+    v = fake(batch["audio"], d.diffuse(sample, noise, t), t, cond, x0)
+    return d.diffusion_loss(v, sample, noise, t)
+
+
+def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool = True,
+            stop_at: int | None = None) -> None:
+    """Train the one-step student (resumes from RUN/distill.safetensors when it exists)."""
+    preset, schedule = run.preset, run.preset.distill
+    codec, _ = load_codec(run, runtime.device)
+    teacher, config = load_denoiser(run, "teacher", runtime.device)
+    teacher_steps = preset.distill_teacher_steps or config.sampling_steps
+    saved = check_resume(run.path("distill"), resume)
+    total = steps or (saved or {}).get("total") or schedule.steps
+    student = copy.deepcopy(teacher).train().requires_grad_(True)
+    fake = copy.deepcopy(teacher).train().requires_grad_(True)
+    optimiser, fake_optimiser = make_optimiser(student, schedule), make_optimiser(fake, schedule)
+    generator, start = generator_for(preset.seed + 1, runtime.rank), 0
+    if saved is not None:
+        student.load_state_dict(saved["student"])
+        fake.load_state_dict(saved["fake"])
+        optimiser.load_state_dict(saved["optim"])
+        fake_optimiser.load_state_dict(saved["fake_optim"])
+        generator.set_state(saved["generators"][runtime.rank])
+        start = saved["step"]
+    student_net, fake_net = wrap_ddp(student, runtime), wrap_ddp(fake, runtime)
+    dataset = window_dataset(run)
+
+    def checkpoint(step: int) -> None:
+        states = gather_generators(generator, runtime)
+        if runtime.main:
+            state = {"student": student.state_dict(), "fake": fake.state_dict(),
+                     "optim": optimiser.state_dict(), "fake_optim": fake_optimiser.state_dict(),
+                     "step": step, "total": total, "generators": states, "done": step == total,
+                     "teacher_steps": teacher_steps}
+            save_checkpoint(run.path("distill"), state, config, "distill")
+
+    with StageLog(run, "distill", start, total, runtime, preset.log_every) as log:
+        for step in range(start, total):
+            batch = to_device(load_batch(dataset, schedule.batch, step, runtime.rank,
+                                         runtime.world), runtime.device)
+            cond = training_conditions(batch, config, generator)
+            x0 = data_latents(codec, batch["rig"], config)
+            losses = distill_losses(student_net, teacher, fake, batch, x0, cond, teacher_steps,
+                                    (preset.dmd_weight, preset.distill_jitter_weight),
+                                    config.guidance_scale, generator)
+            lr = learning_rate(schedule, step, total)
+            optimiser_step(optimiser, student, losses["loss"], lr, schedule.grad_clip)
+            fake_value = fake_loss(fake_net, batch, losses.pop("sample"), x0, cond, generator)
+            optimiser_step(fake_optimiser, fake, fake_value, lr, schedule.grad_clip)
+            log.step(step + 1, {**{k: v.item() for k, v in losses.items()},
+                                "fake": fake_value.item()}, lr)
+            if (step + 1) % preset.checkpoint_every == 0 or step + 1 in (total, stop_at):
+                checkpoint(step + 1)
+            if step + 1 == stop_at:
+                break
+
+
+def load_student(run: Run, device: torch.device) -> tuple[DiffusionNet, ModelConfig]:
+    state, config = load_checkpoint(run.path("distill"), kind="distill")
+    if not state["done"]:
+        raise LivefaceError(f"distillation in {run.dir} stopped at step {state['step']} of "
+                            f"{state['total']}; finish it with `liveface distill --run {run.dir}`.")
+    student = DiffusionNet(config, run.preset.context_frames)
+    student.load_state_dict(state["student"])
+    return student.eval(), config
+
+
+def export(run: Run, out_dir: Path) -> list[Path]:
+    """The student bundle (what ships), plus teacher and offline bundles when trained."""
+    device = torch.device("cpu")
+    codec, codec_config = load_codec(run, device)
+    student, config = load_student(run, device)
+    # the student is evaluated once per frame: K = 1, and no guidance
+    student_config = replace(config, sampling_steps=1, guidance_scale=1.0)
+    written = [out_dir / STUDENT_FILE]
+    save_bundle(written[0], student.encoder, student.denoiser, codec, student_config)
+    for stage, name in (("teacher", TEACHER_FILE), ("offline", OFFLINE_FILE)):
+        if run.path(stage).is_file():
+            model, stage_config = load_denoiser(run, stage, device)
+            save_bundle(out_dir / name, model.encoder, model.denoiser, codec, stage_config)
+            written.append(out_dir / name)
+    return written

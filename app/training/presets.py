@@ -1,0 +1,95 @@
+"""Named training presets: the model's size and every stage's schedule in one typed value.
+
+- "tiny": a few thousand parameters and a handful of steps, for tests (seconds).
+- "cpu": trains a usable model on a 2-core machine in about an hour and a half in all
+  (figures measured on such a machine are in `liveface train --help` and the README).
+- "gpu": a larger model and longer schedules for one CUDA GPU (or several with torchrun).
+"""
+
+from dataclasses import dataclass, field, replace
+
+from app.errors import LivefaceError
+from app.model.config import ModelConfig, tiny_config
+from app.training.augment import AugmentConfig
+
+
+@dataclass(frozen=True)
+class StageSchedule:
+    steps: int
+    batch: int  # windows per process per step
+    lr: float
+    warmup_steps: int
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    model: ModelConfig
+    codec: StageSchedule  # batch counts rig frames here, not windows
+    teacher: StageSchedule
+    offline: StageSchedule
+    distill: StageSchedule
+    window_frames: int = 96  # 1.92 s of animation per training window
+    context_frames: int = 32  # audio before the window that warms the encoder up
+    ema_decay: float = 0.999
+    velocity_weight: float = 0.1
+    # The normalised jitter ratio starts in the thousands on smooth teacher tracks (any
+    # estimate error is jitter next to them); a small weight keeps it from steering alone.
+    jitter_weight: float = 1e-3
+    distill_jitter_weight: float = 0.01  # on the student's one-step samples vs the data
+    lip_weight: float = 3.0  # codec: mouth and jaw errors count this much more
+    texture_weight: float = 0.5
+    dmd_weight: float = 0.25  # distillation: DMD term beside the teacher regression
+    distill_teacher_steps: int = 0  # K of the teacher the student matches; 0 = the config's
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)
+    log_every: int = 25
+    checkpoint_every: int = 250
+    seed: int = 0
+
+
+def _tiny() -> Preset:
+    return Preset(
+        name="tiny", model=tiny_config(),
+        codec=StageSchedule(steps=60, batch=256, lr=3e-3, warmup_steps=5),
+        teacher=StageSchedule(steps=30, batch=4, lr=3e-3, warmup_steps=3),
+        offline=StageSchedule(steps=20, batch=4, lr=3e-3, warmup_steps=3),
+        distill=StageSchedule(steps=10, batch=4, lr=1e-3, warmup_steps=2),
+        window_frames=24, context_frames=8, ema_decay=0.9, augment=AugmentConfig(),
+        log_every=5, checkpoint_every=10)
+
+
+def _cpu() -> Preset:
+    model = ModelConfig(d_model=128, n_layers=4, n_heads=4, window_frames=64,
+                        audio_channels=128, sampling_steps=16)
+    return Preset(
+        name="cpu", model=model,
+        codec=StageSchedule(steps=4000, batch=512, lr=2e-3, warmup_steps=100),
+        teacher=StageSchedule(steps=6000, batch=8, lr=1e-3, warmup_steps=200),
+        offline=StageSchedule(steps=3000, batch=8, lr=1e-3, warmup_steps=200),
+        distill=StageSchedule(steps=1000, batch=4, lr=2e-4, warmup_steps=50),
+        window_frames=96, context_frames=32, distill_teacher_steps=8)
+
+
+def _gpu() -> Preset:
+    model = ModelConfig(d_model=256, n_layers=6, n_heads=8, window_frames=64,
+                        audio_channels=256, audio_dilations=(1, 2, 4, 8, 16),
+                        sampling_steps=32)
+    return Preset(
+        name="gpu", model=model,
+        codec=StageSchedule(steps=20000, batch=4096, lr=2e-3, warmup_steps=500),
+        teacher=StageSchedule(steps=60000, batch=64, lr=5e-4, warmup_steps=1000),
+        offline=StageSchedule(steps=30000, batch=64, lr=5e-4, warmup_steps=1000),
+        distill=StageSchedule(steps=10000, batch=32, lr=1e-4, warmup_steps=200),
+        window_frames=150, context_frames=32, ema_decay=0.9995, log_every=100,
+        checkpoint_every=1000)
+
+
+PRESETS = {"tiny": _tiny, "cpu": _cpu, "gpu": _gpu}
+
+
+def get_preset(name: str, **overrides) -> Preset:
+    if name not in PRESETS:
+        raise LivefaceError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    return replace(PRESETS[name](), **overrides)

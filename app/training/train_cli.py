@@ -1,0 +1,103 @@
+"""`liveface train | distill | export`: flags in, one call into the training stages.
+
+    liveface train --data DIR --run RUN [--preset cpu] [--stage all] [--steps N]
+                   [--device cpu|cuda] [--resume]
+    liveface distill --run RUN [--steps N] [--device cpu|cuda]
+    liveface export --run RUN --out assets/models/
+
+The same commands run multi-process under torchrun, e.g.
+    torchrun --nproc-per-node 2 -m app.cli train --data DIR --run RUN --stage teacher
+`add_train_commands` adds the three parsers to the CLI; `run_train_command` runs one.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from app.errors import LivefaceError
+from app.training.presets import PRESETS
+
+TRAIN_COMMANDS = ("train", "distill", "export")
+
+
+def _steps(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--steps must be >= 1, got {value}")
+    return value
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where to train (default cpu)")
+    parser.add_argument("--threads", type=_steps,
+                        help="torch threads per process (default: torch's choice)")
+
+
+def add_train_commands(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train the codec, the teacher and the offline "
+                                  "baseline on a built data set")
+    train.add_argument("--data", type=Path, help="a data set folder (from `liveface data "
+                       "build`); needed when RUN is new")
+    train.add_argument("--run", type=Path, required=True, help="the run folder (checkpoints, "
+                       "log.jsonl)")
+    train.add_argument("--preset", choices=tuple(PRESETS), help="model size and schedule "
+                       "(default cpu; fixed once a run has started)")
+    train.add_argument("--stage", choices=("codec", "teacher", "offline", "all"), default="all")
+    train.add_argument("--steps", type=_steps, help="override the stage's step count")
+    train.add_argument("--resume", action="store_true", help="continue from RUN's checkpoints")
+    _add_device(train)
+
+    distill = subparsers.add_parser("distill", help="distil the teacher into the one-step "
+                                    "student (resumes when RUN has a distill checkpoint)")
+    distill.add_argument("--run", type=Path, required=True)
+    distill.add_argument("--steps", type=_steps, help="override the stage's step count")
+    _add_device(distill)
+
+    export = subparsers.add_parser("export", help="write the student, teacher and offline "
+                                   "bundles as safetensors files")
+    export.add_argument("--run", type=Path, required=True)
+    export.add_argument("--out", type=Path, default=Path("assets/models"))
+
+
+def run_train_command(args: argparse.Namespace, config=None) -> None:
+    """The handler of all three commands (`config`, the app config, is not needed here)."""
+    from app.training.distill import distill, export
+    from app.training.train import open_run, start_runtime, stop_runtime, train
+
+    if args.command == "export":
+        for path in export(open_run(args.run), args.out):
+            print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runtime = start_runtime(args.device)
+    try:
+        if args.command == "train":
+            run = open_run(args.run, args.data, args.preset, runtime)
+            train(run, runtime, args.stage, args.steps, args.resume)
+        else:
+            run = open_run(args.run, runtime=runtime)
+            distill(run, runtime, args.steps, resume=True)
+    finally:
+        stop_runtime()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point (the same commands as `liveface`)."""
+    parser = argparse.ArgumentParser(prog="liveface")
+    add_train_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        run_train_command(args)
+    except LivefaceError as err:
+        print(f"liveface: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
