@@ -98,3 +98,20 @@ def test_build_lists_parse():
                                  "en, de,,fr", "--heldout-langs", "it,pt", "--workers", "3"])
     assert args.langs == ("en", "de", "fr") and args.heldout_langs == ("it", "pt")
     assert args.workers == 3 and args.seed == 0 and args.engines is None
+
+
+GOFORWARD = Path("/usr/share/pocketsphinx/test/data/goforward.raw")
+
+
+@pytest.mark.skipif(not GOFORWARD.is_file(), reason="Debian pocketsphinx-testdata is missing")
+def test_align_prints_word_timings_and_writes_the_tracks(tmp_path, capsys):
+    pytest.importorskip("app.training.align")
+    pytest.importorskip("pocketsphinx")
+    code = main(["data", "align", "--audio", str(GOFORWARD), "--text", "go forward ten meters",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    words = [line.split()[-1] for line in capsys.readouterr().out.splitlines()[:4]]
+    assert words == ["go", "forward", "ten", "meters"]
+    timeline = json.loads((tmp_path / "goforward.timeline.json").read_text())
+    rig = np.load(tmp_path / "goforward.rig.npy")
+    assert rig.dtype == np.float32 and rig.shape[1] == 57 and len(timeline["phones"]) > 8
