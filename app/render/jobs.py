@@ -31,9 +31,11 @@ def render_expressions(
 
 
 def render_sequence(
-    avatar: Avatar, sequence: Iterable[ShowcaseFrame], out: Path, config: RenderConfig
+    avatar: Avatar, sequence: Iterable[ShowcaseFrame], out: Path, config: RenderConfig,
+    audio: np.ndarray | None = None,
 ) -> int:
-    """Render captioned frames to `out`: an .mp4 file, or a folder of PNGs."""
+    """Render captioned frames to `out`: an .mp4 file (with `audio`, 16 kHz, muxed in when
+    given), or a folder of PNGs."""
     sequence = list(sequence)
     if config.width % 2 or config.height % 2:
         raise LivefaceError(f"video sizes must be even; got {config.width}x{config.height}.")
@@ -41,7 +43,7 @@ def render_sequence(
                                  supersample=config.supersample)
     images = (_captioned(renderer.render_frame(f.rig, f.texture), f.label) for f in sequence)
     if out.suffix.lower() == ".mp4":
-        _write_video(images, out, config, len(sequence))
+        _write_video(images, out, config, len(sequence), audio)
     elif out.suffix == "":
         _write_pngs(images, out, len(sequence))
     else:
@@ -67,11 +69,12 @@ def _staging_dir(out: Path) -> Path:
         raise LivefaceError(f"cannot write into {parent}: {err.strerror}.") from None
 
 
-def _write_video(images: Iterable[np.ndarray], out: Path, config: RenderConfig, total: int):
+def _write_video(images: Iterable[np.ndarray], out: Path, config: RenderConfig, total: int,
+                 audio: np.ndarray | None):
     staging = _staging_dir(out)
     try:
         partial = staging / out.name
-        with VideoWriter(partial, config.fps, config.width, config.height) as video:
+        with VideoWriter(partial, config.fps, config.width, config.height, audio) as video:
             for image in _progress(images, total):
                 video.write(image)
         partial.replace(out)
@@ -95,6 +98,8 @@ def _write_pngs(images: Iterable[np.ndarray], out: Path, total: int):
 
 def _captioned(image: np.ndarray, label: str) -> np.ndarray:
     """The frame with its expression name in the lower-left corner."""
+    if not label:
+        return image
     picture = Image.fromarray(image)
     draw = ImageDraw.Draw(picture)
     font = ImageFont.load_default(size=max(12, image.shape[0] // 30))
