@@ -106,7 +106,7 @@ def load_checkpoint(path: Path, kind: str | None = None, device: str = "cpu"
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as f:
             metadata = f.metadata() or {}
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise LivefaceError(f"checkpoint {path} is unreadable (truncated or not a safetensors "
                             f"file: {err}); export or download it again.") from None

@@ -31,10 +31,25 @@ from app.model import diffusion as d
 from app.model.config import ModelConfig
 from app.model.denoiser import Conditions
 from app.training.data import load_batch
-from app.training.train import (DiffusionNet, Run, Runtime, StageLog, check_resume,
-                                data_latents, gather_generators, generator_for, learning_rate,
-                                load_codec, load_denoiser, make_optimiser, optimiser_step,
-                                to_device, training_conditions, window_dataset, wrap_ddp)
+from app.training.train import (
+    DiffusionNet,
+    Run,
+    Runtime,
+    StageLog,
+    check_resume,
+    data_latents,
+    gather_generators,
+    generator_for,
+    learning_rate,
+    load_codec,
+    load_denoiser,
+    make_optimiser,
+    optimiser_step,
+    to_device,
+    training_conditions,
+    window_dataset,
+    wrap_ddp,
+)
 
 STUDENT_FILE = "liveface-student.safetensors"
 TEACHER_FILE = "liveface-teacher.safetensors"
@@ -158,7 +173,7 @@ def load_student(run: Run, device: torch.device) -> tuple[DiffusionNet, ModelCon
 def export(run: Run, out_dir: Path) -> list[Path]:
     """The student bundle (what ships), plus teacher and offline bundles when trained."""
     device = torch.device("cpu")
-    codec, codec_config = load_codec(run, device)
+    codec, _ = load_codec(run, device)
     student, config = load_student(run, device)
     # the student is evaluated once per frame: K = 1, and no guidance
     student_config = replace(config, sampling_steps=1, guidance_scale=1.0)

@@ -32,7 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from torch import Tensor, nn
 
 from app.audio.features import LogMel
@@ -44,7 +50,13 @@ from app.model.audio_encoder import AudioEncoder
 from app.model.codec import ExpressionCodec
 from app.model.config import ModelConfig
 from app.model.denoiser import Conditions, Denoiser
-from app.training.data import WindowDataset, fit_mel_stats, load_batch, load_split, texture_targets
+from app.training.data import (
+    WindowDataset,
+    fit_mel_stats,
+    load_batch,
+    load_split,
+    texture_targets,
+)
 from app.training.presets import Preset, StageSchedule, get_preset
 
 STAGES = ("codec", "teacher", "offline")

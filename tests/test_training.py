@@ -1,0 +1,168 @@
+"""Training on a tiny hand-made data set: windows, every stage end to end, resume, errors."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from app.audio.contract import SAMPLES_PER_FRAME
+from app.audio.io import write_wav
+from app.avatar.rig import GAZE_SLICE, RIG_INDEX, RIG_NAMES, RIG_SIZE
+from app.checkpoints import load_animator, load_checkpoint, load_parts
+from app.errors import LivefaceError
+from app.model.animator import animate_clip, generate_offline
+from app.model.denoiser import Conditions
+from app.training import train_cli
+from app.training.data import batch_slots, load_batch, load_split
+from app.training.train import (
+    Run,
+    Runtime,
+    open_run,
+    train,
+    train_codec,
+    train_denoiser,
+    window_dataset,
+)
+
+torch.set_num_threads(1)
+CPU = Runtime(0, 1, torch.device("cpu"))
+
+
+def write_dataset(root, clips=6, seed=0):
+    """Clips in the `liveface data build` layout: tone bursts whose loudness opens the jaw."""
+    rng = np.random.default_rng(seed)
+    (root / "clips").mkdir(parents=True)
+    entries = []
+    for i in range(clips):
+        frames = int(rng.integers(40, 70))
+        samples = frames * SAMPLES_PER_FRAME - int(rng.integers(0, 200))
+        t = np.arange(samples) / 16_000
+        envelope = np.clip(np.sin(2 * np.pi * rng.uniform(1.5, 3.0) * t), 0.0, None)
+        audio = (0.3 * envelope * np.sin(2 * np.pi * rng.uniform(120, 220) * t)).astype(np.float32)
+        rig = np.zeros((frames, RIG_SIZE), np.float32)
+        frame_env = envelope[: frames * SAMPLES_PER_FRAME: SAMPLES_PER_FRAME]
+        rig[: len(frame_env), RIG_INDEX["jawOpen"]] = 0.6 * frame_env
+        rig[:, GAZE_SLICE] = rng.uniform(-0.2, 0.2, 2)
+        clip_id = f"en_{i:04d}"
+        write_wav(root / "clips" / f"{clip_id}.wav", audio)
+        np.save(root / "clips" / f"{clip_id}.rig.npy", rig)
+        emotion = ("neutral", "happy", "angry")[i % 3]
+        entries.append({"id": clip_id, "audio": f"clips/{clip_id}.wav",
+                        "rig": f"clips/{clip_id}.rig.npy", "timeline": "", "meta": "",
+                        "language": "en", "voice": "v", "engine": "test", "voice_licence": "",
+                        "emotion": emotion, "intensity": 0.0 if emotion == "neutral" else 0.8,
+                        "duration_s": samples / 16_000, "frames": frames,
+                        "split": "test" if i == clips - 1 else "train",
+                        "heldout": "heldout_voices" if i == clips - 1 else None,
+                        "text": "", "style_seed": i})
+    manifest = {"format": "liveface-dataset/1", "build": {}, "plan_hash": "", "clips": entries,
+                "sample_rate_hz": 16_000, "frame_rate_hz": 50, "rig_names": list(RIG_NAMES)}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("data"))
+
+
+def log_lines(run: Run, stage: str) -> list[dict]:
+    lines = (run.dir / "log.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["stage"] == stage]
+
+
+def test_windows_are_aligned_and_ranks_disjoint(data_dir, tmp_path):
+    run = open_run(tmp_path / "run", data_dir, "tiny")
+    dataset = window_dataset(run)
+    batch = load_batch(dataset, 3, step=0)
+    frames, context = run.preset.window_frames, run.preset.context_frames
+    assert batch["audio"].shape == (3, (context + frames) * SAMPLES_PER_FRAME)
+    assert batch["rig"].shape == (3, frames, RIG_SIZE)
+    assert torch.equal(batch["gaze"], batch["rig"][..., GAZE_SLICE])
+    assert batch["emotion"].dtype == torch.long and batch["intensity"].shape == (3,)
+    ranks = [batch_slots(len(dataset), 2, 5, rank, 2, 0) for rank in (0, 1)]
+    assert not set(ranks[0]) & set(ranks[1])
+    assert torch.equal(load_batch(dataset, 3, 4)["audio"], load_batch(dataset, 3, 4)["audio"])
+    assert all(c.split == "train" for c in load_split(data_dir))
+
+
+def test_every_stage_end_to_end(data_dir, tmp_path):
+    """codec -> teacher -> offline -> distill -> export -> load_animator -> animate a clip."""
+    out = tmp_path / "models"
+    assert train_cli.main(["train", "--data", str(data_dir), "--run", str(tmp_path / "run"),
+                           "--preset", "tiny", "--steps", "40"]) == 0
+    assert train_cli.main(["distill", "--run", str(tmp_path / "run"), "--steps", "6"]) == 0
+    assert train_cli.main(["export", "--run", str(tmp_path / "run"), "--out", str(out)]) == 0
+    run = open_run(tmp_path / "run")
+    for stage, key in (("codec", "loss"), ("teacher", "diffusion"), ("offline", "diffusion")):
+        lines = log_lines(run, stage)
+        assert lines[-1][key] < lines[0][key], (stage, lines[0], lines[-1])
+    assert len(log_lines(run, "distill")) >= 1
+
+    animator, config = load_animator(out / "liveface-student.safetensors")
+    assert config.sampling_steps == 1 and config.latent_std != 1.0 and config.mel_mean != -4.0
+    audio = load_split(data_dir, "test")[0].audio[None, :20 * SAMPLES_PER_FRAME]
+    audio = torch.from_numpy(audio)
+    frames = animate_clip(animator, audio, Conditions.absent(1, 20, audio),
+                          torch.randn(1, 20, config.latent_size))
+    assert frames.rig.shape == (1, 20, RIG_SIZE) and torch.isfinite(frames.rig).all()
+
+    offline = load_parts(out / "liveface-offline.safetensors")
+    assert not offline.config.causal
+    from app.audio.features import LogMel
+    c = offline.config
+    latents = generate_offline(LogMel(c.mel_mean, c.mel_std, c.mel_log_floor), offline.encoder,
+                               offline.denoiser, audio, Conditions.absent(1, 20, audio),
+                               torch.randn(1, 20, c.latent_size), steps=2)
+    assert torch.isfinite(latents).all()
+    assert (out / "liveface-teacher.safetensors").stat().st_size < 50e6
+
+
+def _trained_codec_run(data_dir, path):
+    run = open_run(path, data_dir, "tiny")
+    train_codec(run, CPU)
+    return run
+
+
+def test_resume_matches_an_uninterrupted_run(data_dir, tmp_path):
+    whole = _trained_codec_run(data_dir, tmp_path / "whole")
+    train_denoiser(whole, CPU, "teacher", steps=12)
+    parts = _trained_codec_run(data_dir, tmp_path / "parts")
+    train_denoiser(parts, CPU, "teacher", steps=12, stop_at=7)
+    stopped, _ = load_checkpoint(parts.path("teacher"))
+    assert stopped["step"] == 7 and not stopped["done"] and stopped["optim"]["state"]
+    train_denoiser(parts, CPU, "teacher", resume=True)
+    a, _ = load_checkpoint(whole.path("teacher"))
+    b, _ = load_checkpoint(parts.path("teacher"))
+    assert b["step"] == 12 and b["done"]
+    for key in ("model", "ema"):
+        for name, value in a[key].items():
+            assert torch.allclose(value, b[key][name], atol=1e-6), (key, name)
+    assert torch.allclose(a["optim"]["state"][0]["exp_avg_sq"], b["optim"]["state"][0]["exp_avg_sq"])
+
+
+def test_existing_checkpoint_needs_resume(data_dir, tmp_path):
+    run = _trained_codec_run(data_dir, tmp_path / "run")
+    with pytest.raises(LivefaceError, match="--resume"):
+        train_codec(run, CPU)
+    with pytest.raises(LivefaceError, match="teacher"):
+        from app.training.distill import distill
+        distill(run, CPU)
+    train(run, CPU, "all", steps=4, resume=True)  # the finished codec is skipped
+    assert load_checkpoint(run.path("offline"))[0]["done"]
+
+
+def test_user_errors(tmp_path, data_dir):
+    with pytest.raises(LivefaceError, match="manifest"):
+        load_split(tmp_path)
+    with pytest.raises(LivefaceError, match="run.json"):
+        open_run(tmp_path / "nothing")
+    open_run(tmp_path / "r", data_dir, "tiny")
+    with pytest.raises(LivefaceError, match="preset"):
+        open_run(tmp_path / "r", data_dir, "cpu")
+    run = open_run(tmp_path / "r2", data_dir, "tiny")
+    run = replace(run, preset=replace(run.preset, window_frames=10_000))
+    with pytest.raises(LivefaceError, match="window"):
+        window_dataset(run)
