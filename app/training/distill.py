@@ -108,8 +108,9 @@ def fake_loss(fake: nn.Module, batch: dict[str, Tensor], sample: Tensor, x0: Ten
 
 
 def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool = True,
-            stop_at: int | None = None) -> None:
-    """Train the one-step student (resumes from RUN/distill.safetensors when it exists)."""
+            stop_at: int | None = None) -> DiffusionNet:
+    """Train the one-step student (resumes from RUN/distill.safetensors when it exists);
+    returns this rank's student."""
     preset, schedule = run.preset, run.preset.distill
     codec, _ = load_codec(run, runtime.device)
     teacher, config = load_denoiser(run, "teacher", runtime.device)
@@ -158,6 +159,7 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
                 checkpoint(step + 1)
             if step + 1 == stop_at:
                 break
+    return student
 
 
 def load_student(run: Run, device: torch.device) -> tuple[DiffusionNet, ModelConfig]:

@@ -377,8 +377,9 @@ def window_dataset(run: Run, augmented: bool = True) -> WindowDataset:
 
 
 def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = None,
-                   resume: bool = False, stop_at: int | None = None) -> None:
-    """The causal teacher (stage "teacher") or the offline baseline (stage "offline")."""
+                   resume: bool = False, stop_at: int | None = None) -> "DiffusionNet":
+    """The causal teacher (stage "teacher") or the offline baseline (stage "offline");
+    returns this rank's trained module."""
     preset = run.preset
     schedule = getattr(preset, stage)
     codec, config = load_codec(run, runtime.device)
@@ -423,6 +424,7 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
             if step + 1 == stop_at:
                 break
     barrier(runtime)
+    return model
 
 
 def gather_generators(generator: torch.Generator, runtime: Runtime) -> list[Tensor]:

@@ -5,8 +5,9 @@
     liveface distill --run RUN [--steps N] [--device cpu|cuda]
     liveface export --run RUN --out assets/models/
 
-The same commands run multi-process under torchrun, e.g.
-    torchrun --nproc-per-node 2 -m app.cli train --data DIR --run RUN --stage teacher
+The same commands run multi-process under torchrun; spell --run as --run-dir there, since
+torchrun's own parser takes "--run" for an abbreviation of its --run-path:
+    torchrun --nproc-per-node 2 -m app.cli train --data DIR --run-dir RUN --stage teacher
 `add_train_commands` adds the three parsers to the CLI; `run_train_command` runs one.
 """
 
@@ -42,8 +43,8 @@ def add_train_commands(subparsers) -> None:
                                   "baseline on a built data set")
     train.add_argument("--data", type=Path, help="a data set folder (from `liveface data "
                        "build`); needed when RUN is new")
-    train.add_argument("--run", type=Path, required=True, help="the run folder (checkpoints, "
-                       "log.jsonl)")
+    train.add_argument("--run", "--run-dir", dest="run", type=Path, required=True,
+                       help="the run folder (checkpoints, log.jsonl)")
     train.add_argument("--preset", choices=tuple(PRESETS), help="model size and schedule "
                        "(default cpu; fixed once a run has started)")
     train.add_argument("--stage", choices=("codec", "teacher", "offline", "all"), default="all")
@@ -53,13 +54,13 @@ def add_train_commands(subparsers) -> None:
 
     distill = subparsers.add_parser("distill", help="distil the teacher into the one-step "
                                     "student (resumes when RUN has a distill checkpoint)")
-    distill.add_argument("--run", type=Path, required=True)
+    distill.add_argument("--run", "--run-dir", dest="run", type=Path, required=True)
     distill.add_argument("--steps", type=_steps, help="override the stage's step count")
     _add_device(distill)
 
     export = subparsers.add_parser("export", help="write the student, teacher and offline "
                                    "bundles as safetensors files")
-    export.add_argument("--run", type=Path, required=True)
+    export.add_argument("--run", "--run-dir", dest="run", type=Path, required=True)
     export.add_argument("--out", type=Path, default=Path("assets/models"))
 
 
