@@ -73,7 +73,7 @@ def test_torchrun_runs_the_cli(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                "--master-port", str(free_port()), "-m", "app.training.train_cli", "train",
                "--run-dir", str(run.dir), "--stage", "offline", "--steps", "4", "--threads", "1"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     state, config = load_checkpoint(run.path("offline"))
