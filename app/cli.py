@@ -12,6 +12,7 @@ from pathlib import Path
 from app.config import Config, load_config
 from app.errors import LivefaceError
 from app.training.data_cli import add_data_commands, run_data_command
+from app.training.train_cli import TRAIN_COMMANDS, add_train_commands, run_train_command
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     bench_render.add_argument("--json", action="store_true", help="print JSON")
     _add_avatar_flag(bench_render)
     add_data_commands(commands)
+    add_train_commands(commands)
     return parser
 
 
@@ -156,6 +158,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "avatar": _cmd_avatar,
     "bench": _cmd_bench,
     "data": _cmd_data,
+    **{name: run_train_command for name in TRAIN_COMMANDS},
 }
 
 

@@ -16,7 +16,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 
 from app.errors import LivefaceError
 from app.training.presets import PRESETS
@@ -74,6 +73,8 @@ def run_train_command(args: argparse.Namespace, config=None) -> None:
             print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return
     if args.threads:
+        import torch  # imported here so other commands start without it
+
         torch.set_num_threads(args.threads)
     runtime = start_runtime(args.device)
     try:

@@ -11,8 +11,10 @@ Speaker variety comes from the voice variants in espeak-ng-data/voices/!v (a voi
 """
 
 import json
+import logging
 import subprocess
 import sys
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -36,6 +38,8 @@ from app.training.speech.base import (
     to_contract_audio,
 )
 from app.training.timeline import SILENCE, Word
+
+log = logging.getLogger(__name__)
 
 ENGINE = "espeak-ng"
 LICENCE = "GPL-3.0-or-later"  # espeak-ng's program and voice data alike
@@ -79,7 +83,14 @@ class EspeakEngine:
         spoken, ssml = _markup(text, prosody.emphasised_words)
         request = {"command": "speak", "voice": voice, "parameters": _parameters(prosody),
                    "text": spoken, "ssml": ssml}
-        reply, payload = _run_child(request)
+        try:
+            reply, payload = _run_child(request)
+        except _Crashed:
+            if not ssml:
+                raise
+            # libespeak-ng crashes on some emphasis markup (seen with es+m5); say it plainly.
+            log.warning("espeak-ng crashed on emphasis with voice %s; speaking without it", voice)
+            return self.synthesize(text, language, voice, replace(prosody, emphasised_words=()))
         if reply.get("status") != 0:
             raise LivefaceError(f"espeak-ng failed to speak {text[:60]!r} with voice "
                                 f"'{voice}' (error {reply.get('status')}).")
@@ -97,6 +108,10 @@ class EspeakEngine:
         return LANGUAGE_ALIASES.get(language, language)
 
 
+class _Crashed(LivefaceError):
+    """The espeak-ng child process died from a signal (a crash inside the C library)."""
+
+
 def _run_child(request: dict) -> tuple[dict, bytes]:
     """Run espeak_library in a fresh process: its JSON reply line and the bytes after it."""
     try:
@@ -110,8 +125,9 @@ def _run_child(request: dict) -> tuple[dict, bytes]:
     if done.returncode != 0 or not line:
         if b'"missing"' in line:
             raise LivefaceError(INSTALL_HINT)
-        raise LivefaceError("espeak-ng stopped with an error: "
-                            f"{done.stderr.decode(errors='replace')[-300:]}")
+        error = _Crashed if done.returncode < 0 else LivefaceError
+        raise error(f"espeak-ng stopped with an error (exit status {done.returncode}): "
+                    f"{done.stderr.decode(errors='replace')[-300:]}")
     return json.loads(line), payload
 
 
