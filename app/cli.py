@@ -12,6 +12,7 @@ from pathlib import Path
 from app.config import Config, load_config
 from app.errors import LivefaceError
 from app.training.data_cli import add_data_commands, run_data_command
+from app.training.eval_cli import add_eval_command, run_eval_command
 from app.training.train_cli import TRAIN_COMMANDS, add_train_commands, run_train_command
 
 
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_avatar_flag(bench_render)
     add_data_commands(commands)
     add_train_commands(commands)
+    add_eval_command(commands)
     return parser
 
 
@@ -159,6 +161,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "bench": _cmd_bench,
     "data": _cmd_data,
     **{name: run_train_command for name in TRAIN_COMMANDS},
+    "eval": run_eval_command,
 }
 
 

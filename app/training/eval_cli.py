@@ -1,0 +1,87 @@
+"""The `liveface eval` command: wiring between flags, data and `app.training.evaluate`."""
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from app.errors import LivefaceError
+from app.resources import asset_path
+
+MODEL_CARD = "model-card.json"
+
+
+def add_eval_command(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "eval", help="score student, teacher and offline baseline on held-out and real speech")
+    parser.add_argument("--models", type=Path, help="folder of the three model bundles "
+                        "(default: the shipped assets/models)")
+    parser.add_argument("--data", type=Path, help="a data set built by `liveface data build` "
+                        "(default: rebuild the shipped model's data set into the cache)")
+    parser.add_argument("--max-clips", type=int, default=12, help="clips per set (default 12)")
+    parser.add_argument("--audio", type=Path, help="score one recording instead of the sets")
+    parser.add_argument("--text", help="the words spoken in --audio (English)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run_eval_command(args: argparse.Namespace, config=None) -> None:
+    from app.training.evaluate import evaluate, predictors
+    from app.training.teacher import default_geometry
+
+    models_dir = args.models or asset_path("models")
+    if bool(args.audio) != bool(args.text):
+        raise LivefaceError("--audio and --text go together: the words spoken in the recording.")
+    models = predictors(models_dir)
+    if args.audio:
+        results = _evaluate_recording(models, args.audio, args.text, default_geometry())
+    else:
+        results = evaluate(models, _sets(args, models_dir), default_geometry())
+    print(json.dumps(results, indent=2) if args.json else _table(results))
+
+
+def _evaluate_recording(models, audio: Path, text: str, geometry) -> dict:
+    from app.training.align import align_file
+    from app.training.evaluate import EvalClip, score
+
+    aligned = align_file(audio, text)
+    clip = EvalClip(audio.stem, aligned.audio, aligned.timeline, aligned.rig)
+    return {name: score(predict, [clip], geometry) for name, predict in models.items()}
+
+
+def _sets(args: argparse.Namespace, models_dir: Path) -> dict:
+    from app.training.evaluate import heldout_clips, real_speech_clips
+
+    data = args.data or _cached_data(models_dir)
+    return {"heldout_voices": heldout_clips(data, "heldout_voices", args.max_clips),
+            "heldout_languages": heldout_clips(data, "heldout_languages", args.max_clips),
+            "real_speech": real_speech_clips(args.max_clips)}
+
+
+def _cached_data(models_dir: Path) -> Path:
+    """The shipped model's data set, rebuilt (deterministically) into the user's cache."""
+    from app.training.dataset_build import build_dataset
+
+    card_path = models_dir / MODEL_CARD
+    if not card_path.is_file():
+        raise LivefaceError(f"{card_path} is missing; pass --data DIR (a data set whose test "
+                            "split the models never trained on).")
+    build = json.loads(card_path.read_text())["data"]["build"]
+    key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:12]
+    out = Path(user_cache_dir("liveface")) / f"eval-data-{key}"
+    build_dataset(out, build["minutes"], tuple(build["langs"]), build["seed"],
+                  tuple(build["heldout_langs"]), tuple(build["engines"]))
+    return out
+
+
+def _table(results: dict) -> str:
+    from app.training.evaluate import METRICS
+
+    lines = [f"{'model':8s} {'set':18s} " + " ".join(f"{m:>16s}" for m in METRICS)]
+    for model, sets in results.items():
+        rows = sets.items() if all(isinstance(v, dict) for v in sets.values()) else [("clip", sets)]
+        for set_name, figures in rows:
+            cells = " ".join(f"{'-' if figures[m] is None else figures[m]:>16}" for m in METRICS)
+            lines.append(f"{model:8s} {set_name:18s} {cells}")
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""`liveface eval`: the student, the teacher and the offline baseline on speech none of
+them trained on, scored with `app.training.metrics` against the procedural teacher.
+
+Three sets:
+- heldout_voices: test clips of training languages spoken by voices kept out of training;
+- heldout_languages: test clips of languages kept out of training altogether;
+- real_speech: recorded English (Debian's pocketsphinx-testdata), force-aligned, with the
+  teacher's animation of that alignment as the reference.
+Each model gets the same audio and a fixed noise seed. A set's figure is the mean over its
+clips (closure rates over the clips that have bilabials or long silences).
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.audio.contract import SAMPLES_PER_FRAME
+from app.audio.features import LogMel
+from app.audio.io import read_audio
+from app.avatar.landmarks import FaceGeometry
+from app.checkpoints import load_animator, load_parts
+from app.inference import animate_audio
+from app.model.animator import generate_offline
+from app.model.denoiser import Conditions
+from app.training.dataset_files import timeline_from_dict
+from app.training.dataset_manifest import load_manifest
+from app.training.metrics import evaluate_clip
+from app.training.realspeech import real_speech_set
+from app.training.timeline import Timeline
+
+MODELS = ("student", "teacher", "offline")
+SETS = ("heldout_voices", "heldout_languages", "real_speech")
+METRICS = ("lve_mm", "mve_mm", "fdd", "bilabial_closure", "silence_closure", "lag_ms", "jitter")
+MODEL_FILES = {"student": "liveface-student.safetensors",
+               "teacher": "liveface-teacher.safetensors",
+               "offline": "liveface-offline.safetensors"}
+
+Predictor = Callable[[np.ndarray], np.ndarray]  # 16 kHz audio -> (T, 57) rig track
+
+
+@dataclass(frozen=True)
+class EvalClip:
+    id: str
+    audio: np.ndarray
+    timeline: Timeline
+    reference: np.ndarray  # (T, 57) the teacher's track
+
+
+def streaming_predictor(path: Path, steps: int | None = None) -> Predictor:
+    """The student (one step) or the teacher (its K steps) run frame by frame."""
+    animator, config = load_animator(path)
+    k = steps or config.sampling_steps
+    return lambda audio: animate_audio(animator, audio, steps=k).rig
+
+
+def offline_predictor(path: Path) -> Predictor:
+    """The bidirectional baseline: K steps over the whole clip at once."""
+    parts = load_parts(path)
+    config = parts.config
+    log_mel = LogMel(config.mel_mean, config.mel_std, config.mel_log_floor)
+    encoder, denoiser = parts.encoder.eval(), parts.denoiser.eval()
+
+    def predict(audio: np.ndarray) -> np.ndarray:
+        frames = -(-len(audio) // SAMPLES_PER_FRAME)
+        samples = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
+        samples[: len(audio)] = audio
+        x = torch.from_numpy(samples)[None]
+        cond = Conditions.absent(1, frames, x)
+        generator = torch.Generator().manual_seed(0)
+        noise = torch.randn(1, frames, config.latent_size, generator=generator)
+        with torch.no_grad():
+            z = generate_offline(log_mel, encoder, denoiser, x, cond, noise, config.sampling_steps)
+            return parts.codec.decode(z * config.latent_std).rig[0].numpy()
+
+    return predict
+
+
+def predictors(models_dir: Path) -> dict[str, Predictor]:
+    return {"student": streaming_predictor(models_dir / MODEL_FILES["student"], steps=1),
+            "teacher": streaming_predictor(models_dir / MODEL_FILES["teacher"]),
+            "offline": offline_predictor(models_dir / MODEL_FILES["offline"])}
+
+
+def heldout_clips(data_dir: Path, kind: str, max_clips: int) -> list[EvalClip]:
+    """The first `max_clips` test clips of one held-out kind, in manifest order."""
+    manifest = load_manifest(data_dir)
+    entries = [e for e in manifest.clips if e.split == "test" and e.heldout == kind][:max_clips]
+    return [EvalClip(e.id, read_audio(manifest.path(e.audio)),
+                     timeline_from_dict(json.loads(manifest.path(e.timeline).read_text())),
+                     np.load(manifest.path(e.rig))) for e in entries]
+
+
+def real_speech_clips(max_clips: int) -> list[EvalClip]:
+    return [EvalClip(clip.id, aligned.audio, aligned.timeline, aligned.rig)
+            for clip, aligned in real_speech_set()[:max_clips]]
+
+
+def score(predict: Predictor, clips: list[EvalClip], geometry: FaceGeometry) -> dict[str, float]:
+    """Mean of each metric over the clips (NaN-free: clips a rate does not apply to skip it)."""
+    rows = [evaluate_clip(predict(c.audio), c.reference, c.timeline, geometry) for c in clips]
+    return {m: _mean([r[m] for r in rows]) for m in METRICS}
+
+
+def _mean(values: list[float]) -> float | None:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return round(float(np.mean(finite)), 4) if finite else None
+
+
+def evaluate(models: dict[str, Predictor], sets: dict[str, list[EvalClip]],
+             geometry: FaceGeometry) -> dict[str, dict[str, dict[str, float]]]:
+    """{model: {set: {metric: value}}}"""
+    return {name: {set_name: score(predict, clips, geometry) for set_name, clips in sets.items()}
+            for name, predict in models.items()}

@@ -1,0 +1,61 @@
+"""`liveface eval` end to end on tiny models: the documented JSON shapes, and user errors."""
+
+import json
+
+import pytest
+
+from app.cli import main
+from app.training.evaluate import METRICS, MODELS, SETS
+from app.training.realspeech import TESTDATA_DIR, real_speech_clips
+
+needs_real_speech = pytest.mark.skipif(
+    not TESTDATA_DIR.is_dir(), reason="apt-get install pocketsphinx-testdata (CI installs it)")
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    data, run, models = root / "data", root / "run", root / "models"
+    assert main(["data", "build", "--out", str(data), "--minutes", "0.4", "--langs", "en,de",
+                 "--seed", "0", "--workers", "1", "--engines", "espeak-ng"]) == 0
+    assert main(["train", "--data", str(data), "--run", str(run), "--preset", "tiny",
+                 "--stage", "all", "--threads", "1"]) == 0
+    assert main(["distill", "--run", str(run)]) == 0
+    models.mkdir()
+    assert main(["export", "--run", str(run), "--out", str(models)]) == 0
+    return data, models
+
+
+@needs_real_speech
+def test_eval_reports_every_model_set_and_metric(tiny_models, capsys):
+    data, models = tiny_models
+    capsys.readouterr()
+    assert main(["eval", "--models", str(models), "--data", str(data), "--max-clips", "1",
+                 "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert set(results) == set(MODELS)
+    for model in MODELS:
+        assert set(results[model]) == set(SETS)
+        for figures in results[model].values():
+            assert set(figures) == set(METRICS)
+            assert figures["lve_mm"] is not None and figures["lve_mm"] >= 0.0
+            assert abs(figures["lag_ms"]) <= 200
+
+
+@needs_real_speech
+def test_eval_one_recording(tiny_models, capsys):
+    _, models = tiny_models
+    clip = real_speech_clips()[5]
+    capsys.readouterr()
+    assert main(["eval", "--models", str(models), "--audio", str(clip.audio_path),
+                 "--text", clip.text, "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert set(results) == set(MODELS)
+    assert all(set(figures) == set(METRICS) for figures in results.values())
+
+
+def test_eval_user_errors(tmp_path, capsys):
+    assert main(["eval", "--audio", "x.wav"]) == 2
+    assert "--text" in capsys.readouterr().err
+    assert main(["eval", "--models", str(tmp_path), "--data", str(tmp_path)]) == 2
+    assert "liveface: error:" in capsys.readouterr().err
