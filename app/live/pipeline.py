@@ -1,0 +1,92 @@
+"""The live pipeline: a source, an animator on its own thread, and a non-blocking `sample`.
+
+    with LivePipeline(source, animator, clock) as pipeline:
+        while rendering:
+            shown = pipeline.sample(clock.now_s())   # never waits for the model
+            draw(shown.rig, shown.wrinkle, shown.flush)
+    pipeline.stats.to_dict()
+
+A failure on the model thread is raised from the next `sample` (and from `stop`), so the
+render loop learns of it at once.
+"""
+
+from dataclasses import dataclass
+
+from app.audio.sources import AudioSource, Clock, SourceStatus
+from app.avatar.emotions import EMOTIONS, check_emotion
+from app.live.animators import AnimatorLike
+from app.live.mailbox import DisplayFrame, FrameMailbox, interpolate
+from app.live.model_worker import ModelWorker, WorkerConfig
+from app.live.stats import LatencyStats
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    source: SourceStatus
+    device_ok: bool  # False while the microphone is lost
+    muted: bool
+    emotion: str
+    intensity: float
+    running: bool
+
+
+class LivePipeline:
+    def __init__(self, source: AudioSource, animator: AnimatorLike, clock: Clock,
+                 config: WorkerConfig = WorkerConfig(), stats: LatencyStats | None = None):
+        self.clock = clock
+        self.mailbox = FrameMailbox()
+        self.stats = stats if stats is not None else LatencyStats()
+        self.worker = ModelWorker(source, animator, clock, self.mailbox, self.stats, config)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "LivePipeline":
+        """Open the source and start the model thread; a source error is raised here."""
+        self.worker.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the model thread and close the source; raises the thread's error if any."""
+        self.worker.stop()
+
+    def __enter__(self) -> "LivePipeline":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            self.stop()
+        else:
+            try:
+                self.stop()
+            except Exception:  # noqa: BLE001 - the error already on its way out wins
+                pass
+
+    # -- the render side ---------------------------------------------------------------------
+    def sample(self, display_s: float) -> DisplayFrame:
+        """The face to show at `display_s`, between the two newest frames; never waits."""
+        self.worker.raise_if_failed()
+        previous, latest = self.mailbox.latest_two()
+        shown = interpolate(previous, latest, display_s)
+        if latest is not None:
+            self.stats.record_display(display_s, latest.ready_s)
+        return shown
+
+    # -- controls ------------------------------------------------------------------------------
+    @property
+    def muted(self) -> bool:
+        return self.worker.muted
+
+    @muted.setter
+    def muted(self, value: bool) -> None:
+        """Muted, the model hears silence: the face rests but keeps its emotion."""
+        self.worker.muted = bool(value)
+
+    def set_emotion(self, emotion: str, intensity: float) -> None:
+        check_emotion(emotion, intensity)
+        self.worker.emotion = (EMOTIONS.index(emotion), float(intensity))
+
+    @property
+    def status(self) -> PipelineStatus:
+        emotion, intensity = self.worker.emotion
+        return PipelineStatus(self.worker.source.status, not self.worker.device_lost,
+                              self.worker.muted, EMOTIONS[emotion], intensity,
+                              self.worker.running)
