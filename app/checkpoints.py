@@ -41,6 +41,10 @@ from app.model.denoiser import Denoiser
 FORMAT = "liveface-checkpoint/1"
 BUNDLE = "bundle"
 BUNDLE_PARTS = ("encoder", "denoiser", "codec")
+# The exported bundles, as `liveface export` names them; the student is what ships.
+STUDENT_FILE = "liveface-student.safetensors"
+TEACHER_FILE = "liveface-teacher.safetensors"
+OFFLINE_FILE = "liveface-offline.safetensors"
 
 
 def flatten(state, prefix: str, tensors: dict[str, Tensor]):

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from app.avatar.emotions import EMOTIONS
 from app.config import Config, load_config
 from app.errors import LivefaceError
 from app.training.data_cli import add_data_commands, run_data_command
@@ -50,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     source = render.add_mutually_exclusive_group(required=True)
     source.add_argument("--expressions", action="store_true",
                         help="tour neutral, the 52 ARKit shapes, emotions, blinks, gaze, head")
+    source.add_argument("--audio", type=Path,
+                        help="speech to animate with the model (any audio file FFmpeg reads)")
+    render.add_argument("--emotion", default="neutral", help="with --audio: " + ", ".join(EMOTIONS))
+    render.add_argument("--intensity", type=float, default=0.0,
+                        help="with --audio: emotion intensity 0..1")
+    render.add_argument("--model", type=Path,
+                        help="with --audio: a model bundle (default: the shipped student)")
     render.add_argument("--out", type=Path, required=True, help="output .mp4 (or a folder for PNGs)")
     render.add_argument("--frames", type=_positive_int, help="squeeze the tour into N frames")
     render.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default from config: 1280x720)")
@@ -90,15 +98,40 @@ def _load_avatar(path: Path | None, config: Config):
 
 
 def _cmd_render(args: argparse.Namespace, config: Config) -> None:
-    from app.render.jobs import render_expressions
+    from app.render.jobs import render_expressions, render_sequence
 
     if args.size:
         config.render.width, config.render.height = args.size
     if args.fps:
         config.render.fps = args.fps
     avatar = _load_avatar(args.avatar, config)
-    written = render_expressions(avatar, args.out, config.render, frames=args.frames)
+    if args.expressions:
+        written = render_expressions(avatar, args.out, config.render, frames=args.frames)
+    else:
+        audio, frames = _speech_frames(args, config)
+        written = render_sequence(avatar, frames, args.out, config.render, audio)
     print(f"wrote {written} frames to {args.out}")
+
+
+def _speech_frames(args: argparse.Namespace, config: Config):
+    """The audio file and the model's face for it, at the video rate."""
+    from app.audio.contract import SAMPLE_RATE_HZ
+    from app.audio.io import read_audio
+    from app.avatar.emotions import check_emotion
+    from app.checkpoints import STUDENT_FILE, load_animator
+    from app.inference import animate_audio, video_frames
+    from app.resources import asset_path
+
+    check_emotion(args.emotion, args.intensity)
+    audio = read_audio(args.audio)
+    animator, _ = load_animator(args.model or asset_path("models", STUDENT_FILE))
+    track = animate_audio(animator, audio, args.emotion, args.intensity)
+    label = "" if args.emotion == "neutral" else f"{args.emotion} {args.intensity:.1f}"
+    frames = video_frames(track, config.render.fps, label)
+    if args.frames:  # a preview: the first N frames and the audio they cover
+        frames = frames[: args.frames]
+        audio = audio[: int(len(frames) / config.render.fps * SAMPLE_RATE_HZ)]
+    return audio, frames
 
 
 def _cmd_avatar(args: argparse.Namespace, config: Config) -> None:

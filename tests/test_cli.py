@@ -3,12 +3,16 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import av
 import pytest
 
 from app.avatar.rig import ARKIT_NAMES
 from app.cli import main
+
+
+SAMPLE = str(Path(__file__).resolve().parents[1] / "assets" / "audio" / "sample.wav")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -92,3 +96,34 @@ def test_render_png_frames(tmp_path):
                  "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "frame_00000.png", "frame_00001.png", "frame_00002.png"]
+
+
+def test_render_speech_with_a_model_bundle(tmp_path):
+    from app.checkpoints import save_bundle
+    from app.model.animator import Animator
+    from app.model.config import tiny_config
+
+    config = tiny_config()
+    untrained = Animator.build(config)
+    bundle = tmp_path / "tiny.safetensors"
+    save_bundle(bundle, untrained.encoder, untrained.denoiser, untrained.codec, config)
+    out = tmp_path / "speech.mp4"
+    result = _run("render", "--audio", SAMPLE, "--model", str(bundle),
+                  "--emotion", "happy", "--intensity", "0.5", "--frames", "12",
+                  "--size", "96x96", "--fps", "25", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with av.open(str(out)) as video:
+        assert video.streams.video[0].frames == 12
+        audio = video.streams.audio[0]
+        assert abs(float(audio.duration * audio.time_base) - 12 / 25) < 0.1
+
+
+def test_render_speech_errors(tmp_path):
+    missing = _run("render", "--audio", str(tmp_path / "none.wav"), "--out", str(tmp_path / "a.mp4"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    bad = _run("render", "--audio", SAMPLE, "--emotion", "bored",
+               "--out", str(tmp_path / "a.mp4"))
+    assert bad.returncode == 2 and "unknown emotion" in bad.stderr
+    no_model = _run("render", "--audio", SAMPLE, "--model",
+                    str(tmp_path / "none.safetensors"), "--out", str(tmp_path / "a.mp4"))
+    assert no_model.returncode == 2 and "Traceback" not in no_model.stderr

@@ -25,7 +25,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from app.checkpoints import load_checkpoint, save_bundle, save_checkpoint
+from app.checkpoints import (
+    OFFLINE_FILE,
+    STUDENT_FILE,
+    TEACHER_FILE,
+    load_checkpoint,
+    save_bundle,
+    save_checkpoint,
+)
 from app.errors import LivefaceError
 from app.model import diffusion as d
 from app.model.config import ModelConfig
@@ -51,9 +58,6 @@ from app.training.train import (
     wrap_ddp,
 )
 
-STUDENT_FILE = "liveface-student.safetensors"
-TEACHER_FILE = "liveface-teacher.safetensors"
-OFFLINE_FILE = "liveface-offline.safetensors"
 
 
 def teacher_velocity(teacher: DiffusionNet, features: Tensor, cond: Conditions, clean: Tensor,

@@ -22,7 +22,7 @@ from app.audio.contract import SAMPLES_PER_FRAME
 from app.audio.features import LogMel
 from app.audio.io import read_audio
 from app.avatar.landmarks import FaceGeometry
-from app.checkpoints import load_animator, load_parts
+from app.checkpoints import OFFLINE_FILE, STUDENT_FILE, TEACHER_FILE, load_animator, load_parts
 from app.inference import animate_audio
 from app.model.animator import generate_offline
 from app.model.denoiser import Conditions
@@ -35,9 +35,7 @@ from app.training.timeline import Timeline
 MODELS = ("student", "teacher", "offline")
 SETS = ("heldout_voices", "heldout_languages", "real_speech")
 METRICS = ("lve_mm", "mve_mm", "fdd", "bilabial_closure", "silence_closure", "lag_ms", "jitter")
-MODEL_FILES = {"student": "liveface-student.safetensors",
-               "teacher": "liveface-teacher.safetensors",
-               "offline": "liveface-offline.safetensors"}
+MODEL_FILES = {"student": STUDENT_FILE, "teacher": TEACHER_FILE, "offline": OFFLINE_FILE}
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # 16 kHz audio -> (T, 57) rig track
 
