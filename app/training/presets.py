@@ -64,7 +64,7 @@ def _tiny() -> Preset:
 
 def _cpu() -> Preset:
     model = ModelConfig(d_model=128, n_layers=4, n_heads=4, window_frames=64,
-                        audio_channels=128, sampling_steps=16)
+                        audio_channels=128, sampling_steps=32)
     return Preset(
         name="cpu", model=model,
         codec=StageSchedule(steps=4000, batch=512, lr=2e-3, warmup_steps=100),
