@@ -5,8 +5,9 @@
 
 The callback does nothing but copy the block and its arrival time into a preallocated
 lock-free ring; resampling, metering and device handling run in `read`, on the reader's
-thread. The capture time of a block is the clock time its callback ran; the device's own
-input buffering before that (`status` names it as `device_latency_ms`) is not included.
+thread. The capture time of a block is the clock time its callback ran, less the
+resampler's delay; the device's own input buffering before the callback
+(`device_latency_ms`) is not included.
 
 When the device disappears (PortAudio ends the stream, or no audio arrives for
 `STALL_S`), `status.device_ok` turns False, `read` returns nothing, and every
@@ -40,17 +41,29 @@ class StreamResampler:
         self.in_rate_hz, self.out_rate_hz = in_rate_hz, out_rate_hz
         self._stream = None if in_rate_hz == out_rate_hz else \
             soxr.ResampleStream(in_rate_hz, out_rate_hz, 1, dtype="float32", quality="HQ")
+        self._in_samples = self._out_samples = 0
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         samples = np.ascontiguousarray(samples, np.float32)
         if self._stream is None:
             return samples
-        return self._stream.resample_chunk(samples)
+        out = self._stream.resample_chunk(samples)
+        self._in_samples += len(samples)
+        self._out_samples += len(out)
+        return out
+
+    @property
+    def delay_s(self) -> float:
+        """How far the newest output sample lags the newest input sample: the filter's
+        look-ahead, which soxr holds back (about 20 ms at HQ from 44.1 or 48 kHz)."""
+        held = self._in_samples * self.out_rate_hz / self.in_rate_hz - self._out_samples
+        return max(0.0, held) / self.out_rate_hz
 
     def reset(self) -> None:
         """Forget the past (after a gap in the input)."""
         if self._stream is not None:
             self._stream.clear()
+        self._in_samples = self._out_samples = 0
 
 
 class MicrophoneSource:
@@ -174,9 +187,11 @@ class MicrophoneSource:
         rate_hz = self.device.default_rate_hz
         wanted = max_samples - len(self._leftover)
         native, capture_s = self._ring.read(math.ceil(max(0, wanted) * rate_hz / SAMPLE_RATE_HZ))
-        if native.size:
-            self._last_audio_s, self._capture_s = now_s, capture_s
-        samples = np.concatenate([self._leftover, self._resampler.process(native)])
+        resampled = self._resampler.process(native)
+        if native.size:  # the newest output sample was captured this much before the input's
+            self._last_audio_s = now_s
+            self._capture_s = capture_s - self._resampler.delay_s
+        samples = np.concatenate([self._leftover, resampled])
         # soxr may give a sample more than asked for; keep it for the next read
         samples, self._leftover = samples[:max_samples], samples[max_samples:]
         if samples.size == 0:
