@@ -34,9 +34,20 @@ class RenderConfig:
 
 
 @dataclass
+class MirrorConfig:
+    width: int = 960  # window size at start; the window is resizable
+    height: int = 720
+    samples: int = 4  # MSAA samples on a GPU; software OpenGL (llvmpipe) renders without
+    max_fps: float = 0.0  # frame cap; 0 = the monitor's refresh rate
+    overlay: bool = True  # level, latency, emotion and mute over the avatar
+    background: tuple[float, float, float] = (0.08, 0.09, 0.11)
+
+
+@dataclass
 class Config:
     avatar: AvatarConfig = field(default_factory=AvatarConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    mirror: MirrorConfig = field(default_factory=MirrorConfig)
 
 
 def user_config_path() -> Path:

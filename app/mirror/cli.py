@@ -1,0 +1,101 @@
+"""`liveface mirror`: the live avatar in a desktop window.
+
+    liveface mirror                                  # the default microphone
+    liveface mirror --audio speech.wav               # a file as if it were the microphone
+    liveface mirror --audio speech.wav --duration 5 --stats-json s.json --screenshot m.png
+
+Heavy imports (glfw, moderngl, torch) happen inside the handler, so `liveface --help`
+stays fast.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from app.avatar.emotions import EMOTIONS
+from app.config import Config
+from app.errors import LivefaceError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 960x720, got '{text}'") from None
+    if not (64 <= width <= 8192 and 64 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"size {text} is outside 64x64 .. 8192x8192")
+    return width, height
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0, got {value}")
+    return value
+
+
+def add_mirror_command(subparsers) -> None:
+    mirror = subparsers.add_parser(
+        "mirror", help="the live avatar in a desktop window (microphone or --audio FILE)")
+    source = mirror.add_mutually_exclusive_group()
+    source.add_argument("--audio", type=Path,
+                        help="play this file as if it were the microphone (heard when an "
+                             "output device exists)")
+    source.add_argument("--device", help="input device by index or (part of its) name "
+                                         "(default: the system's default microphone)")
+    model = mirror.add_mutually_exclusive_group()
+    model.add_argument("--model", type=Path, help="a model bundle (default: the shipped student)")
+    model.add_argument("--stand-in", action="store_true",
+                       help="animate with the loudness stand-in instead of the model")
+    mirror.add_argument("--avatar", type=Path, help="a glTF avatar with ARKit morph targets "
+                        "(default: the shipped head)")
+    mirror.add_argument("--duration", type=_seconds, help="close by itself after S seconds")
+    mirror.add_argument("--stats-json", type=Path, help="write the run's figures here as JSON")
+    mirror.add_argument("--screenshot", type=Path, help="save the last frame as a PNG")
+    mirror.add_argument("--size", type=_size, help="window WIDTHxHEIGHT (default 960x720)")
+    mirror.add_argument("--emotion", default="neutral", help="starting emotion: "
+                        + ", ".join(EMOTIONS))
+    mirror.add_argument("--intensity", type=float, default=0.0,
+                        help="starting emotion intensity 0..1")
+    mirror.add_argument("--max-fps", type=float, help="frame cap (default: the monitor's rate)")
+    mirror.add_argument("--no-overlay", action="store_true", help="the avatar alone")
+
+
+def run_mirror_command(args: argparse.Namespace, config: Config) -> None:
+    from app.avatar.emotions import check_emotion
+    from app.live.clock import MonotonicClock
+    from app.mirror.run import MirrorRequest, run_mirror
+
+    check_emotion(args.emotion, args.intensity)
+    mirror = config.mirror
+    if args.size:
+        mirror.width, mirror.height = args.size
+    if args.max_fps is not None:
+        mirror.max_fps = args.max_fps
+    if args.no_overlay:
+        mirror.overlay = False
+    avatar_path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
+    request = MirrorRequest(args.audio, args.device, args.model, args.stand_in, avatar_path,
+                            args.duration, args.screenshot, args.emotion, args.intensity)
+    stats = run_mirror(request, mirror, MonotonicClock())
+    if args.stats_json:
+        _write_json(args.stats_json, stats)
+    print(f"mirror: {stats['frames']} frames at {stats['fps']:.1f} fps, capture-to-frame "
+          f"p50 {_ms(stats['capture_to_frame_ms']['p50'])} "
+          f"p99 {_ms(stats['capture_to_frame_ms']['p99'])}", file=sys.stderr)
+
+
+def _write_json(path: Path, stats: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    except OSError as err:
+        raise LivefaceError(f"cannot write {path}: {err.strerror}.") from None
+
+
+def _ms(value) -> str:
+    return "--" if value is None else f"{value:.1f} ms"

@@ -1,0 +1,164 @@
+"""Putting a mirror run together: the audio source, the animator, the window, the GL
+context, the renderer, the overlay and the live pipeline, built in that order and torn
+down in reverse.
+
+Everything that can fail because of the user's input (a missing file, device or model) is
+checked before the window opens; the audio starts last, right before the first frame, so
+the picture and the (audible) file begin together.
+"""
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.config import MirrorConfig
+from app.errors import LivefaceError
+from app.mirror.app import MirrorApp, mirror_stats, notice
+from app.mirror.orbit import OrbitCamera
+
+WARM_UP_BLOCKS = 3  # model steps run before the clock starts, so the first frames are not slow
+
+
+@dataclass(frozen=True)
+class MirrorRequest:
+    audio: Path | None = None  # a file played as if it were the microphone
+    device: str | None = None  # else this microphone (None: the default one)
+    model: Path | None = None  # a model bundle (None: the shipped student)
+    stand_in: bool = False  # the loudness stand-in instead of any model
+    avatar: Path | None = None  # None: the shipped head
+    duration_s: float | None = None
+    screenshot: Path | None = None
+    emotion: str = "neutral"
+    intensity: float = 0.0
+
+
+def make_source(request: MirrorRequest, clock):
+    """The file (paced at real time) or the microphone, checked now for a clear error."""
+    if request.audio is not None:
+        from app.audio.sources import FileSource
+
+        return FileSource(request.audio, clock)
+    from app.audio.capture import MicrophoneSource
+    from app.audio.devices import find_input_device
+
+    find_input_device(request.device)  # names the choices when the device is not there
+    return MicrophoneSource(clock, request.device)
+
+
+def make_animator(request: MirrorRequest):
+    """(animator, label): the student through `StreamingAnimator` on the CPU, or the
+    loudness stand-in when asked for or when no model ships."""
+    from app.live.animators import LoudnessAnimator
+
+    if request.stand_in:
+        return LoudnessAnimator(), "stand-in"
+    from app.checkpoints import STUDENT_FILE
+    from app.resources import asset_path
+
+    path = request.model or asset_path("models", STUDENT_FILE)
+    if request.model is None and not path.is_file():
+        notice(f"no model at {path}; animating with the loudness stand-in.")
+        return LoudnessAnimator(), "stand-in"
+    return _student(path), f"model:{path.name}"
+
+
+def _student(path: Path):
+    import torch
+
+    from app.audio.contract import SAMPLES_PER_FRAME
+    from app.checkpoints import load_animator
+    from app.model.animator import StreamingAnimator
+
+    torch.set_num_threads(1)  # one core for the model; the rest for rendering and audio
+    animator, _ = load_animator(path, device="cpu")
+    like = torch.zeros(1)
+    with torch.inference_mode():
+        warm = StreamingAnimator(animator, like)  # a throwaway state: only the code warms up
+        for _ in range(WARM_UP_BLOCKS):
+            warm.push(torch.zeros(SAMPLES_PER_FRAME))
+    return _NoGrad(StreamingAnimator(animator, like))
+
+
+class _NoGrad:
+    """Runs the wrapped animator's `push` without autograd bookkeeping."""
+
+    def __init__(self, animator):
+        self.animator = animator
+
+    def push(self, block, emotion: int = 0, intensity: float = 0.0):
+        import torch
+
+        with torch.inference_mode():
+            return self.animator.push(block, emotion=emotion, intensity=intensity)
+
+
+def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
+    """Open the window, run until closed or `duration_s`, and return the run's figures."""
+    from app.avatar.gltf import load_avatar
+    from app.resources import default_avatar_path
+
+    avatar = load_avatar(request.avatar or default_avatar_path())
+    source = make_source(request, clock)
+    animator, animator_label = make_animator(request)
+    with ExitStack() as stack:
+        app, pipeline = _open(stack, avatar, source, animator, request, config, clock)
+        result = app.run(request.duration_s, request.screenshot)
+        extra = {"animator": animator_label, "size": list(app.target.size),
+                 "msaa_samples": app.samples, "overlay": app.overlay is not None,
+                 "gl_renderer": app.ctx.info.get("GL_RENDERER", ""),
+                 "source": source.status.device_name,
+                 "screenshot": str(result.screenshot) if result.screenshot else None}
+        stats = mirror_stats(pipeline, result.frames, extra)
+    return stats
+
+
+def _open(stack: ExitStack, avatar, source, animator, request: MirrorRequest,
+          config: MirrorConfig, clock):
+    """Window, context, renderer, overlay, then the pipeline and playback; each one's
+    clean-up is registered on `stack` as soon as it exists."""
+    import moderngl
+
+    from app.live.pipeline import LivePipeline
+    from app.mirror.window import MirrorWindow, WindowOptions
+    from app.render.renderer import AvatarRenderer
+
+    camera = OrbitCamera()
+    window = stack.enter_context(MirrorWindow(WindowOptions(config.width, config.height),
+                                              camera, clock))
+    try:
+        ctx = moderngl.create_context(require=330)
+    except Exception as err:  # noqa: BLE001 - moderngl raises plain Exceptions
+        raise LivefaceError(f"cannot use the window's OpenGL context ({err}); OpenGL 3.3 "
+                            "is needed.") from None
+    renderer = AvatarRenderer(ctx, avatar)
+    stack.callback(renderer.release)
+    overlay = _overlay(window, config)
+    if overlay is not None:
+        stack.callback(overlay.release)
+        window.wants_input = overlay.wants_input
+    pipeline = LivePipeline(source, animator, clock)
+    pipeline.set_emotion(request.emotion, request.intensity)
+    app = MirrorApp(ctx, window, renderer, pipeline, camera, overlay, config, clock)
+    stack.enter_context(pipeline)
+    if request.audio is not None:
+        from app.mirror.playback import FilePlayback
+
+        playback = FilePlayback(source.audio)
+        playback.start()
+        stack.callback(playback.stop)
+    return app, pipeline
+
+
+def _overlay(window, config: MirrorConfig):
+    """The imgui overlay, or None (with a notice) when it is off or cannot run."""
+    if not config.overlay:
+        return None
+    from app.mirror.window import shares_glfw_with_overlay
+
+    if not shares_glfw_with_overlay():
+        notice("no overlay: imgui-bundle is not installed or its GLFW is not the one in "
+               "use (pip install imgui-bundle).")
+        return None
+    from app.mirror.overlay import Overlay
+
+    return Overlay(window.address)
