@@ -5,9 +5,11 @@ Each step gathers whatever the source has, and animates the oldest whole block. 
 block carries the capture time of its last sample, interpolated between the times the
 source reported, so a frame's latency is measured from the speaker, not from the worker.
 
-Catching up: when more than `max_backlog_blocks` whole blocks are waiting (the animator
-was slow, or the machine stalled), the older ones are dropped and counted, and only the
-newest block is animated; the face never drifts behind the voice.
+Catching up: a waiting block whose audio is older than `max_lag_ms` (the animator was
+slow, or the machine stalled) is stale; stale blocks are dropped and counted, down to
+the newest whole block, so the face never drifts behind the voice. Staleness is judged by
+capture time, not by how many blocks wait, so a source running faster than real time is
+not mistaken for a slow model.
 While the device is lost the worker animates silence at 50 fps, so the face comes to rest
 instead of freezing mid-word.
 """
@@ -28,7 +30,7 @@ from app.live.worker import Worker
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    max_backlog_blocks: int = 2  # more whole blocks waiting than this are stale
+    max_lag_ms: float = 60.0  # a waiting block captured longer ago than this is stale
     late_ms: float = 100.0  # a frame later than this after its audio counts as late
     poll_s: float = 0.002  # how long to wait when no whole block is there yet
     read_samples: int = 4 * SAMPLE_RATE_HZ  # the most one read asks of the source
@@ -94,8 +96,7 @@ class ModelWorker(Worker):
         super().__init__()
         self.source, self.animator, self.clock = source, animator, clock
         self.mailbox, self.stats, self.config = mailbox, stats, config
-        self.pending = PendingAudio((config.max_backlog_blocks + 2) * SAMPLES_PER_FRAME
-                                    + config.read_samples)
+        self.pending = PendingAudio(4 * SAMPLES_PER_FRAME + config.read_samples)
         self.muted = False
         self.emotion = (0, 0.0)  # (index into EMOTIONS, intensity), replaced whole
         self.read_failed = False  # the source raised DeviceLostError on its latest read
@@ -114,10 +115,7 @@ class ModelWorker(Worker):
             else:
                 self.clock.sleep_s(self.config.poll_s)
             return
-        stale = self.pending.whole_blocks - 1
-        if self.pending.whole_blocks > self.config.max_backlog_blocks:
-            self.pending.discard(stale * SAMPLES_PER_FRAME)
-            self.stats.record_dropped(stale)
+        self._drop_stale()
         self._animate(*self.pending.pop_block())
 
     def shutdown(self) -> None:
@@ -127,18 +125,29 @@ class ModelWorker(Worker):
     def device_lost(self) -> bool:
         return self.read_failed or not self.source.status.device_ok
 
+    def _drop_stale(self) -> None:
+        oldest_ok_s = self.clock.now_s() - self.config.max_lag_ms / 1000.0
+        stale = 0
+        while (stale < self.pending.whole_blocks - 1 and self.pending.capture_time(
+                self.pending.start + (stale + 1) * SAMPLES_PER_FRAME) < oldest_ok_s):
+            stale += 1
+        if stale:
+            self.pending.discard(stale * SAMPLES_PER_FRAME)
+            self.stats.record_dropped(stale)
+
     def _gather(self) -> None:
         """Read everything the source has now, so its backlog is ours to judge."""
-        for _ in range(64):  # bounded: a source faster than the worker cannot trap it
+        for _ in range(8):  # bounded: a source faster than the worker cannot trap it here
             try:
                 samples, capture_s = self.source.read(self.config.read_samples)
             except DeviceLostError:
                 self.read_failed = True
                 return
             self.read_failed = False
-            if capture_s is None or samples.size == 0:
-                return
-            self.pending.append(samples, capture_s)
+            if capture_s is not None and samples.size:
+                self.pending.append(samples, capture_s)
+            if samples.size < self.config.read_samples:
+                return  # that was all there was
 
     def _animate(self, block: np.ndarray, capture_s: float) -> None:
         if self.muted:
