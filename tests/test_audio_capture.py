@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from pulse import pulse, requires_pulse, speech_clip  # noqa: F401 - the fixture
 
 from app.audio.capture import MicrophoneSource, StreamResampler
 from app.audio.contract import SAMPLE_RATE_HZ
@@ -14,7 +15,6 @@ from app.audio.ring import SampleRing
 from app.audio.sources import AudioSource, FileSource, LevelMeter, SyntheticSource
 from app.errors import LivefaceError
 from app.live.clock import ManualClock, MonotonicClock
-from pulse import pulse, requires_pulse, speech_clip  # noqa: F401 - the fixture
 
 
 # -- the ring ---------------------------------------------------------------------------

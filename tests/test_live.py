@@ -9,6 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
+from pulse import pulse, requires_pulse, speech_clip  # noqa: F401 - the fixtures
 
 from app.audio.contract import SAMPLE_RATE_HZ
 from app.audio.sources import DeviceLostError, SourceStatus, SyntheticSource
@@ -20,7 +21,6 @@ from app.live.mailbox import FRAME_PERIOD_S, REST, LiveFrame, interpolate
 from app.live.model_worker import PendingAudio
 from app.live.pipeline import LivePipeline
 from app.live.stats import LatencyStats
-from pulse import pulse, requires_pulse, speech_clip  # noqa: F401 - the fixtures
 
 JAW = RIG_INDEX["jawOpen"]
 
@@ -151,7 +151,7 @@ def test_a_slow_animator_drops_stale_audio_and_latency_stays_bounded():
     source = SyntheticSource(clock, speed=1.0)
 
     def note(now_s, frame):
-        previous, latest = pipeline.mailbox.latest_two()
+        _, latest = pipeline.mailbox.latest_two()
         if latest is not None and (not latencies or latencies[-1][0] != latest.index):
             latencies.append((latest.index, latest.ready_s - latest.capture_s))
 
@@ -225,6 +225,7 @@ def test_a_lost_device_keeps_the_pipeline_running_and_it_recovers(raises):
     after = t > 1.9
     assert ok[t < 0.5].all() and not ok[during].any() and ok[after].all()
     assert np.diff(index[during]).sum() > 10, "no frames while the device was lost"
+    assert stats["filled"] > 10
     assert jaw[during & (t > 1.1)].max() < 0.05, "the face did not rest during the loss"
     assert jaw[after].max() > 0.3, "the voice did not come back"
     print_stats(f"device lost for 0.8 s ({'raises' if raises else 'status'})", stats)
@@ -287,7 +288,7 @@ def test_an_untrained_streaming_animator_runs_live():
     assert last.rig.shape == (RIG_SIZE,) and np.isfinite(last.rig).all()
 
 
-# -- through a PulseAudio virtual microphone --------------------------------------------------------
+# -- through a PulseAudio virtual microphone ---------------------------------------------
 @requires_pulse
 @pytest.mark.pulse
 def test_the_virtual_microphone_drives_the_mouth(pulse, speech_clip):

@@ -1,7 +1,7 @@
 """The microphone as an `AudioSource`: sounddevice input at the device's native rate.
 
     callback (PortAudio's thread)      read() (the caller's thread)
-    10 ms block ──copy──▶ SampleRing ──▶ soxr ResampleStream ──▶ 16 kHz ──▶ level meter
+    10 ms block ──copy──▶ SampleRing ──▶ soxr ResampleStream ──▶ 16 kHz, level meter
 
 The callback does nothing but copy the block and its arrival time into a preallocated
 lock-free ring; resampling, metering and device handling run in `read`, on the reader's
@@ -145,7 +145,7 @@ class MicrophoneSource:
     def _open(self) -> None:
         rate_hz = self.device.default_rate_hz
         stream = sd.InputStream(device=self.device.index, samplerate=rate_hz, channels=1,
-                                dtype="float32", blocksize=int(round(BLOCK_S * rate_hz)),
+                                dtype="float32", blocksize=round(BLOCK_S * rate_hz),
                                 callback=self._callback, finished_callback=self._finished)
         self._ended = False
         stream.start()

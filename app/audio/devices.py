@@ -24,7 +24,7 @@ def list_input_devices() -> list[InputDevice]:
             host_api = sd.query_hostapis(info["hostapi"])["name"]
             devices.append(InputDevice(int(info["index"]), str(info["name"]), str(host_api),
                                        int(info["max_input_channels"]),
-                                       int(round(info["default_samplerate"]))))
+                                       round(info["default_samplerate"])))
     return devices
 
 

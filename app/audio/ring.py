@@ -2,14 +2,14 @@
 
 The audio callback (the producer) only copies samples into preallocated memory and
 publishes two counters; the reader (the consumer) copies them out on its own thread.
-Neither side takes a lock or allocates on the hot path, so the callback can never be held
+The callback takes no lock and allocates no buffer, so it can never be held
 up by a slow reader.
 
 Why this is safe without a lock: each counter has exactly one writer. The producer writes
 the samples and their mark first and then advances `_marks`; the consumer reads `_marks`,
-copies the samples the newest mark covers and then advances `_read`. Python assigns an int to an attribute
-atomically, so each side sees either the old or the new counter, never a torn one, and
-never samples that were not yet copied.
+copies the samples the newest mark covers and then advances `_read`. Python assigns an int
+to an attribute atomically, so each side sees either the old or the new counter, never a
+torn one, and never samples that were not yet copied.
 
 Each write also records a *mark*: (the running sample count after it, the clock time it
 arrived). `read` uses the marks to tell the capture time of the last sample it returns.

@@ -92,11 +92,12 @@ class ModelWorker(Worker):
     name = "liveface-model"
 
     def __init__(self, source: AudioSource, animator: AnimatorLike, clock: Clock,
-                 mailbox: FrameMailbox, stats: LatencyStats, config: WorkerConfig = WorkerConfig()):
+                 mailbox: FrameMailbox, stats: LatencyStats,
+                 config: WorkerConfig | None = None):
         super().__init__()
         self.source, self.animator, self.clock = source, animator, clock
-        self.mailbox, self.stats, self.config = mailbox, stats, config
-        self.pending = PendingAudio(4 * SAMPLES_PER_FRAME + config.read_samples)
+        self.mailbox, self.stats, self.config = mailbox, stats, config or WorkerConfig()
+        self.pending = PendingAudio(4 * SAMPLES_PER_FRAME + self.config.read_samples)
         self.muted = False
         self.emotion = (0, 0.0)  # (index into EMOTIONS, intensity), replaced whole
         self.read_failed = False  # the source raised DeviceLostError on its latest read
@@ -111,7 +112,7 @@ class ModelWorker(Worker):
         self._gather()
         if self.pending.whole_blocks == 0:
             if self.device_lost and self.clock.now_s() - self._last_frame_s >= FRAME_PERIOD_S:
-                self._animate(np.zeros(SAMPLES_PER_FRAME, np.float32), self.clock.now_s())
+                self._animate(np.zeros(SAMPLES_PER_FRAME, np.float32), None)
             else:
                 self.clock.sleep_s(self.config.poll_s)
             return
@@ -149,7 +150,9 @@ class ModelWorker(Worker):
             if samples.size < self.config.read_samples:
                 return  # that was all there was
 
-    def _animate(self, block: np.ndarray, capture_s: float) -> None:
+    def _animate(self, block: np.ndarray, capture_s: float | None) -> None:
+        """One frame from one block; `capture_s` None for silence made up while the
+        device is lost (counted as filled, kept out of the latency figures)."""
         if self.muted:
             block[:] = 0.0
         emotion, intensity = self.emotion
@@ -157,9 +160,13 @@ class ModelWorker(Worker):
         frame = self.animator.push(torch.from_numpy(block), emotion=emotion, intensity=intensity)
         rig, wrinkle, flush = (_one_frame(x) for x in (frame.rig, frame.wrinkle, frame.flush))
         ready_s = self.clock.now_s()
-        self.mailbox.publish(LiveFrame(self._frames, rig, wrinkle, flush, capture_s, ready_s))
-        late = (ready_s - capture_s) * 1000.0 > self.config.late_ms
-        self.stats.record_frame(capture_s, ready_s, ready_s - started_s, late)
+        self.mailbox.publish(LiveFrame(self._frames, rig, wrinkle, flush,
+                                       ready_s if capture_s is None else capture_s, ready_s))
+        if capture_s is None:
+            self.stats.record_filled()
+        else:
+            late = (ready_s - capture_s) * 1000.0 > self.config.late_ms
+            self.stats.record_frame(capture_s, ready_s, ready_s - started_s, late)
         self._frames += 1
         self._last_frame_s = ready_s
 

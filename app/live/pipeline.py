@@ -32,11 +32,12 @@ class PipelineStatus:
 
 class LivePipeline:
     def __init__(self, source: AudioSource, animator: AnimatorLike, clock: Clock,
-                 config: WorkerConfig = WorkerConfig(), stats: LatencyStats | None = None):
+                 config: WorkerConfig | None = None, stats: LatencyStats | None = None):
         self.clock = clock
         self.mailbox = FrameMailbox()
         self.stats = stats if stats is not None else LatencyStats()
-        self.worker = ModelWorker(source, animator, clock, self.mailbox, self.stats, config)
+        self.worker = ModelWorker(source, animator, clock, self.mailbox, self.stats,
+                                  config or WorkerConfig())
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "LivePipeline":

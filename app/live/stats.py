@@ -6,8 +6,9 @@ Definitions (all on the pipeline's clock):
   moment its animation frame is in the mailbox.
 - model_ms: the animator's `push` for one block.
 - frame_to_display_ms: at each `sample()`, the age of the newest frame it shows.
-- frames: frames published; dropped: 20 ms blocks of stale audio skipped to catch up;
-  late: frames whose capture_to_frame exceeded the pipeline's `late_ms`.
+- frames: frames made from captured audio; dropped: 20 ms blocks of stale audio skipped
+  to catch up; late: frames whose capture_to_frame exceeded the worker's `late_ms`;
+  filled: frames made from silence while the device was lost (not in the latency figures).
 - fps: frames per second of clock time between the first and the latest frame;
   display_fps the same for `sample()` calls.
 Percentiles are over the newest `window` values, so memory stays flat in long runs.
@@ -27,7 +28,7 @@ class LatencyStats:
         self._capture_to_frame_s = deque(maxlen=window)
         self._model_s = deque(maxlen=window)
         self._frame_to_display_s = deque(maxlen=window)
-        self.frames = self.dropped = self.late = self.displayed = 0
+        self.frames = self.dropped = self.late = self.filled = self.displayed = 0
         self._first_frame_s = self._last_frame_s = None
         self._first_display_s = self._last_display_s = None
 
@@ -45,6 +46,10 @@ class LatencyStats:
         with self._lock:
             self.dropped += blocks
 
+    def record_filled(self) -> None:
+        with self._lock:
+            self.filled += 1
+
     def record_display(self, display_s: float, frame_ready_s: float) -> None:
         with self._lock:
             self._frame_to_display_s.append(display_s - frame_ready_s)
@@ -60,6 +65,7 @@ class LatencyStats:
                 "frames": self.frames,
                 "dropped": self.dropped,
                 "late": self.late,
+                "filled": self.filled,
                 "capture_to_frame_ms": _percentiles_ms(self._capture_to_frame_s),
                 "model_ms": _percentiles_ms(self._model_s),
                 "frame_to_display_ms": _percentiles_ms(self._frame_to_display_s),
