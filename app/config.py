@@ -38,6 +38,8 @@ class MirrorConfig:
     width: int = 960  # window size at start; the window is resizable
     height: int = 720
     samples: int = 4  # MSAA samples on a GPU; software OpenGL (llvmpipe) renders without
+    render_scale: float = 0.0  # avatar pixels per window pixel; 0 = auto: 1 on a GPU,
+    # about 640x480 worth on software OpenGL, stretched onto the window
     max_fps: float = 0.0  # frame cap; 0 = the monitor's refresh rate
     overlay: bool = True  # level, latency, emotion and mute over the avatar
     background: tuple[float, float, float] = (0.08, 0.09, 0.11)

@@ -8,7 +8,9 @@ display never holds it up; `--duration` ends it, and the last frame can be read 
 the default framebuffer before the swap as a screenshot.
 """
 
+import ctypes
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,9 @@ from app.mirror.orbit import OrbitCamera
 from app.render.renderer import AvatarRenderer
 
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "swrast")
+SOFTWARE_PIXEL_BUDGET = 640 * 480  # pixels drawn per frame on software OpenGL (auto scale)
+GL_READ_FRAMEBUFFER, GL_DRAW_FRAMEBUFFER = 0x8CA8, 0x8CA9
+GL_COLOR_BUFFER_BIT, GL_LINEAR = 0x4000, 0x2601
 FRAME_WINDOW = 3000  # frame intervals kept for percentiles
 
 
@@ -57,56 +62,111 @@ class FrameCounter:
 
 
 class SceneTarget:
-    """Where the avatar is drawn: a multisampled framebuffer resolved onto the window, or
-    the window itself when MSAA is off. Follows the window's size."""
+    """Where the avatar is drawn, following the window's size.
 
-    def __init__(self, ctx: moderngl.Context, samples: int):
-        self.ctx, self.samples = ctx, samples
-        self.size = (0, 0)
+    Straight into the window when it can be; else into an offscreen framebuffer at
+    `scale` times the window's size (multisampled when `samples` > 1) that `present`
+    resolves and stretches onto the window with linear filtering.
+    """
+
+    def __init__(self, ctx: moderngl.Context, samples: int, scale: float, blit: "ScalingBlit"):
+        self.ctx, self.samples, self.scale, self.blit = ctx, samples, scale, blit
+        self.size = self.render_size = (0, 0)
         self.screen = ctx.screen
-        self.fbo: moderngl.Framebuffer | None = None
+        self._draw: moderngl.Framebuffer | None = None  # what the renderer draws into
+        self._resolve: moderngl.Framebuffer | None = None  # single-sampled, for stretching
 
     def resize(self, size: tuple[int, int]) -> None:
         if size == self.size:
             return
         self.size = size
+        self.render_size = (max(1, round(size[0] * self.scale)),
+                            max(1, round(size[1] * self.scale)))
         self.ctx.viewport = (0, 0, *size)
         self.screen = self.ctx.detect_framebuffer(0)  # the window's, at its new size
-        self._release_fbo()
+        self._release()
         if self.samples > 1:
-            color = self.ctx.renderbuffer(size, 4, samples=self.samples)
-            depth = self.ctx.depth_renderbuffer(size, samples=self.samples)
-            self.fbo = self.ctx.framebuffer([color], depth)
+            self._draw = self._framebuffer(self.samples)
+        if self.render_size != size:
+            self._resolve = self._framebuffer(0)
+            self._draw = self._draw or self._resolve
 
     @property
-    def framebuffer(self):
-        return self.fbo if self.fbo is not None else self.screen
+    def framebuffer(self) -> moderngl.Framebuffer:
+        return self._draw if self._draw is not None else self.screen
 
-    def resolve(self) -> None:
-        if self.fbo is not None:
-            self.ctx.copy_framebuffer(self.screen, self.fbo)
+    def present(self) -> None:
+        """Bring the drawn picture onto the window's framebuffer and bind that."""
+        if self._draw is not None and self._resolve is None:
+            self.ctx.copy_framebuffer(self.screen, self._draw)
+        elif self._resolve is not None:
+            if self._draw is not self._resolve:
+                self.ctx.copy_framebuffer(self._resolve, self._draw)
+            self.blit(self._resolve, self.render_size, self.size)
+        self.screen.use()
 
-    def _release_fbo(self) -> None:
-        if self.fbo is not None:
-            for attachment in (*self.fbo.color_attachments, self.fbo.depth_attachment):
+    def _framebuffer(self, samples: int) -> moderngl.Framebuffer:
+        color = self.ctx.renderbuffer(self.render_size, 4, samples=samples)
+        depth = self.ctx.depth_renderbuffer(self.render_size, samples=samples)
+        return self.ctx.framebuffer([color], depth)
+
+    def _release(self) -> None:
+        for fbo in {id(f): f for f in (self._draw, self._resolve) if f is not None}.values():
+            for attachment in (*fbo.color_attachments, fbo.depth_attachment):
                 attachment.release()
-            self.fbo.release()
-            self.fbo = None
+            fbo.release()
+        self._draw = self._resolve = None
+
+
+class ScalingBlit:
+    """glBlitFramebuffer from a framebuffer onto the window's, stretched with linear
+    filtering; moderngl's `copy_framebuffer` copies at the same size only."""
+
+    def __init__(self, get_proc_address):
+        def gl(name: str, *arguments):
+            address = get_proc_address(name)
+            if not address:
+                raise LivefaceError(f"the OpenGL driver lacks {name}; OpenGL 3.3 is needed.")
+            return ctypes.CFUNCTYPE(None, *arguments)(address)
+
+        self._bind = gl("glBindFramebuffer", ctypes.c_uint, ctypes.c_uint)
+        self._blit = gl("glBlitFramebuffer", *[ctypes.c_int] * 8, ctypes.c_uint, ctypes.c_uint)
+
+    def __call__(self, source: moderngl.Framebuffer, source_size, target_size) -> None:
+        self._bind(GL_READ_FRAMEBUFFER, source.glo)
+        self._bind(GL_DRAW_FRAMEBUFFER, 0)
+        self._blit(0, 0, *source_size, 0, 0, *target_size, GL_COLOR_BUFFER_BIT, GL_LINEAR)
 
 
 def msaa_samples(ctx: moderngl.Context, wanted: int) -> int:
     """MSAA samples to use: none on software OpenGL (llvmpipe's MSAA path is slow and
     stalls), else `wanted` within what the driver allows."""
-    renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
-    if wanted <= 1 or any(name in renderer for name in SOFTWARE_RENDERERS):
+    if wanted <= 1 or is_software(ctx):
         return 0
     return min(wanted, int(ctx.info.get("GL_MAX_SAMPLES", 0) or 0))
+
+
+def render_scale(ctx: moderngl.Context, wanted: float, size: tuple[int, int]) -> float:
+    """`wanted` when set (0 < wanted <= 1); automatically, 1 on a GPU and, on software
+    OpenGL, whatever keeps the drawn picture within SOFTWARE_PIXEL_BUDGET (its cost
+    grows with the pixels drawn)."""
+    if wanted > 0:
+        return min(1.0, wanted)
+    if not is_software(ctx):
+        return 1.0
+    return min(1.0, (SOFTWARE_PIXEL_BUDGET / (size[0] * size[1])) ** 0.5)
+
+
+def is_software(ctx: moderngl.Context) -> bool:
+    renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
+    return any(name in renderer for name in SOFTWARE_RENDERERS)
 
 
 @dataclass
 class RunResult:
     frames: FrameCounter
     screenshot: Path | None
+    cpu_ms_per_frame: float  # the whole process's CPU time (all threads) per frame
 
 
 class MirrorApp:
@@ -117,7 +177,8 @@ class MirrorApp:
         self.pipeline, self.camera, self.overlay = pipeline, camera, overlay
         self.config, self.clock = config, clock
         self.samples = msaa_samples(ctx, config.samples)
-        self.target = SceneTarget(ctx, self.samples)
+        self.scale = render_scale(ctx, config.render_scale, (config.width, config.height))
+        self.target = SceneTarget(ctx, self.samples, self.scale, ScalingBlit(window.proc_address))
         self.counter = FrameCounter()
         self.bounds = renderer.avatar.bounds()
         self._start_s = 0.0
@@ -129,12 +190,11 @@ class MirrorApp:
             return
         self.target.resize((width, height))
         shown = self.pipeline.sample(self._start_s + time_s)
-        view = self.camera.view(self.bounds, width, height, self.target.framebuffer)
+        view = self.camera.view(self.bounds, *self.target.render_size, self.target.framebuffer)
         self.renderer.draw(shown.rig, TextureControls(shown.wrinkle, shown.flush), [view],
                            background=self.config.background)
-        self.target.resolve()
+        self.target.present()
         if self.overlay is not None:
-            self.target.screen.use()
             self.overlay.draw(self.pipeline, self._start_s + time_s, self.counter.fps)
 
     def run(self, duration_s: float | None, screenshot: Path | None) -> RunResult:
@@ -143,6 +203,7 @@ class MirrorApp:
         self._start_s = previous_s = self.clock.now_s()
         deadline_s = self._start_s
         saved = None
+        cpu_start_s = time.process_time()
         while True:
             self.window.poll()
             now_s = self.clock.now_s()
@@ -154,7 +215,8 @@ class MirrorApp:
             self.window.swap()
             self.counter.tick(self.clock.now_s())
             if last:
-                return RunResult(self.counter, saved)
+                cpu_ms = (time.process_time() - cpu_start_s) * 1000.0 / self.counter.frames
+                return RunResult(self.counter, saved, round(cpu_ms, 2))
             previous_s = now_s
             deadline_s = max(deadline_s + period_s, now_s)  # late frames are not made up
             self.clock.sleep_s(deadline_s - self.clock.now_s())

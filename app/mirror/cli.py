@@ -62,6 +62,9 @@ def add_mirror_command(subparsers) -> None:
     mirror.add_argument("--intensity", type=float, default=0.0,
                         help="starting emotion intensity 0..1")
     mirror.add_argument("--max-fps", type=float, help="frame cap (default: the monitor's rate)")
+    mirror.add_argument("--render-scale", type=float,
+                        help="draw the avatar at this fraction of the window's resolution "
+                             "(default: 1 on a GPU, about 640x480 worth on software OpenGL)")
     mirror.add_argument("--no-overlay", action="store_true", help="the avatar alone")
 
 
@@ -76,6 +79,10 @@ def run_mirror_command(args: argparse.Namespace, config: Config) -> None:
         mirror.width, mirror.height = args.size
     if args.max_fps is not None:
         mirror.max_fps = args.max_fps
+    if args.render_scale is not None:
+        if not 0.1 <= args.render_scale <= 1.0:
+            raise LivefaceError(f"--render-scale must be within 0.1 .. 1, got {args.render_scale}.")
+        mirror.render_scale = args.render_scale
     if args.no_overlay:
         mirror.overlay = False
     avatar_path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)

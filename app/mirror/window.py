@@ -117,6 +117,11 @@ class MirrorWindow:
         rate = getattr(mode, "refresh_rate", 0) if mode else 0
         return float(rate) if rate and rate > 0 else float(FALLBACK_REFRESH_HZ)
 
+    @staticmethod
+    def proc_address(name: str) -> int | None:
+        """Address of an OpenGL function in the current context."""
+        return glfw.get_proc_address(name)
+
     @property
     def address(self) -> int:
         """The GLFWwindow pointer as an integer, for the overlay's native backend."""
