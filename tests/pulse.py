@@ -63,7 +63,8 @@ class PacedWriter(threading.Thread):
 
     def stop(self) -> None:
         self._stopping.set()
-        self.join(5)
+        if self.is_alive():
+            self.join(5)
         if self._fd is not None:
             os.close(self._fd)
 
@@ -148,14 +149,16 @@ class PulseServer:
         self._pactl("unload-module", "module-pipe-source")
 
     def stop(self) -> None:
-        self.writer.stop()
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        try:
+            self.writer.stop()
+        finally:
+            if self.process is not None:
+                self.process.terminate()
+                try:
+                    self.process.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(5)
 
     def _pactl(self, *args: str) -> str:
         done = subprocess.run([PACTL, *args], env=self.env, capture_output=True, text=True,
@@ -179,7 +182,11 @@ def pulse(monkeypatch):
 
     directory = Path(tempfile.mkdtemp(prefix="lf-pulse-"))  # short: a socket path is <108 B
     server = PulseServer(directory)
-    server.start()
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
     monkeypatch.setenv("PULSE_SERVER", f"unix:{server.socket}")
     monkeypatch.setenv("PULSE_RUNTIME_PATH", str(directory))
     rescan_devices()
