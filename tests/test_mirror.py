@@ -156,6 +156,35 @@ def test_mirror_under_xvfb_with_the_stand_in(xvfb, tmp_path):  # noqa: F811
           f"p50 {stats['capture_to_frame_ms']['p50']} ms p99 {stats['capture_to_frame_ms']['p99']} ms")
 
 
+CLOSE_AFTER_2_S = """
+import sys, threading, glfw
+from app.cli import main
+from app.mirror.window import MirrorWindow
+opened = MirrorWindow.__enter__
+def enter(self):
+    window = opened(self)
+    # GLFW allows this call from any thread: as if the user closed the window
+    threading.Timer(2.0, glfw.set_window_should_close, (window.handle, True)).start()
+    return window
+MirrorWindow.__enter__ = enter
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.xvfb
+@requires_xvfb
+def test_closing_the_window_ends_the_run_and_writes_the_stats(xvfb, tmp_path):  # noqa: F811
+    stats_path, shot = tmp_path / "s.json", tmp_path / "m.png"
+    result = subprocess.run(
+        [sys.executable, "-c", CLOSE_AFTER_2_S, "mirror", "--audio", str(SPEECH), "--stand-in",
+         "--stats-json", str(stats_path), "--screenshot", str(shot), "--no-overlay"],
+        cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(stats_path.read_text())
+    assert stats["frames"] > 0 and stats["overlay"] is False
+    _check_screenshot(shot, tuple(stats["size"]))
+
+
 @pytest.mark.xvfb
 @requires_xvfb
 @pytest.mark.skipif(not STUDENT.is_file(), reason=f"no shipped student at {STUDENT}")

@@ -25,7 +25,8 @@ class FilePlayback:
         try:
             import sounddevice as sd
 
-            sd.query_devices(kind="output")  # raises when there is no output device
+            if sd.default.device[1] is None or sd.default.device[1] < 0:
+                raise RuntimeError("no audio output device")
             self._stream = sd.OutputStream(samplerate=SAMPLE_RATE_HZ, channels=1,
                                            dtype="float32", callback=self._callback)
             self._stream.start()
