@@ -12,6 +12,7 @@ import ctypes
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +66,13 @@ class SceneTarget:
     """Where the avatar is drawn, following the window's size.
 
     Straight into the window when it can be; else into an offscreen framebuffer at
-    `scale` times the window's size (multisampled when `samples` > 1) that `present`
+    `scale_for(window size)` times the window's size (multisampled when `samples` > 1) that `present`
     resolves and stretches onto the window with linear filtering.
     """
 
-    def __init__(self, ctx: moderngl.Context, samples: int, scale: float, blit: "ScalingBlit"):
-        self.ctx, self.samples, self.scale, self.blit = ctx, samples, scale, blit
+    def __init__(self, ctx: moderngl.Context, samples: int,
+                 scale_for: Callable[[tuple[int, int]], float], blit: "ScalingBlit"):
+        self.ctx, self.samples, self.scale_for, self.blit = ctx, samples, scale_for, blit
         self.size = self.render_size = (0, 0)
         self.screen = ctx.screen
         self._draw: moderngl.Framebuffer | None = None  # what the renderer draws into
@@ -80,8 +82,8 @@ class SceneTarget:
         if size == self.size:
             return
         self.size = size
-        self.render_size = (max(1, round(size[0] * self.scale)),
-                            max(1, round(size[1] * self.scale)))
+        scale = self.scale_for(size)
+        self.render_size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
         self.ctx.viewport = (0, 0, *size)
         self.screen = self.ctx.detect_framebuffer(0)  # the window's, at its new size
         self._release()
@@ -177,8 +179,9 @@ class MirrorApp:
         self.pipeline, self.camera, self.overlay = pipeline, camera, overlay
         self.config, self.clock = config, clock
         self.samples = msaa_samples(ctx, config.samples)
-        self.scale = render_scale(ctx, config.render_scale, (config.width, config.height))
-        self.target = SceneTarget(ctx, self.samples, self.scale, ScalingBlit(window.proc_address))
+        self.target = SceneTarget(ctx, self.samples,
+                                  lambda size: render_scale(ctx, config.render_scale, size),
+                                  ScalingBlit(window.proc_address))
         self.counter = FrameCounter()
         self.bounds = renderer.avatar.bounds()
         self._start_s = 0.0

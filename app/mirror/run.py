@@ -155,11 +155,14 @@ def _overlay(window, config: MirrorConfig):
     """The imgui overlay, or None (with a notice) when it is off or cannot run."""
     if not config.overlay:
         return None
-    from app.mirror.window import shares_glfw_with_overlay
+    from app.mirror.window import imgui_bundle_installed, shares_glfw_with_overlay
 
     if not shares_glfw_with_overlay():
-        notice("no overlay: imgui-bundle is not installed or its GLFW is not the one in "
-               "use (pip install imgui-bundle).")
+        if imgui_bundle_installed():
+            notice("no overlay: glfw was imported before imgui-bundle, so they use two "
+                   "different GLFW libraries.")
+        else:
+            notice("no overlay: imgui-bundle is not installed (pip install imgui-bundle).")
         return None
     from app.mirror.overlay import Overlay
 

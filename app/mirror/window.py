@@ -31,6 +31,10 @@ def no_display_error(detail: str) -> LivefaceError:
         "to a video without a window with `liveface render --audio FILE --out out.mp4`.")
 
 
+def imgui_bundle_installed() -> bool:
+    return imgui_bundle is not None
+
+
 def shares_glfw_with_overlay() -> bool:
     """True when pyGLFW uses imgui-bundle's GLFW library (one GLFW in the process)."""
     wanted = os.environ.get("PYGLFW_LIBRARY")
