@@ -1,0 +1,91 @@
+"""The shipped student on real and adversarial audio: what a user gets from a fresh clone."""
+
+import numpy as np
+import pytest
+
+from app.audio.contract import SAMPLE_RATE_HZ
+from app.audio.io import read_audio
+from app.avatar.rig import RIG_INDEX, RIG_MAX, RIG_MIN
+from app.checkpoints import STUDENT_FILE, load_animator
+from app.inference import animate_audio
+from app.resources import asset_path
+from app.training.teacher import default_geometry
+
+STUDENT = asset_path("models", STUDENT_FILE)
+pytestmark = pytest.mark.skipif(not STUDENT.is_file(), reason="no shipped model in assets/models")
+
+
+@pytest.fixture(scope="module")
+def student():
+    animator, _ = load_animator(STUDENT)
+    return animator
+
+
+@pytest.fixture(scope="module")
+def speech_then_silence():
+    """The shipped sample (7.1 s of read speech) followed by 1.5 s of silence."""
+    speech = read_audio(asset_path("audio", "sample.wav"))
+    return np.concatenate([speech, np.zeros(int(1.5 * SAMPLE_RATE_HZ), np.float32)]), len(speech)
+
+
+def _frames(samples: int) -> int:
+    return samples // (SAMPLE_RATE_HZ // 50)
+
+
+def test_mouth_moves_with_speech_and_rests_in_silence(student, speech_then_silence):
+    audio, speech_samples = speech_then_silence
+    track = animate_audio(student, audio).rig
+    gap = default_geometry().lip_gap_mm(track)
+    speaking, resting = gap[25: _frames(speech_samples)], gap[_frames(speech_samples) + 25:]
+    assert np.percentile(speaking, 90) > 4.0, "the mouth opens on speech"
+    assert np.std(speaking) > 1.5, "and moves with it"
+    assert np.median(resting) < 2.0, "the mouth rests (nearly) closed in silence"
+
+
+def test_jaw_follows_loudness(student, speech_then_silence):
+    audio, _ = speech_then_silence
+    track = animate_audio(student, audio).rig
+    frames = len(track)
+    padded = np.zeros(frames * 320, np.float32)
+    padded[: len(audio)] = audio[: frames * 320]
+    loudness = np.sqrt(np.mean(padded.reshape(frames, 320) ** 2, axis=1))
+    aperture = default_geometry().lip_aperture_mm(track)
+    assert np.corrcoef(loudness, aperture)[0, 1] > 0.3
+
+
+@pytest.mark.parametrize("kind", ["silence", "white noise", "clipped", "nan and inf"])
+def test_bad_audio_gives_sane_frames(student, speech_then_silence, kind):
+    rng = np.random.default_rng(0)
+    speech = speech_then_silence[0][: 2 * SAMPLE_RATE_HZ]
+    audio = {
+        "silence": np.zeros(2 * SAMPLE_RATE_HZ, np.float32),
+        "white noise": rng.uniform(-1, 1, 2 * SAMPLE_RATE_HZ).astype(np.float32),
+        "clipped": np.clip(speech * 50.0, -1.0, 1.0),
+        "nan and inf": np.where(rng.random(speech.size) < 0.05, np.nan, speech).astype(np.float32),
+    }[kind]
+    if kind == "nan and inf":
+        audio[::997] = np.inf
+    rig = animate_audio(student, audio).rig
+    assert np.all(np.isfinite(rig)) and np.all((rig >= RIG_MIN) & (rig <= RIG_MAX))
+    if kind == "silence":
+        assert np.median(default_geometry().lip_gap_mm(rig)[10:]) < 2.0
+
+
+@pytest.mark.parametrize("emotion, control, sign", [
+    ("happy", ("mouthSmileLeft", "mouthSmileRight"), 1),
+    ("sad", ("browInnerUp",), 1),
+    ("angry", ("browDownLeft", "browDownRight"), 1),
+    ("surprised", ("eyeWideLeft", "eyeWideRight"), 1),
+])
+def test_emotion_changes_the_face_and_lips_still_sync(student, speech_then_silence, emotion,
+                                                      control, sign):
+    audio, speech_samples = speech_then_silence
+    neutral = animate_audio(student, audio).rig
+    moved = animate_audio(student, audio, emotion, 1.0).rig
+    index = [RIG_INDEX[c] for c in control]
+    change = float(np.mean(moved[:, index]) - np.mean(neutral[:, index]))
+    assert sign * change > 0.1, f"{emotion} should move {control}"
+    geometry = default_geometry()
+    aperture_n, aperture_e = (geometry.lip_aperture_mm(t) for t in (neutral, moved))
+    speaking = slice(25, _frames(speech_samples))
+    assert np.corrcoef(aperture_n[speaking], aperture_e[speaking])[0, 1] > 0.6
