@@ -44,6 +44,7 @@ from app.training.train import (
     Runtime,
     StageLog,
     check_resume,
+    corrupted_past,
     data_latents,
     gather_generators,
     generator_for,
@@ -76,25 +77,26 @@ def teacher_velocity(teacher: DiffusionNet, features: Tensor, cond: Conditions, 
 
 
 def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet,
-                   batch: dict[str, Tensor], x0: Tensor, cond: Conditions, teacher_steps: int,
-                   weights: tuple[float, float], guidance: float, generator: torch.Generator
-                   ) -> dict[str, Tensor]:
-    """The student's losses; also returns its detached sample for the fake denoiser."""
+                   batch: dict[str, Tensor], x0: Tensor, past: Tensor, cond: Conditions,
+                   teacher_steps: int, weights: tuple[float, float], guidance: float,
+                   generator: torch.Generator) -> dict[str, Tensor]:
+    """The student's losses; also returns its detached sample for the fake denoiser.
+    `past` is the (corrupted) context all three networks condition on."""
     device = x0.device
     noise = torch.randn(x0.shape, generator=generator).to(device)
     with torch.no_grad():
         features = teacher.features(batch["audio"])
-        real_v = teacher_velocity(teacher, features, cond, x0, guidance)
+        real_v = teacher_velocity(teacher, features, cond, past, guidance)
         target = d.ddim_sample(real_v, noise, teacher_steps)
     sample = d.student_x0(lambda z, t: student(batch["audio"], z, t.expand(z.shape[:2]), cond,
-                                               x0), noise)
+                                               past), noise)
     regression = d.regression_loss(sample, target)
     t = (0.02 + 0.96 * torch.rand(x0.shape[:2], generator=generator)).to(device)
     z_t = d.diffuse(sample.detach(), torch.randn(x0.shape, generator=generator).to(device), t)
     with torch.no_grad():
         real_x0 = d.x0_from_v(z_t, real_v(z_t, t), t)
         fake_x0 = d.x0_from_v(z_t, fake.denoiser.forward_sequence(
-            z_t, t, fake.features(batch["audio"]), cond, x0), t)
+            z_t, t, fake.features(batch["audio"]), cond, past), t)
     dmd = d.dmd_loss(sample, real_x0, fake_x0)
     jitter = d.jitter_loss(sample, x0)
     dmd_weight, jitter_weight = weights
@@ -102,12 +104,12 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
             "regression": regression, "dmd": dmd, "jitter": jitter, "sample": sample.detach()}
 
 
-def fake_loss(fake: nn.Module, batch: dict[str, Tensor], sample: Tensor, x0: Tensor,
+def fake_loss(fake: nn.Module, batch: dict[str, Tensor], sample: Tensor, past: Tensor,
               cond: Conditions, generator: torch.Generator) -> Tensor:
     """The fake denoiser learns the student's samples with the plain diffusion loss."""
     noise = torch.randn(sample.shape, generator=generator).to(sample.device)
     t = d.sample_training_times(sample.shape[:2], generator=generator).to(sample.device)
-    v = fake(batch["audio"], d.diffuse(sample, noise, t), t, cond, x0)
+    v = fake(batch["audio"], d.diffuse(sample, noise, t), t, cond, past)
     return d.diffusion_loss(v, sample, noise, t)
 
 
@@ -150,12 +152,14 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
                                          runtime.world), runtime.device)
             cond = training_conditions(batch, config, generator)
             x0 = data_latents(codec, batch["rig"], config)
-            losses = distill_losses(student_net, teacher, fake, batch, x0, cond, teacher_steps,
-                                    (preset.dmd_weight, preset.distill_jitter_weight),
+            past = corrupted_past(x0, preset, generator)
+            losses = distill_losses(student_net, teacher, fake, batch, x0, past, cond,
+                                    teacher_steps, (preset.dmd_weight,
+                                                    preset.distill_jitter_weight),
                                     config.guidance_scale, generator)
             lr = learning_rate(schedule, step, total)
             optimiser_step(optimiser, student, losses["loss"], lr, schedule.grad_clip)
-            fake_value = fake_loss(fake_net, batch, losses.pop("sample"), x0, cond, generator)
+            fake_value = fake_loss(fake_net, batch, losses.pop("sample"), past, cond, generator)
             optimiser_step(fake_optimiser, fake, fake_value, lr, schedule.grad_clip)
             log.step(step + 1, {**{k: v.item() for k, v in losses.items()},
                                 "fake": fake_value.item()}, lr)

@@ -44,6 +44,10 @@ class Preset:
     lip_weight: float = 3.0  # codec: mouth and jaw errors count this much more
     texture_weight: float = 0.5
     dmd_weight: float = 0.25  # distillation: DMD term beside the teacher regression
+    # The causal models' training past: noised up to this diffusion time per window, and
+    # replaced by pure noise in this share of windows (see train.corrupted_past).
+    past_noise_max: float = 0.5
+    past_drop: float = 0.25
     distill_teacher_steps: int = 0  # K of the teacher the student matches; 0 = the config's
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
     log_every: int = 25

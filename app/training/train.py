@@ -346,13 +346,30 @@ def data_latents(codec: ExpressionCodec, rig: Tensor, config: ModelConfig) -> Te
         return codec.encode(rig) / config.latent_std
 
 
+def corrupted_past(x0: Tensor, preset: Preset, generator: torch.Generator) -> Tensor:
+    """The past a causal denoiser conditions on in training: the data latents noised to a
+    random level per window, and for some windows replaced by pure noise.
+
+    Streaming feeds the model its own earlier outputs, never the data. Trained on the exact
+    past, it learns to copy it (at 50 fps each latent is nearly its predecessor), ignores
+    the audio and drifts once it must follow its own errors; a corrupted past leaves the
+    audio as the cue it can trust.
+    """
+    windows = x0.shape[0]
+    level = torch.rand(windows, 1, generator=generator) * preset.past_noise_max
+    dropped = torch.rand(windows, 1, generator=generator) < preset.past_drop
+    level = torch.where(dropped, torch.ones_like(level), level).to(x0.device)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    return d.diffuse(x0, noise, level.expand(x0.shape[:2]))
+
+
 def denoiser_losses(net: nn.Module, batch: dict[str, Tensor], x0: Tensor, cond: Conditions,
                     preset: Preset, generator: torch.Generator) -> dict[str, Tensor]:
     """v-prediction diffusion loss plus velocity and jitter losses on the x0 estimate."""
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     t = d.sample_training_times(x0.shape[:2], generator=generator).to(x0.device)
     z = d.diffuse(x0, noise, t)
-    v = net(batch["audio"], z, t, cond, x0)
+    v = net(batch["audio"], z, t, cond, corrupted_past(x0, preset, generator))
     # The velocity and jitter losses see the x0 estimate's error scaled by alpha^2 =
     # SNR / (1 + SNR): a frame near pure noise has no smooth estimate to give, and its
     # error would otherwise swamp the second differences of the (smooth) data.
