@@ -10,32 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.avatar.emotions import EMOTIONS
+from app.cli_args import positive_int, size
 from app.config import Config, load_config
 from app.errors import LivefaceError
 from app.mirror.cli import add_mirror_command, run_mirror_command
 from app.training.data_cli import add_data_commands, run_data_command
 from app.training.eval_cli import add_eval_command, run_eval_command
 from app.training.train_cli import TRAIN_COMMANDS, add_train_commands, run_train_command
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 1280x720, got '{text}'") from None
-    if width < 16 or height < 16 or width > 8192 or height > 8192:
-        raise argparse.ArgumentTypeError(f"size {text} is outside 16x16 .. 8192x8192")
-    return width, height
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
 
 
 def _add_avatar_flag(parser: argparse.ArgumentParser) -> None:
@@ -60,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--model", type=Path,
                         help="with --audio: a model bundle (default: the shipped student)")
     render.add_argument("--out", type=Path, required=True, help="output .mp4 (or a folder for PNGs)")
-    render.add_argument("--frames", type=_positive_int, help="squeeze the tour into N frames")
-    render.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default from config: 1280x720)")
+    render.add_argument("--frames", type=positive_int, help="squeeze the tour into N frames")
+    render.add_argument("--size", type=size, help="WIDTHxHEIGHT (default from config: 1280x720)")
     render.add_argument("--fps", type=float, help="frames per second of the video")
     _add_avatar_flag(render)
 
@@ -77,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="print speed figures for this machine "
                                 "(the model by default; `bench render` for the renderer)")
     bench.add_argument("--json", action="store_true", help="print JSON")
-    bench.add_argument("--steps", type=_positive_int, default=1000,
+    bench.add_argument("--steps", type=positive_int, default=1000,
                        help="student steps to time after warm-up")
     bench_targets = bench.add_subparsers(dest="bench_target", metavar="WHAT")
     bench_render = bench_targets.add_parser("render", help="renderer frames per second")

@@ -14,28 +14,9 @@ import sys
 from pathlib import Path
 
 from app.avatar.emotions import EMOTIONS
+from app.cli_args import positive_seconds, size
 from app.config import Config
 from app.errors import LivefaceError
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 960x720, got '{text}'") from None
-    if not (64 <= width <= 8192 and 64 <= height <= 8192):
-        raise argparse.ArgumentTypeError(f"size {text} is outside 64x64 .. 8192x8192")
-    return width, height
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds above 0, got {value}")
-    return value
 
 
 def add_mirror_command(subparsers) -> None:
@@ -53,10 +34,10 @@ def add_mirror_command(subparsers) -> None:
                        help="animate with the loudness stand-in instead of the model")
     mirror.add_argument("--avatar", type=Path, help="a glTF avatar with ARKit morph targets "
                         "(default: the shipped head)")
-    mirror.add_argument("--duration", type=_seconds, help="close by itself after S seconds")
+    mirror.add_argument("--duration", type=positive_seconds, help="close by itself after S seconds")
     mirror.add_argument("--stats-json", type=Path, help="write the run's figures here as JSON")
     mirror.add_argument("--screenshot", type=Path, help="save the last frame as a PNG")
-    mirror.add_argument("--size", type=_size, help="window WIDTHxHEIGHT (default 960x720)")
+    mirror.add_argument("--size", type=size, help="window WIDTHxHEIGHT (default 960x720)")
     mirror.add_argument("--emotion", default="neutral", help="starting emotion: "
                         + ", ".join(EMOTIONS))
     mirror.add_argument("--intensity", type=float, default=0.0,

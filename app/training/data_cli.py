@@ -6,20 +6,7 @@ import os
 from pathlib import Path
 from typing import Self
 
-
-def _names(text: str) -> tuple[str, ...]:
-    """A comma-separated list ("en,de,fr"); empty items are dropped."""
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+from app.cli_args import names, positive_int
 
 
 def add_data_commands(commands) -> None:
@@ -42,11 +29,11 @@ def _add_build(actions) -> None:
     build = actions.add_parser("build", help="synthesise speech, timelines and face tracks")
     build.add_argument("--out", type=Path, required=True, help="the data set folder")
     build.add_argument("--minutes", type=float, required=True, help="about how much speech")
-    build.add_argument("--langs", type=_names, required=True, help="training languages: en,de")
+    build.add_argument("--langs", type=names, required=True, help="training languages: en,de")
     build.add_argument("--seed", type=int, default=0, help="the same seed gives the same files")
-    build.add_argument("--heldout-langs", type=_names, help="test-only languages (default it,pt)")
-    build.add_argument("--workers", type=_workers, help="processes (default: CPU count)")
-    build.add_argument("--engines", type=_names, help="speech engines (default: all installed)")
+    build.add_argument("--heldout-langs", type=names, help="test-only languages (default it,pt)")
+    build.add_argument("--workers", type=positive_int, help="processes (default: CPU count)")
+    build.add_argument("--engines", type=names, help="speech engines (default: all installed)")
 
 
 def run_data_command(args: argparse.Namespace) -> None:
