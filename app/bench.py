@@ -30,10 +30,11 @@ OFFLINE_CONTEXT_S = 4.0
 
 def _percentiles_ms(times_s: list[float]) -> dict[str, float]:
     ms = np.asarray(times_s) * 1000.0
-    return {"p50": round(float(np.percentile(ms, 50)), 4), "p99": round(float(np.percentile(ms, 99)), 4)}
+    return {name: round(float(np.percentile(ms, q)), 4) for name, q in (("p50", 50), ("p99", 99))}
 
 
-def _time_calls(call: Callable[[], None], repeats: int, warmup: int, sync=lambda: None) -> list[float]:
+def _time_calls(call: Callable[[], None], repeats: int, warmup: int,
+                sync: Callable[[], None] = lambda: None) -> list[float]:
     for _ in range(warmup):
         call()
     sync()
@@ -64,7 +65,8 @@ def _streaming_step_times(animator: Animator, steps: int, repeats: int, warmup: 
     return _time_calls(one_step, repeats, warmup, sync)
 
 
-def _offline_pass_times(animator: Animator, steps: int, repeats: int, seconds: float) -> list[float]:
+def _offline_pass_times(animator: Animator, steps: int, repeats: int,
+                        seconds: float) -> list[float]:
     config = replace(animator.config, causal=False)
     denoiser = Denoiser(config).eval()
     frames = int(seconds * SAMPLE_RATE_HZ) // SAMPLES_PER_FRAME
@@ -74,7 +76,8 @@ def _offline_pass_times(animator: Animator, steps: int, repeats: int, seconds: f
 
     def one_pass():
         with torch.no_grad():
-            generate_offline(animator.log_mel, animator.encoder, denoiser, audio, cond, noise, steps)
+            generate_offline(animator.log_mel, animator.encoder, denoiser, audio, cond, noise,
+                             steps)
 
     return _time_calls(one_pass, repeats, warmup=1)
 
@@ -101,7 +104,8 @@ def bench_model(animator: Animator, student_steps: int = 1000, teacher_frames: i
     torch.set_num_threads(1)
     student = _streaming_step_times(animator, 1, student_steps, 100, cpu)
     teacher = _streaming_step_times(animator, config.sampling_steps, teacher_frames, 5, cpu)
-    offline = _offline_pass_times(animator, config.sampling_steps, offline_passes, OFFLINE_CONTEXT_S)
+    offline = _offline_pass_times(animator, config.sampling_steps, offline_passes,
+                                  OFFLINE_CONTEXT_S)
     torch.set_num_threads(all_threads)
     student_all = _streaming_step_times(animator, 1, student_steps, 100, cpu)
     figures = {
@@ -129,7 +133,8 @@ def _cuda_figures(animator: Animator, student_steps: int, teacher_frames: int) -
     gpu = torch.device("cuda")
     animator = animator.to(gpu)
     student = _streaming_step_times(animator, 1, student_steps, 100, gpu)
-    teacher = _streaming_step_times(animator, animator.config.sampling_steps, teacher_frames, 5, gpu)
+    teacher = _streaming_step_times(animator, animator.config.sampling_steps, teacher_frames, 5,
+                                    gpu)
     animator.to("cpu")
     return {"device": torch.cuda.get_device_name(gpu), "student_step_ms": _percentiles_ms(student),
             "teacher_frame_ms": _percentiles_ms(teacher)}

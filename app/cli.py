@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --audio: emotion intensity 0..1")
     render.add_argument("--model", type=Path,
                         help="with --audio: a model bundle (default: the shipped student)")
-    render.add_argument("--out", type=Path, required=True, help="output .mp4 (or a folder for PNGs)")
+    render.add_argument("--out", type=Path, required=True,
+                        help="output .mp4 (or a folder for PNGs)")
     render.add_argument("--frames", type=positive_int, help="squeeze the tour into N frames")
     render.add_argument("--size", type=size, help="WIDTHxHEIGHT (default from config: 1280x720)")
     render.add_argument("--fps", type=float, help="frames per second of the video")
@@ -72,12 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_avatar(path: Path | None, config: Config):
-    from app.avatar.gltf import load_avatar
+def _avatar_path(path: Path | None, config: Config) -> Path:
+    """--avatar, else the config's avatar, else the shipped default head."""
     from app.resources import default_avatar_path
 
-    chosen = path or (Path(config.avatar.path) if config.avatar.path else default_avatar_path())
-    return load_avatar(chosen)
+    return path or (Path(config.avatar.path) if config.avatar.path else default_avatar_path())
+
+
+def _load_avatar(path: Path | None, config: Config):
+    from app.avatar.gltf import load_avatar
+
+    return load_avatar(_avatar_path(path, config))
 
 
 def _cmd_render(args: argparse.Namespace, config: Config) -> None:
@@ -127,9 +133,8 @@ def _cmd_avatar(args: argparse.Namespace, config: Config) -> None:
         print(f"wrote {out}")
         return
     from app.avatar.gltf import avatar_info
-    from app.resources import default_avatar_path
 
-    path = args.avatar or (Path(config.avatar.path) if config.avatar.path else default_avatar_path())
+    path = _avatar_path(args.avatar, config)
     info = avatar_info(_load_avatar(path, config), path)
     print(json.dumps(info, indent=2) if args.json else _format_info(info))
 
@@ -141,7 +146,7 @@ def _format_info(info: dict) -> str:
         f"vertices   {info['vertices']}",
         f"triangles  {info['triangles']}",
         f"size       {size[0]:.3f} x {size[1]:.3f} x {size[2]:.3f} m",
-        f"parts      " + ", ".join(f"{p['name']} ({p['role']})" for p in info["parts"]),
+        "parts      " + ", ".join(f"{p['name']} ({p['role']})" for p in info["parts"]),
         f"targets    {len(info['morph_targets'])} ARKit: " + " ".join(info["morph_targets"]),
     ]
     if info["missing_targets"]:

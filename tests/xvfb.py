@@ -8,7 +8,6 @@ The fixture starts `Xvfb :N -screen 0 1280x800x24` on the first free display num
 waits until it accepts connections, sets DISPLAY for the test and stops the server after.
 """
 
-import os
 import shutil
 import subprocess
 import time
