@@ -61,28 +61,25 @@ def perturb_frame(clean, audio, frame):
     return clean, audio
 
 
-def test_one_layer_sees_exactly_the_window():
-    model = make(n_layers=1)
-    w, t = model.config.window_frames, 12
-    clean, noisy, level, audio, cond = inputs(model)
-    base = model.forward_sequence(noisy, level, audio, cond, clean=clean)[:, t]
-    for frame, visible in ((t - w - 1, False), (t - w, True)):
-        c2, a2 = perturb_frame(clean, audio, frame)
-        out = model.forward_sequence(noisy, level, a2, cond, clean=c2)[:, t]
-        assert torch.equal(out, base) != visible
-
-
-def test_stacked_layers_reach_back_layers_times_window():
-    """Clean tokens attend over their own window, so L layers give L * w frames of context
-    while the cache still holds only w entries per layer (as in sliding-window attention)."""
-    model = make(n_layers=2, window_frames=4)
-    reach, t = 2 * 4, 14
+def assert_reach(model, reach: int, t: int) -> None:
+    """Frame t's output changes when frame t - reach changes, and not for t - reach - 1."""
     clean, noisy, level, audio, cond = inputs(model)
     base = model.forward_sequence(noisy, level, audio, cond, clean=clean)[:, t]
     for frame, visible in ((t - reach - 1, False), (t - reach, True)):
         c2, a2 = perturb_frame(clean, audio, frame)
         out = model.forward_sequence(noisy, level, a2, cond, clean=c2)[:, t]
         assert torch.equal(out, base) != visible
+
+
+def test_one_layer_sees_exactly_the_window():
+    model = make(n_layers=1)
+    assert_reach(model, model.config.window_frames, t=12)
+
+
+def test_stacked_layers_reach_back_layers_times_window():
+    """Clean tokens attend over their own window, so L layers give L * w frames of context
+    while the cache still holds only w entries per layer (as in sliding-window attention)."""
+    assert_reach(make(n_layers=2, window_frames=4), reach=2 * 4, t=14)
 
 
 def test_no_frame_sees_another_frames_noise_or_the_future():
