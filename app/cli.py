@@ -14,6 +14,7 @@ from app.cli_args import positive_int, size
 from app.config import Config, load_config
 from app.errors import LivefaceError
 from app.mirror.cli import add_mirror_command, run_mirror_command
+from app.xr.cli import add_run_command, run_run_command
 from app.training.data_cli import add_data_commands, run_data_command
 from app.training.eval_cli import add_eval_command, run_eval_command
 from app.training.train_cli import TRAIN_COMMANDS, add_train_commands, run_train_command
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     add_train_commands(commands)
     add_eval_command(commands)
     add_mirror_command(commands)
+    add_run_command(commands)
     return parser
 
 
@@ -184,6 +186,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     **{name: run_train_command for name in TRAIN_COMMANDS},
     "eval": run_eval_command,
     "mirror": run_mirror_command,
+    "run": run_run_command,
 }
 
 

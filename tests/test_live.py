@@ -32,12 +32,12 @@ class Recorder:
         self.animator, self.delay_s, self.fail_at = animator, delay_s, fail_at
         self.rms, self.jaw = [], []
 
-    def push(self, block, emotion: int = 0, intensity: float = 0.0):
+    def push(self, block, emotion: int = 0, intensity: float = 0.0, gaze=None):
         if len(self.rms) == self.fail_at:
             raise ValueError("the animator broke")
         if self.delay_s:
             time.sleep(self.delay_s)
-        frame = self.animator.push(block, emotion=emotion, intensity=intensity)
+        frame = self.animator.push(block, emotion=emotion, intensity=intensity, gaze=gaze)
         self.rms.append(float(torch.as_tensor(block).square().mean().sqrt()))
         self.jaw.append(float(np.asarray(frame.rig).reshape(-1)[JAW]))
         return frame

@@ -100,6 +100,7 @@ class ModelWorker(Worker):
         self.pending = PendingAudio(4 * SAMPLES_PER_FRAME + self.config.read_samples)
         self.muted = False
         self.emotion = (0, 0.0)  # (index into EMOTIONS, intensity), replaced whole
+        self.gaze: tuple[float, float] | None = None  # measured (yaw, pitch) rad, replaced whole
         self.read_failed = False  # the source raised DeviceLostError on its latest read
         self._frames = 0
         self._last_frame_s = 0.0
@@ -157,7 +158,8 @@ class ModelWorker(Worker):
             block[:] = 0.0
         emotion, intensity = self.emotion
         started_s = self.clock.now_s()
-        frame = self.animator.push(torch.from_numpy(block), emotion=emotion, intensity=intensity)
+        frame = self.animator.push(torch.from_numpy(block), emotion=emotion, intensity=intensity,
+                                   gaze=self.gaze)
         rig, wrinkle, flush = (_one_frame(x) for x in (frame.rig, frame.wrinkle, frame.flush))
         ready_s = self.clock.now_s()
         self.mailbox.publish(LiveFrame(self._frames, rig, wrinkle, flush,

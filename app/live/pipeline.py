@@ -10,6 +10,7 @@ A failure on the model thread is raised from the next `sample` (and from `stop`)
 render loop learns of it at once.
 """
 
+import math
 from dataclasses import dataclass
 
 from app.audio.sources import AudioSource, Clock, SourceStatus
@@ -84,6 +85,13 @@ class LivePipeline:
     def set_emotion(self, emotion: str, intensity: float) -> None:
         check_emotion(emotion, intensity)
         self.worker.emotion = (EMOTIONS.index(emotion), float(intensity))
+
+    def set_gaze(self, gaze: tuple[float, float] | None) -> None:
+        """A measured gaze (yaw, pitch in radians, rig signs) for the next frames; None
+        when the eyes are not tracked (the model then makes up its own)."""
+        if gaze is not None and not all(math.isfinite(value) for value in gaze):
+            gaze = None
+        self.worker.gaze = None if gaze is None else (float(gaze[0]), float(gaze[1]))
 
     @property
     def status(self) -> PipelineStatus:

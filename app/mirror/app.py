@@ -9,7 +9,6 @@ the default framebuffer before the swap as a screenshot.
 """
 
 import ctypes
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -261,7 +260,3 @@ def mirror_stats(pipeline: LivePipeline, frames: FrameCounter, extra: dict) -> d
     stats.update(live)
     stats.update(extra)
     return stats
-
-
-def notice(text: str) -> None:
-    print(f"liveface: {text}", file=sys.stderr)

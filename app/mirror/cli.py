@@ -9,39 +9,21 @@ stays fast.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from app.avatar.emotions import EMOTIONS
-from app.cli_args import positive_seconds, size
+from app.cli_args import size
 from app.config import Config
 from app.errors import LivefaceError
+from app.live.cli_common import add_live_arguments, latency_line, write_stats_json
 
 
 def add_mirror_command(subparsers) -> None:
     mirror = subparsers.add_parser(
         "mirror", help="the live avatar in a desktop window (microphone or --audio FILE)")
-    source = mirror.add_mutually_exclusive_group()
-    source.add_argument("--audio", type=Path,
-                        help="play this file as if it were the microphone (heard when an "
-                             "output device exists)")
-    source.add_argument("--device", help="input device by index or (part of its) name "
-                                         "(default: the system's default microphone)")
-    model = mirror.add_mutually_exclusive_group()
-    model.add_argument("--model", type=Path, help="a model bundle (default: the shipped student)")
-    model.add_argument("--stand-in", action="store_true",
-                       help="animate with the loudness stand-in instead of the model")
-    mirror.add_argument("--avatar", type=Path, help="a glTF avatar with ARKit morph targets "
-                        "(default: the shipped head)")
-    mirror.add_argument("--duration", type=positive_seconds, help="close by itself after S seconds")
-    mirror.add_argument("--stats-json", type=Path, help="write the run's figures here as JSON")
+    add_live_arguments(mirror)
     mirror.add_argument("--screenshot", type=Path, help="save the last frame as a PNG")
     mirror.add_argument("--size", type=size, help="window WIDTHxHEIGHT (default 960x720)")
-    mirror.add_argument("--emotion", default="neutral", help="starting emotion: "
-                        + ", ".join(EMOTIONS))
-    mirror.add_argument("--intensity", type=float, default=0.0,
-                        help="starting emotion intensity 0..1")
     mirror.add_argument("--max-fps", type=float, help="frame cap (default: the monitor's rate)")
     mirror.add_argument("--render-scale", type=float,
                         help="draw the avatar at this fraction of the window's resolution "
@@ -71,19 +53,6 @@ def run_mirror_command(args: argparse.Namespace, config: Config) -> None:
                             args.duration, args.screenshot, args.emotion, args.intensity)
     stats = run_mirror(request, mirror, MonotonicClock())
     if args.stats_json:
-        _write_json(args.stats_json, stats)
-    print(f"mirror: {stats['frames']} frames at {stats['fps']:.1f} fps, capture-to-frame "
-          f"p50 {_ms(stats['capture_to_frame_ms']['p50'])} "
-          f"p99 {_ms(stats['capture_to_frame_ms']['p99'])}", file=sys.stderr)
-
-
-def _write_json(path: Path, stats: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-    except OSError as err:
-        raise LivefaceError(f"cannot write {path}: {err.strerror}.") from None
-
-
-def _ms(value) -> str:
-    return "--" if value is None else f"{value:.1f} ms"
+        write_stats_json(args.stats_json, stats)
+    print(f"mirror: {stats['frames']} frames at {stats['fps']:.1f} fps, {latency_line(stats)}",
+          file=sys.stderr)

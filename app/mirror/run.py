@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.config import MirrorConfig
-from app.errors import LivefaceError
-from app.mirror.app import MirrorApp, mirror_stats, notice
+from app.errors import LivefaceError, notice
+from app.live.factory import make_animator, make_source
+from app.mirror.app import MirrorApp, mirror_stats
 from app.mirror.orbit import OrbitCamera
-
-WARM_UP_BLOCKS = 3  # model steps run before the clock starts, so the first frames are not slow
-
 
 @dataclass(frozen=True)
 class MirrorRequest:
@@ -32,74 +30,14 @@ class MirrorRequest:
     intensity: float = 0.0
 
 
-def make_source(request: MirrorRequest, clock):
-    """The file (paced at real time) or the microphone, checked now for a clear error."""
-    if request.audio is not None:
-        from app.audio.sources import FileSource
-
-        return FileSource(request.audio, clock)
-    from app.audio.capture import MicrophoneSource
-    from app.audio.devices import find_input_device
-
-    find_input_device(request.device)  # names the choices when the device is not there
-    return MicrophoneSource(clock, request.device)
-
-
-def make_animator(request: MirrorRequest):
-    """(animator, label): the student through `StreamingAnimator` on the CPU, or the
-    loudness stand-in when asked for or when no model ships."""
-    from app.live.animators import LoudnessAnimator
-
-    if request.stand_in:
-        return LoudnessAnimator(), "stand-in"
-    from app.checkpoints import STUDENT_FILE
-    from app.resources import asset_path
-
-    path = request.model or asset_path("models", STUDENT_FILE)
-    if request.model is None and not path.is_file():
-        notice(f"no model at {path}; animating with the loudness stand-in.")
-        return LoudnessAnimator(), "stand-in"
-    return _student(path), f"model:{path.name}"
-
-
-def _student(path: Path):
-    import torch
-
-    from app.audio.contract import SAMPLES_PER_FRAME
-    from app.checkpoints import load_animator
-    from app.model.animator import StreamingAnimator
-
-    torch.set_num_threads(1)  # one core for the model; the rest for rendering and audio
-    animator, _ = load_animator(path, device="cpu")
-    like = torch.zeros(1)
-    with torch.inference_mode():
-        warm = StreamingAnimator(animator, like)  # a throwaway state: only the code warms up
-        for _ in range(WARM_UP_BLOCKS):
-            warm.push(torch.zeros(SAMPLES_PER_FRAME))
-    return _NoGrad(StreamingAnimator(animator, like))
-
-
-class _NoGrad:
-    """Runs the wrapped animator's `push` without autograd bookkeeping."""
-
-    def __init__(self, animator):
-        self.animator = animator
-
-    def push(self, block, emotion: int = 0, intensity: float = 0.0):
-        import torch
-
-        with torch.inference_mode():
-            return self.animator.push(block, emotion=emotion, intensity=intensity)
-
-
 def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
     """Open the window, run until closed or `duration_s`, and return the run's figures."""
     from app.avatar.gltf import load_avatar
     from app.resources import default_avatar_path
 
     avatar = load_avatar(request.avatar or default_avatar_path())
-    source = make_source(request, clock)
-    animator, animator_label = make_animator(request)
+    source = make_source(request.audio, request.device, clock)
+    animator, animator_label = make_animator(request.model, request.stand_in)
     with ExitStack() as stack:
         app, pipeline = _open(stack, avatar, source, animator, request, config, clock)
         result = app.run(request.duration_s, request.screenshot)

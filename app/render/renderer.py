@@ -56,6 +56,13 @@ def _about(rotation: np.ndarray, pivot: np.ndarray) -> np.ndarray:
     return m
 
 
+def srgb_to_linear(colour) -> tuple[float, ...]:
+    """Display (sRGB-encoded) colour components 0..1 to linear light."""
+    c = np.clip(np.asarray(colour, np.float64), 0.0, 1.0)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return tuple(float(x) for x in linear)
+
+
 def head_matrix(rig: np.ndarray, neck_pivot: np.ndarray) -> np.ndarray:
     """Head pose: pitch > 0 nods the chin down (+X rotation moves +Z towards -Y), yaw > 0
     turns the face to the avatar's left (+X), roll > 0 tilts the crown towards +X."""
@@ -290,7 +297,10 @@ class AvatarRenderer:
         framebuffer.use()
         self.ctx.viewport = view.viewport
         if background is not None:
-            framebuffer.clear(*background, 1.0, depth=1.0, viewport=view.viewport)
+            # A target that encodes sRGB itself encodes the clear colour too: clear with
+            # the linear colour that it encodes back to the display colour asked for.
+            colour = background if view.encode_srgb else srgb_to_linear(background)
+            framebuffer.clear(*colour, 1.0, depth=1.0, viewport=view.viewport)
         prog = self.program
         _upload(prog, "u_view_proj", gl_matrix_bytes(view.projection @ view.view))
         _upload(prog, "u_camera_pos", tuple(float(x) for x in view.eye_position))

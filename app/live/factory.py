@@ -1,0 +1,72 @@
+"""The two ends every live front end (desktop mirror, headset) starts from: the audio
+source and the animator, both checked before any window or session opens so a missing
+file, device or model is a clear error instead of a half-open app."""
+
+from pathlib import Path
+
+from app.errors import notice
+
+WARM_UP_BLOCKS = 3  # model steps run before the clock starts, so the first frames are not slow
+
+
+def make_source(audio: Path | None, device: str | None, clock):
+    """`audio` played at real time as if it were the microphone, else the microphone named
+    by `device` (None: the system default)."""
+    if audio is not None:
+        from app.audio.sources import FileSource
+
+        return FileSource(audio, clock)
+    from app.audio.capture import MicrophoneSource
+    from app.audio.devices import find_input_device
+
+    find_input_device(device)  # names the choices when the device is not there
+    return MicrophoneSource(clock, device)
+
+
+def make_animator(model: Path | None, stand_in: bool):
+    """(animator, label): the student bundle `model` (None: the shipped one) through
+    `StreamingAnimator` on the CPU, or the loudness stand-in when asked for or when no model
+    ships."""
+    from app.live.animators import LoudnessAnimator
+
+    if stand_in:
+        return LoudnessAnimator(), "stand-in"
+    from app.checkpoints import STUDENT_FILE
+    from app.resources import asset_path
+
+    path = model or asset_path("models", STUDENT_FILE)
+    if model is None and not path.is_file():
+        notice(f"no model at {path}; animating with the loudness stand-in.")
+        return LoudnessAnimator(), "stand-in"
+    return _student(path), f"model:{path.name}"
+
+
+def _student(path: Path):
+    import torch
+
+    from app.audio.contract import SAMPLES_PER_FRAME
+    from app.checkpoints import load_animator
+    from app.model.animator import StreamingAnimator
+
+    torch.set_num_threads(1)  # one core for the model; the rest for rendering and audio
+    animator, _ = load_animator(path, device="cpu")
+    like = torch.zeros(1)
+    with torch.inference_mode():
+        warm = StreamingAnimator(animator, like)  # a throwaway state: only the code warms up
+        for _ in range(WARM_UP_BLOCKS):
+            warm.push(torch.zeros(SAMPLES_PER_FRAME))
+    return _NoGrad(StreamingAnimator(animator, like))
+
+
+class _NoGrad:
+    """Runs the wrapped animator's `push` without autograd bookkeeping."""
+
+    def __init__(self, animator):
+        self.animator = animator
+
+    def push(self, block, emotion: int = 0, intensity: float = 0.0,
+             gaze: tuple[float, float] | None = None):
+        import torch
+
+        with torch.inference_mode():
+            return self.animator.push(block, emotion=emotion, intensity=intensity, gaze=gaze)

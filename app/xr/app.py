@@ -1,0 +1,270 @@
+"""The headset's frame loop: follow the session's states, and in every frame the runtime
+asks for, draw the avatar into both eyes' swapchain images and submit them.
+
+    xrPollEvent  -> state changes: begin on READY, end on STOPPING, leave on EXITING,
+                    tear down and reconnect on LOSS_PENDING or a lost runtime
+    xrWaitFrame  -> paced by the runtime (the headset's refresh rate)
+    xrBeginFrame -> sample the live pipeline (never waits for the model), locate the eyes,
+                    render the virtual mirror into each eye
+    xrEndFrame   -> one projection layer with both eyes
+
+`--duration` ends a run the polite way (xrRequestExitSession, then the runtime walks the
+session through STOPPING and EXITING), so a clean exit shows in the states.
+"""
+
+import ctypes
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xr
+
+from app.avatar.rig import HEAD_SLICE
+from app.avatar.texture_controls import TextureControls
+from app.errors import LivefaceError
+from app.live.pipeline import LivePipeline
+from app.mirror.app import FrameCounter
+from app.render.renderer import AvatarRenderer
+from app.xr.poses import MIRROR_DISTANCE_M, Mirror, reflected_gaze
+from app.xr.runtime import RuntimeAbsent, XrRuntime, offered_extensions
+from app.xr.session import XrSession
+from app.xr.states import Action, SessionStates
+from app.xr.swapchain import GL_FRAMEBUFFER_SRGB
+
+# What a runtime that went away looks like from here (a killed service, an unplugged
+# headset); the app then reconnects instead of crashing.
+LOSS_ERRORS = (xr.InstanceLostError, xr.SessionLostError, xr.RuntimeFailureError,
+               xr.RuntimeUnavailableError, xr.HandleInvalidError)
+IDLE_SLEEP_S = 0.01  # between event polls while no frames are wanted
+EXIT_GRACE_S = 3.0  # how long an exit request may take before the app leaves anyway
+RECONNECT_EVERY_S = 0.5
+
+
+@dataclass
+class XrOptions:
+    duration_s: float | None = None
+    screenshot: Path | None = None  # both eyes side by side, from the last frame
+    mirror_distance_m: float = MIRROR_DISTANCE_M
+    background: tuple[float, float, float] = (0.16, 0.17, 0.2)
+    resolution_scale: float = 1.0  # of the runtime's recommended eye size
+
+
+@dataclass
+class XrResult:
+    frames: FrameCounter
+    states: list[str]
+    eye_frames: list[int] = field(default_factory=list)
+    tracked_frames: int = 0
+    head_yaw_range_deg: tuple[float, float] | None = None
+    reconnects: int = 0
+    screenshot: Path | None = None
+
+
+class XrApp:
+    def __init__(self, ctx, binding, runtime: XrRuntime, renderer: AvatarRenderer,
+                 pipeline: LivePipeline, options: XrOptions, clock):
+        self.ctx, self.binding, self.runtime = ctx, binding, runtime
+        self.renderer, self.pipeline, self.options, self.clock = renderer, pipeline, options, clock
+        self.states = SessionStates()
+        self.counter = FrameCounter()
+        self.session: XrSession | None = None
+        self.mirror: Mirror | None = None
+        self.bounds = renderer.avatar.bounds()
+        self.eye_frames = [0, 0]
+        self.tracked_frames = 0
+        self.head_yaws: list[float] = []
+        self.reconnects = 0
+        self.saved: Path | None = None
+        self._start_s = 0.0
+        self._keep_alive = None  # the last submitted layer, until xrEndFrame has read it
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> XrResult:
+        self._start_s = self.clock.now_s()
+        exit_requested_s = None
+        next_try_s = 0.0
+        while True:
+            now_s = self.clock.now_s()
+            over = self.options.duration_s is not None and \
+                now_s - self._start_s >= self.options.duration_s
+            if self.runtime is None:  # lost: keep trying until it is back or time is up
+                if over:
+                    break
+                if now_s >= next_try_s:
+                    next_try_s = now_s + RECONNECT_EVERY_S
+                    self._reconnect()
+                self.clock.sleep_s(IDLE_SLEEP_S)
+                continue
+            try:
+                if self.session is None:
+                    self.session = XrSession(self.runtime, self.ctx, self.binding,
+                                             self.options.resolution_scale)
+                    self.mirror = None
+                action = self._poll_events()
+                if action is Action.EXIT:
+                    break
+                if action is Action.RECREATE:
+                    self._drop_runtime()
+                    continue
+                if over and exit_requested_s is None:
+                    exit_requested_s = now_s
+                    if not self.session.running:
+                        break
+                    self.session.request_exit()
+                elif exit_requested_s is not None and now_s - exit_requested_s > EXIT_GRACE_S:
+                    break
+                if self.session.running and self.states.rendering:
+                    self._frame(last=exit_requested_s is not None)
+                else:
+                    self.clock.sleep_s(IDLE_SLEEP_S)
+            except LOSS_ERRORS:
+                self.states.lost()
+                self._drop_runtime()
+        self._close_session()
+        return XrResult(self.counter, list(self.states.seen), list(self.eye_frames),
+                        self.tracked_frames, self._yaw_range(), self.reconnects, self.saved)
+
+    def close(self) -> None:
+        self._close_session()
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+
+    def _poll_events(self) -> Action:
+        """Handle every queued event; the strongest action wins (exit, then recreate)."""
+        result = Action.NONE
+        while True:
+            try:
+                event = xr.poll_event(self.runtime.instance)
+            except xr.EventUnavailable:
+                return result
+            kind = xr.StructureType(event.type)
+            if kind == xr.StructureType.EVENT_DATA_INSTANCE_LOSS_PENDING:
+                self.states.seen.append("instance_loss_pending")
+                result = Action.RECREATE if result is not Action.EXIT else result
+            elif kind == xr.StructureType.EVENT_DATA_SESSION_STATE_CHANGED:
+                changed = ctypes.cast(ctypes.byref(event),
+                                      ctypes.POINTER(xr.EventDataSessionStateChanged)).contents
+                action = self.states.enter(xr.SessionState(changed.state))
+                if action is Action.BEGIN:
+                    self.session.begin()
+                elif action is Action.END:
+                    self.session.end()
+                elif action is Action.EXIT:
+                    result = Action.EXIT
+                elif action is Action.RECREATE and result is not Action.EXIT:
+                    result = Action.RECREATE
+
+    # -- one frame --------------------------------------------------------------------------
+    def _frame(self, last: bool) -> None:
+        handle = self.session.handle
+        frame_state = xr.wait_frame(handle, xr.FrameWaitInfo())
+        xr.begin_frame(handle, xr.FrameBeginInfo())
+        layers = []
+        if frame_state.should_render:
+            layer = self._render(frame_state.predicted_display_time, last)
+            if layer is not None:
+                self._keep_alive = layer
+                layers = [ctypes.byref(layer[0])]
+        xr.end_frame(handle, xr.FrameEndInfo(
+            display_time=frame_state.predicted_display_time,
+            environment_blend_mode=self.runtime.blend_mode, layers=layers))
+        self.counter.tick(self.clock.now_s())
+
+    def _render(self, time_xr: int, last: bool):
+        session = self.session
+        eyes = session.eye_views(time_xr)
+        if eyes is None:
+            return None  # not tracked: submit nothing rather than a wrong picture
+        head = session.head_pose(time_xr)
+        if head is None:
+            head = eyes[0][0].copy()
+            head[:3, 3] = (eyes[0][0][:3, 3] + eyes[1][0][:3, 3]) / 2.0
+        if self.mirror is None:
+            self.mirror = Mirror.in_front_of(head, self.bounds, self.options.mirror_distance_m)
+        self.tracked_frames += 1
+        if session.gaze is not None:
+            gaze = session.gaze.sample(session.head, time_xr)
+            self.pipeline.set_gaze(None if gaze is None else reflected_gaze(*gaze))
+        shown = self.pipeline.sample(self.clock.now_s())
+        rig = np.array(shown.rig, np.float32)
+        rig[HEAD_SLICE] = self.mirror.reflected_head(head[:3, :3])
+        self.head_yaws.append(float(rig[HEAD_SLICE][1]))
+        framebuffers = [swapchain.acquire() for swapchain in session.swapchains]
+        views = [self.mirror.view(pose, fov, (0, 0, *swapchain.size), framebuffer,
+                                  encode_srgb=not swapchain.srgb)
+                 for (pose, fov, _), swapchain, framebuffer
+                 in zip(eyes, session.swapchains, framebuffers)]
+        srgb = all(swapchain.srgb for swapchain in session.swapchains)
+        if srgb:
+            self.ctx.enable_direct(GL_FRAMEBUFFER_SRGB)
+        try:
+            self.renderer.draw(rig, TextureControls(shown.wrinkle, shown.flush), views,
+                               background=self.options.background)
+        finally:
+            if srgb:
+                self.ctx.disable_direct(GL_FRAMEBUFFER_SRGB)
+        if last and self.options.screenshot is not None and self.saved is None:
+            self.saved = save_eyes(framebuffers, self.options.screenshot)
+        for index, swapchain in enumerate(session.swapchains):
+            swapchain.release()
+            self.eye_frames[index] += 1
+        projection_views = [xr.CompositionLayerProjectionView(
+            pose=raw_pose, fov=fov, sub_image=swapchain.sub_image())
+            for (_, fov, raw_pose), swapchain in zip(eyes, session.swapchains)]
+        layer = xr.CompositionLayerProjection(space=session.world, views=projection_views)
+        return layer, projection_views
+
+    # -- loss and reconnection -------------------------------------------------------------
+    def _drop_runtime(self) -> None:
+        self._close_session()
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+
+    def _reconnect(self) -> None:
+        try:
+            self.runtime = XrRuntime(offered_extensions())
+        except (RuntimeAbsent, xr.XrException):
+            return
+        self.reconnects += 1
+
+    def _close_session(self) -> None:
+        if self.session is not None:
+            if self.session.running:
+                try:
+                    self.session.end()
+                except xr.XrException:
+                    pass
+            self.session.close()
+            self.session = None
+        self._keep_alive = None
+
+    def _yaw_range(self) -> tuple[float, float] | None:
+        if not self.head_yaws:
+            return None
+        yaws = np.degrees(self.head_yaws)
+        return round(float(yaws.min()), 2), round(float(yaws.max()), 2)
+
+
+def save_eyes(framebuffers, path: Path) -> Path:
+    """Both eyes' images side by side (left, right) as one PNG."""
+    from PIL import Image
+
+    pictures = []
+    for framebuffer in framebuffers:
+        width, height = framebuffer.size
+        data = framebuffer.read(components=3, alignment=1)
+        pictures.append(Image.frombytes("RGB", (width, height), data)
+                        .transpose(Image.FLIP_TOP_BOTTOM))
+    sheet = Image.new("RGB", (sum(p.width for p in pictures), max(p.height for p in pictures)))
+    x = 0
+    for picture in pictures:
+        sheet.paste(picture, (x, 0))
+        x += picture.width
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(path)
+    except OSError as err:
+        raise LivefaceError(f"cannot write the screenshot {path}: {err.strerror}.") from None
+    return path

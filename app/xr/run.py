@@ -1,0 +1,81 @@
+"""Putting a headset run together: runtime first (so a missing one is the first and
+clearest error), then the audio source and animator, the OpenGL context the session
+shares, the renderer, the live pipeline and the session's frame loop; torn down in reverse.
+"""
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.live.factory import make_animator, make_source
+from app.mirror.app import is_software, mirror_stats
+
+SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot fill two
+# full-size headset eyes at the headset's rate
+
+
+@dataclass(frozen=True)
+class XrRequest:
+    audio: Path | None = None
+    device: str | None = None
+    model: Path | None = None
+    stand_in: bool = False
+    avatar: Path | None = None
+    duration_s: float | None = None
+    screenshot: Path | None = None
+    emotion: str = "neutral"
+    intensity: float = 0.0
+    mirror_distance_m: float = 1.0
+    resolution_scale: float | None = None  # None: 1 on a GPU, less on software OpenGL
+
+
+def run_headset(request: XrRequest, clock) -> dict:
+    """Run until the runtime ends the session or `duration_s` has passed; the run's figures."""
+    from app.avatar.gltf import load_avatar
+    from app.live.pipeline import LivePipeline
+    from app.render.renderer import AvatarRenderer
+    from app.resources import default_avatar_path
+    from app.xr.app import XrApp, XrOptions
+    from app.xr.runtime import XrRuntime, create_graphics, offered_extensions
+
+    runtime = XrRuntime(offered_extensions())
+    with ExitStack() as stack:
+        stack.callback(lambda: app.close() if app is not None else runtime.close())
+        app = None
+        avatar = load_avatar(request.avatar or default_avatar_path())
+        source = make_source(request.audio, request.device, clock)
+        animator, animator_label = make_animator(request.model, request.stand_in)
+        ctx, binding, window = create_graphics(runtime)
+        if window is not None:
+            stack.callback(window.close)
+        renderer = AvatarRenderer(ctx, avatar)
+        stack.callback(renderer.release)
+        scale = request.resolution_scale or _default_scale(ctx, runtime.eyes[0])
+        options = XrOptions(request.duration_s, request.screenshot, request.mirror_distance_m,
+                            resolution_scale=scale)
+        pipeline = LivePipeline(source, animator, clock)
+        pipeline.set_emotion(request.emotion, request.intensity)
+        app = XrApp(ctx, binding, runtime, renderer, pipeline, options, clock)
+        with pipeline:
+            result = app.run()
+        eye = runtime.eyes[0]
+        extra = {"animator": animator_label, "runtime": runtime.runtime_name,
+                 "system": runtime.system_name,
+                 "graphics": "egl" if runtime.uses_egl else "platform",
+                 "eye_size": [round(eye.width * scale), round(eye.height * scale)],
+                 "eye_frames": result.eye_frames, "tracked_frames": result.tracked_frames,
+                 "head_yaw_range_deg": result.head_yaw_range_deg,
+                 "eye_gaze": runtime.eye_gaze, "reconnects": result.reconnects,
+                 "gl_renderer": ctx.info.get("GL_RENDERER", ""),
+                 "source": source.status.device_name,
+                 "screenshot": str(result.screenshot) if result.screenshot else None,
+                 "states": result.states}
+        return mirror_stats(pipeline, result.frames, extra)
+
+
+def _default_scale(ctx, eye) -> float:
+    """1 on a GPU; on software OpenGL, small enough to keep each eye near
+    `SOFTWARE_EYE_PIXELS`."""
+    if not is_software(ctx):
+        return 1.0
+    return min(1.0, (SOFTWARE_EYE_PIXELS / (eye.width * eye.height)) ** 0.5)
