@@ -49,6 +49,13 @@ def run_in_chroot(command: Sequence[str], runtime_dir: Path,
                           capture_output=True, text=True, timeout=timeout_s)
 
 
+def start_in_chroot(command: Sequence[str], runtime_dir: Path) -> subprocess.Popen:
+    """Like `run_in_chroot`, without waiting: the caller communicates with the process."""
+    return subprocess.Popen(["bash", str(SCRIPT), "exec", "--", *command],
+                            env=_env(runtime_dir), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
 def _env(runtime_dir: Path) -> dict[str, str]:
     # LIVEFACE_PYTHON: bind in the Python that runs the tests, wherever it is installed.
     return dict(os.environ, LIVEFACE_MONADO_RUNTIME_DIR=str(runtime_dir),
@@ -74,6 +81,9 @@ class MonadoService:
     def run(self, command: Sequence[str],
             timeout_s: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
         return run_in_chroot(command, self.runtime_dir, timeout_s)
+
+    def start_client(self, command: Sequence[str]) -> subprocess.Popen:
+        return start_in_chroot(command, self.runtime_dir)
 
     def log(self) -> str:
         """What the service has printed so far (for assertion messages)."""

@@ -21,12 +21,12 @@ import xr
 
 from app.avatar.rig import HEAD_SLICE
 from app.avatar.texture_controls import TextureControls
-from app.errors import LivefaceError
+from app.errors import LivefaceError, notice
 from app.live.pipeline import LivePipeline
 from app.mirror.app import FrameCounter
 from app.render.renderer import AvatarRenderer
 from app.xr.poses import MIRROR_DISTANCE_M, Mirror, reflected_gaze
-from app.xr.runtime import RuntimeAbsent, XrRuntime, offered_extensions
+from app.xr.runtime import RuntimeAbsent, XrRuntime, loader_messages_hidden, offered_extensions
 from app.xr.session import XrSession
 from app.xr.states import Action, SessionStates
 from app.xr.swapchain import GL_FRAMEBUFFER_SRGB
@@ -104,6 +104,7 @@ class XrApp:
                 if action is Action.EXIT:
                     break
                 if action is Action.RECREATE:
+                    notice("the OpenXR runtime is going away; reconnecting when it returns.")
                     self._drop_runtime()
                     continue
                 if over and exit_requested_s is None:
@@ -117,7 +118,9 @@ class XrApp:
                     self._frame(last=exit_requested_s is not None)
                 else:
                     self.clock.sleep_s(IDLE_SLEEP_S)
-            except LOSS_ERRORS:
+            except LOSS_ERRORS as err:
+                notice(f"lost the OpenXR runtime ({type(err).__name__}); the avatar keeps "
+                       "listening and the headset view returns when the runtime does.")
                 self.states.lost()
                 self._drop_runtime()
         self._close_session()
@@ -223,11 +226,14 @@ class XrApp:
             self.runtime = None
 
     def _reconnect(self) -> None:
+        """One quiet try: the loader and runtime would print each failed attempt."""
         try:
-            self.runtime = XrRuntime(offered_extensions())
+            with loader_messages_hidden():
+                self.runtime = XrRuntime(offered_extensions())
         except (RuntimeAbsent, xr.XrException):
             return
         self.reconnects += 1
+        notice(f"reconnected to {self.runtime.runtime_name}.")
 
     def _close_session(self) -> None:
         if self.session is not None:

@@ -36,7 +36,7 @@ def offered_extensions() -> set[str]:
     """The runtime's instance extensions; raises `RuntimeAbsent` when none is installed or
     running."""
     try:
-        with _loader_messages_hidden():
+        with loader_messages_hidden():
             properties = xr.enumerate_instance_extension_properties()
     except (xr.XrException, OSError) as err:
         raise RuntimeAbsent(f"no OpenXR runtime is available ({_reason(err)}). Start your "
@@ -145,7 +145,7 @@ def _egl_graphics():
 
 
 @contextlib.contextmanager
-def _loader_messages_hidden():
+def loader_messages_hidden():
     """The OpenXR loader writes its search for a runtime to stderr; our own message says
     what matters, so its lines are dropped (XR_LOADER_DEBUG=all shows them)."""
     if os.environ.get("XR_LOADER_DEBUG"):

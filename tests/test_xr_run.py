@@ -1,0 +1,97 @@
+"""`liveface run` against a real OpenXR runtime: Monado's simulated HMD (marked `xr`).
+
+The command runs inside the Monado chroot (tests/monado.py) exactly as a user runs it, with
+a speech file as the microphone: it must walk the session through its states to a clean
+exit, submit frames to both eyes, show the avatar in both eyes' pictures, and come back
+after the runtime goes away mid-run. The simulated HMD moves by itself, so poses are
+checked as ranges.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.resources import asset_path
+from tests.monado import monado, requires_monado  # noqa: F401 - the fixture is used by name
+
+pytestmark = [pytest.mark.xr, requires_monado]
+
+REPO = Path(__file__).resolve().parent.parent
+SPEECH = asset_path("audio", "sample.wav")
+LIVEFACE = str(REPO / ".venv" / "bin" / "liveface")
+
+
+def liveface_run(tmp_path: Path, seconds: float, *extra: str) -> list[str]:
+    return [LIVEFACE, "run", "--audio", str(SPEECH), "--duration", str(seconds),
+            "--stats-json", str(tmp_path / "x.json"), *extra]
+
+
+def in_order(seen: list[str], wanted: list[str]) -> bool:
+    """`wanted` appears in `seen` in this order, other states allowed in between."""
+    position = 0
+    for state in seen:
+        if position < len(wanted) and state == wanted[position]:
+            position += 1
+    return position == len(wanted)
+
+
+def avatar_pixels(picture: np.ndarray) -> np.ndarray:
+    """Where a picture differs from its own background (the corner's colour)."""
+    background = picture[2, 2].astype(np.int32)
+    return np.abs(picture.astype(np.int32) - background).sum(axis=-1) > 40
+
+
+def test_a_headset_session_runs_to_a_clean_exit_with_both_eyes(monado, tmp_path):
+    eyes_png = tmp_path / "eyes.png"
+    done = monado.run(liveface_run(tmp_path, 6, "--screenshot", str(eyes_png)))
+    assert done.returncode == 0, done.stderr[-3000:] + monado.log()[-2000:]
+    stats = json.loads((tmp_path / "x.json").read_text())
+    assert in_order(stats["states"], ["ready", "focused", "stopping", "exiting"]), stats["states"]
+    assert stats["states"][-1] == "exiting"
+    left, right = stats["eye_frames"]
+    assert left == right and left >= 20  # every frame went to both eyes
+    assert stats["frames"] >= left and stats["fps"] > 3
+    assert stats["runtime"].startswith("Monado") and stats["graphics"] == "egl"
+    assert stats["tracked_frames"] >= 20
+    low, high = stats["head_yaw_range_deg"]
+    assert -90 < low <= high < 90  # the simulated head moves, within a human range
+    for key in ("capture_to_frame_ms", "model_ms"):
+        assert stats[key]["p50"] is not None and stats[key]["p50"] <= stats[key]["p99"]
+    assert stats["animator"].startswith("model:")
+
+    sheet = np.asarray(Image.open(eyes_png).convert("RGB"))
+    width = stats["eye_size"][0]
+    assert sheet.shape[1] == 2 * width
+    columns = []
+    for eye in (sheet[:, :width], sheet[:, width:]):
+        mask = avatar_pixels(eye)
+        assert 0.002 < mask.mean() < 0.5  # the head is there, and it is not everything
+        columns.append(np.nonzero(mask)[1].mean())
+        skin = eye[mask].mean(axis=0)
+        assert skin[0] > skin[2]  # warm skin tones, not a grey silhouette
+    assert columns[0] > columns[1]  # stereo: the left eye sees the head further right
+
+
+def test_the_headset_view_returns_after_the_runtime_goes_away(monado, tmp_path):
+    client = monado.start_client(liveface_run(tmp_path, 24, "--stand-in"))
+    try:
+        time.sleep(10)  # start-up and a few seconds of frames
+        monado.stop()
+        time.sleep(1.5)
+        monado.start()
+        _, stderr = client.communicate(timeout=120)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, stderr[-3000:]
+    stats = json.loads((tmp_path / "x.json").read_text())
+    states = stats["states"]
+    assert "lost" in states, states
+    after = states[states.index("lost"):]
+    assert in_order(after, ["lost", "ready", "focused", "stopping", "exiting"]), states
+    assert stats["reconnects"] >= 1
+    assert "Traceback" not in stderr and "reconnected" in stderr
