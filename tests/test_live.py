@@ -313,3 +313,17 @@ def test_the_virtual_microphone_drives_the_mouth(pulse, speech_clip):
     assert np.percentile(jaw[speaking], 75) > 0.3, "the mouth did not move with the speech"
     assert resting.sum() > 20 and jaw[resting].max() < 0.05, "the mouth did not rest"
     assert stats["frames"] > 0.8 * 50 * (speech_s + 2.5)
+
+
+def test_a_measured_gaze_reaches_the_animator_and_bad_values_are_dropped():
+    animator = LoudnessAnimator()
+    frame = animator.push(np.zeros(320, np.float32), gaze=(0.3, -0.2))
+    rig = np.asarray(frame.rig).reshape(-1)
+    assert rig[RIG_INDEX["gazeYaw"]] == pytest.approx(0.3)
+    assert rig[RIG_INDEX["gazePitch"]] == pytest.approx(-0.2)
+    clock = MonotonicClock()
+    pipeline = LivePipeline(SyntheticSource(clock), animator, clock)
+    pipeline.set_gaze((0.1, 0.05))
+    assert pipeline.worker.gaze == (0.1, 0.05)
+    pipeline.set_gaze((float("nan"), 0.0))
+    assert pipeline.worker.gaze is None

@@ -56,6 +56,8 @@ def test_a_headset_session_runs_to_a_clean_exit_with_both_eyes(monado, tmp_path)
     assert left == right and left >= 20  # every frame went to both eyes
     assert stats["frames"] >= left and stats["fps"] > 3
     assert stats["runtime"].startswith("Monado") and stats["graphics"] == "egl"
+    assert stats["depth_frames"] == left  # Monado takes depth: every frame carried it
+    assert stats["eye_tracker"] is False and stats["gaze_frames"] == 0  # no eyes simulated
     assert stats["tracked_frames"] >= 20
     low, high = stats["head_yaw_range_deg"]
     assert -90 < low <= high < 90  # the simulated head moves, within a human range

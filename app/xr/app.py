@@ -25,8 +25,8 @@ from app.errors import LivefaceError, notice
 from app.live.pipeline import LivePipeline
 from app.mirror.app import FrameCounter
 from app.render.renderer import AvatarRenderer
-from app.xr.poses import MIRROR_DISTANCE_M, Mirror, reflected_gaze
-from app.xr.runtime import RuntimeAbsent, XrRuntime, loader_messages_hidden, offered_extensions
+from app.xr.poses import FAR_M, MIRROR_DISTANCE_M, NEAR_M, Mirror, reflected_gaze
+from app.xr.runtime import Graphics, RuntimeAbsent, XrRuntime, loader_messages_hidden, offered_extensions
 from app.xr.session import XrSession
 from app.xr.states import Action, SessionStates
 from app.xr.swapchain import GL_FRAMEBUFFER_SRGB
@@ -55,15 +55,17 @@ class XrResult:
     states: list[str]
     eye_frames: list[int] = field(default_factory=list)
     tracked_frames: int = 0
+    depth_frames: int = 0
+    gaze_frames: int = 0
     head_yaw_range_deg: tuple[float, float] | None = None
     reconnects: int = 0
     screenshot: Path | None = None
 
 
 class XrApp:
-    def __init__(self, ctx, binding, runtime: XrRuntime, renderer: AvatarRenderer,
+    def __init__(self, graphics: Graphics, runtime: XrRuntime, renderer: AvatarRenderer,
                  pipeline: LivePipeline, options: XrOptions, clock):
-        self.ctx, self.binding, self.runtime = ctx, binding, runtime
+        self.graphics, self.ctx, self.runtime = graphics, graphics.ctx, runtime
         self.renderer, self.pipeline, self.options, self.clock = renderer, pipeline, options, clock
         self.states = SessionStates()
         self.counter = FrameCounter()
@@ -72,6 +74,8 @@ class XrApp:
         self.bounds = renderer.avatar.bounds()
         self.eye_frames = [0, 0]
         self.tracked_frames = 0
+        self.depth_frames = 0  # frames submitted with depth for both eyes
+        self.gaze_frames = 0  # frames with a measured gaze
         self.head_yaws: list[float] = []
         self.reconnects = 0
         self.saved: Path | None = None
@@ -97,7 +101,7 @@ class XrApp:
                 continue
             try:
                 if self.session is None:
-                    self.session = XrSession(self.runtime, self.ctx, self.binding,
+                    self.session = XrSession(self.runtime, self.graphics,
                                              self.options.resolution_scale)
                     self.mirror = None
                 action = self._poll_events()
@@ -125,7 +129,9 @@ class XrApp:
                 self._drop_runtime()
         self._close_session()
         return XrResult(self.counter, list(self.states.seen), list(self.eye_frames),
-                        self.tracked_frames, self._yaw_range(), self.reconnects, self.saved)
+                        self.tracked_frames, self.depth_frames, self.gaze_frames,
+                        self._yaw_range(),
+                        self.reconnects, self.saved)
 
     def close(self) -> None:
         self._close_session()
@@ -189,6 +195,7 @@ class XrApp:
         if session.gaze is not None:
             gaze = session.gaze.sample(session.head, time_xr)
             self.pipeline.set_gaze(None if gaze is None else reflected_gaze(*gaze))
+            self.gaze_frames += gaze is not None
         shown = self.pipeline.sample(self.clock.now_s())
         rig = np.array(shown.rig, np.float32)
         rig[HEAD_SLICE] = self.mirror.reflected_head(head[:3, :3])
@@ -212,11 +219,14 @@ class XrApp:
         for index, swapchain in enumerate(session.swapchains):
             swapchain.release()
             self.eye_frames[index] += 1
+        depth_infos = [_depth_info(swapchain) for swapchain in session.swapchains]
         projection_views = [xr.CompositionLayerProjectionView(
-            pose=raw_pose, fov=fov, sub_image=swapchain.sub_image())
-            for (_, fov, raw_pose), swapchain in zip(eyes, session.swapchains)]
+            pose=raw_pose, fov=fov, sub_image=swapchain.sub_image(),
+            next=None if depth is None else ctypes.cast(ctypes.pointer(depth), ctypes.c_void_p))
+            for (_, fov, raw_pose), swapchain, depth in zip(eyes, session.swapchains, depth_infos)]
+        self.depth_frames += all(depth is not None for depth in depth_infos)
         layer = xr.CompositionLayerProjection(space=session.world, views=projection_views)
-        return layer, projection_views
+        return layer, projection_views, depth_infos
 
     # -- loss and reconnection -------------------------------------------------------------
     def _drop_runtime(self) -> None:
@@ -251,6 +261,15 @@ class XrApp:
             return None
         yaws = np.degrees(self.head_yaws)
         return round(float(yaws.min()), 2), round(float(yaws.max()), 2)
+
+
+def _depth_info(swapchain) -> "xr.CompositionLayerDepthInfoKHR | None":
+    """What the compositor needs to read the eye's depth image back into metres."""
+    sub_image = swapchain.depth_sub_image()
+    if sub_image is None:
+        return None
+    return xr.CompositionLayerDepthInfoKHR(sub_image=sub_image, min_depth=0.0, max_depth=1.0,
+                                           near_z=NEAR_M, far_z=FAR_M)
 
 
 def save_eyes(framebuffers, path: Path) -> Path:

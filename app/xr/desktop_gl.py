@@ -9,6 +9,7 @@ import ctypes.util
 import xr
 
 from app.errors import LivefaceError
+from app.xr.runtime import Graphics
 
 GLX_FBCONFIG_ID = 0x8013
 
@@ -46,8 +47,8 @@ def _context():
     return moderngl.create_context(require=330)
 
 
-def win32_graphics():
-    """(ctx, binding, window) with the current WGL device context and rendering context."""
+def win32_graphics() -> Graphics:
+    """The hidden window's context, with the current WGL device context and rendering context."""
     window = HiddenWindow()
     ctx = _context()
     wgl = ctypes.WinDLL("opengl32")  # type: ignore[attr-defined]  # Windows only
@@ -55,11 +56,11 @@ def win32_graphics():
     wgl.wglGetCurrentContext.restype = ctypes.c_void_p
     binding = xr.GraphicsBindingOpenGLWin32KHR(h_dc=wgl.wglGetCurrentDC(),
                                                h_glrc=wgl.wglGetCurrentContext())
-    return ctx, binding, window
+    return Graphics(ctx, binding, window.glfw.get_proc_address, window)
 
 
-def xlib_graphics():
-    """(ctx, binding, window): the X display, visual, GLX config, drawable and context of
+def xlib_graphics() -> Graphics:
+    """The hidden window's context, with the X display, visual, GLX config, drawable and context of
     the hidden window, the FBConfig found again through the context's GLX_FBCONFIG_ID."""
     window = HiddenWindow()
     ctx = _context()
@@ -91,4 +92,4 @@ def xlib_graphics():
     binding = xr.GraphicsBindingOpenGLXlibKHR(x_display=ctypes.cast(display, ctypes.c_void_p),
                                               visualid=visual_id, glx_fbconfig=configs[0],
                                               glx_drawable=drawable, glx_context=context)
-    return ctx, binding, window
+    return Graphics(ctx, binding, glfw.get_proc_address, window)

@@ -33,8 +33,11 @@ class EyeGaze:
     def sample(self, head_space: xr.Space, time: int) -> tuple[float, float] | None:
         """The user's (yaw, pitch) relative to the head at `time`, or None when the
         tracker has nothing (eyes closed, tracking lost, the user declined permission)."""
-        xr.sync_actions(self.session, xr.ActionsSyncInfo(
-            active_action_sets=[xr.ActiveActionSet(self.action_set, xr.NULL_PATH)]))
+        try:
+            xr.sync_actions(self.session, xr.ActionsSyncInfo(
+                active_action_sets=[xr.ActiveActionSet(self.action_set, xr.NULL_PATH)]))
+        except xr.SessionNotFocused:  # input goes to the focused app only
+            return None
         state = xr.get_action_state_pose(self.session, xr.ActionStateGetInfo(action=self.action))
         if not state.is_active:
             return None

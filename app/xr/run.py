@@ -45,9 +45,9 @@ def run_headset(request: XrRequest, clock) -> dict:
         avatar = load_avatar(request.avatar or default_avatar_path())
         source = make_source(request.audio, request.device, clock)
         animator, animator_label = make_animator(request.model, request.stand_in)
-        ctx, binding, window = create_graphics(runtime)
-        if window is not None:
-            stack.callback(window.close)
+        graphics = create_graphics(runtime)
+        stack.callback(graphics.close)
+        ctx = graphics.ctx
         renderer = AvatarRenderer(ctx, avatar)
         stack.callback(renderer.release)
         scale = request.resolution_scale or _default_scale(ctx, runtime.eyes[0])
@@ -55,7 +55,7 @@ def run_headset(request: XrRequest, clock) -> dict:
                             resolution_scale=scale)
         pipeline = LivePipeline(source, animator, clock)
         pipeline.set_emotion(request.emotion, request.intensity)
-        app = XrApp(ctx, binding, runtime, renderer, pipeline, options, clock)
+        app = XrApp(graphics, runtime, renderer, pipeline, options, clock)
         with pipeline:
             result = app.run()
         eye = runtime.eyes[0]
@@ -64,8 +64,9 @@ def run_headset(request: XrRequest, clock) -> dict:
                  "graphics": "egl" if runtime.uses_egl else "platform",
                  "eye_size": [round(eye.width * scale), round(eye.height * scale)],
                  "eye_frames": result.eye_frames, "tracked_frames": result.tracked_frames,
+                 "depth_frames": result.depth_frames,
                  "head_yaw_range_deg": result.head_yaw_range_deg,
-                 "eye_gaze": runtime.eye_gaze, "reconnects": result.reconnects,
+                 "eye_tracker": runtime.eye_gaze, "gaze_frames": result.gaze_frames, "reconnects": result.reconnects,
                  "gl_renderer": ctx.info.get("GL_RENDERER", ""),
                  "source": source.status.device_name,
                  "screenshot": str(result.screenshot) if result.screenshot else None,

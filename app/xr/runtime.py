@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import xr
@@ -18,6 +19,7 @@ from app.errors import LivefaceError
 OPENGL = "XR_KHR_opengl_enable"
 EGL = "XR_MNDX_egl_enable"
 EYE_GAZE = "XR_EXT_eye_gaze_interaction"
+DEPTH = "XR_KHR_composition_layer_depth"
 STEREO = xr.ViewConfigurationType.PRIMARY_STEREO
 MIRROR_ADVICE = "Without a headset, `liveface mirror` shows the avatar in a desktop window."
 
@@ -52,7 +54,8 @@ class XrRuntime:
         if OPENGL not in offered:
             raise RuntimeAbsent(f"the OpenXR runtime cannot take OpenGL frames (no {OPENGL}). "
                                 + MIRROR_ADVICE)
-        self.extensions = [OPENGL] + [name for name in (EGL, EYE_GAZE) if name in offered]
+        self.extensions = [OPENGL] + [name for name in (EGL, EYE_GAZE, DEPTH)
+                                        if name in offered]
         try:
             self.instance = xr.create_instance(xr.InstanceCreateInfo(
                 application_info=xr.ApplicationInfo("liveface", 1, "liveface", 1),
@@ -87,6 +90,10 @@ class XrRuntime:
     def uses_egl(self) -> bool:
         return EGL in self.extensions
 
+    @property
+    def takes_depth(self) -> bool:
+        return DEPTH in self.extensions
+
     def close(self) -> None:
         if self.instance is not None:
             try:
@@ -104,9 +111,23 @@ def _supports_eye_gaze(instance, system) -> bool:
     return result >= 0 and bool(gaze.supports_eye_gaze_interaction)
 
 
-def create_graphics(runtime: XrRuntime):
-    """(moderngl context, graphics binding for `xrCreateSession`'s next chain, the hidden
-    window that owns the context or None).
+@dataclass
+class Graphics:
+    """The OpenGL side of a session, kept for the whole run (sessions come and go)."""
+
+    ctx: object  # moderngl.Context
+    binding: object  # the XrGraphicsBinding* struct for xrCreateSession's next chain
+    get_proc_address: Callable[[str], int | None]
+    window: object = None  # the hidden window that owns the context, if any
+
+    def close(self) -> None:
+        if self.window is not None:
+            self.window.close()
+            self.window = None
+
+
+def create_graphics(runtime: XrRuntime) -> Graphics:
+    """The context and binding the session shares.
 
     EGL when the runtime offers XR_MNDX_egl_enable (no window, no display), otherwise the
     platform's own binding through a hidden glfw window: WGL on Windows, GLX on Linux.
@@ -141,7 +162,12 @@ def _egl_graphics():
     binding = xr.GraphicsBindingEGLMNDX(
         get_proc_address=ctypes.cast(current.get_proc_address, xr.PFN_xrEglGetProcAddressMNDX),
         **handles)
-    return ctx, binding, None
+    library = current.library
+
+    def get_proc_address(name: str) -> int | None:
+        return library.eglGetProcAddress(name.encode())
+
+    return Graphics(ctx, binding, get_proc_address)
 
 
 @contextlib.contextmanager

@@ -8,16 +8,18 @@ import xr
 
 from app.xr.gaze import EyeGaze
 from app.xr.poses import pose_matrix
-from app.xr.runtime import STEREO, XrRuntime
-from app.xr.swapchain import EyeSwapchain, choose_color_format
+from app.xr.runtime import EYE_GAZE, STEREO, Graphics, XrRuntime
+from app.xr.swapchain import (EyeSwapchain, FramebufferFunctions, choose_color_format,
+                              choose_depth_format)
 
 _POSE_VALID = (xr.SpaceLocationFlags.ORIENTATION_VALID_BIT
                | xr.SpaceLocationFlags.POSITION_VALID_BIT)
 
 
 class XrSession:
-    def __init__(self, runtime: XrRuntime, ctx, binding, resolution_scale: float = 1.0):
-        self.runtime, self.ctx = runtime, ctx
+    def __init__(self, runtime: XrRuntime, graphics: Graphics, resolution_scale: float = 1.0):
+        self.runtime, self.ctx = runtime, graphics.ctx
+        binding = graphics.binding
         self.handle = self.world = self.head = self.gaze = None
         self.swapchains: list[EyeSwapchain] = []
         self.running = False
@@ -33,12 +35,17 @@ class XrSession:
             self.head = xr.create_reference_space(self.handle, xr.ReferenceSpaceCreateInfo(
                 reference_space_type=xr.ReferenceSpaceType.VIEW,
                 pose_in_reference_space=identity))
-            color = choose_color_format(xr.enumerate_swapchain_formats(self.handle))
-            self.swapchains = [EyeSwapchain(self.handle, ctx,
-                                            max(16, round(eye.width * resolution_scale)),
-                                            max(16, round(eye.height * resolution_scale)), color)
-                               for eye in runtime.eyes]
-            if runtime.eye_gaze:
+            formats = xr.enumerate_swapchain_formats(self.handle)
+            color = choose_color_format(formats)
+            depth = choose_depth_format(formats) if runtime.takes_depth else None
+            functions = FramebufferFunctions(graphics.get_proc_address)
+            for eye in runtime.eyes:
+                size = (max(16, round(eye.width * resolution_scale)),
+                        max(16, round(eye.height * resolution_scale)))
+                self.swapchains.append(EyeSwapchain(self.handle, self.ctx, functions, size,
+                                                    color, depth))
+            if EYE_GAZE in runtime.extensions:  # also when the system says it has no eye
+                # tracker: the action then stays inactive, and a tracker plugged in later works
                 self.gaze = EyeGaze(runtime.instance, self.handle)
         except BaseException:
             self.close()

@@ -1,9 +1,13 @@
 """One OpenXR swapchain per eye, its images wrapped as moderngl framebuffers.
 
-The runtime owns the images (OpenGL texture names); `ctx.external_texture` wraps a name
-without taking ownership, and each image gets a framebuffer with the eye's own depth
-buffer. An sRGB colour format is preferred: the GPU then encodes the shader's linear
-colour (GL_FRAMEBUFFER_SRGB) and the compositor reads the image as colour managed.
+The runtime owns the images (OpenGL texture names). An sRGB colour format is preferred:
+the GPU then encodes the shader's linear colour (GL_FRAMEBUFFER_SRGB) and the compositor
+reads the image as colour managed. When the runtime takes depth
+(XR_KHR_composition_layer_depth), each eye also gets a depth swapchain, so the compositor
+can reproject with real depth; otherwise the eye draws into a depth texture of its own.
+
+Colour and depth images are acquired independently, so a framebuffer is made (with raw GL:
+moderngl attaches no foreign depth texture) for each pair of images met, and kept.
 """
 
 import ctypes
@@ -16,6 +20,13 @@ GL_RGBA8 = 0x8058
 GL_SRGB8_ALPHA8 = 0x8C43
 GL_FRAMEBUFFER_SRGB = 0x8DB9
 COLOR_FORMATS = (GL_SRGB8_ALPHA8, GL_RGBA8)  # first offered wins
+GL_DEPTH_COMPONENT24, GL_DEPTH_COMPONENT32F = 0x81A6, 0x8CAC
+GL_DEPTH24_STENCIL8, GL_DEPTH_COMPONENT16 = 0x88F0, 0x81A5
+DEPTH_FORMATS = (GL_DEPTH_COMPONENT24, GL_DEPTH_COMPONENT32F, GL_DEPTH24_STENCIL8,
+                 GL_DEPTH_COMPONENT16)
+GL_FRAMEBUFFER, GL_TEXTURE_2D = 0x8D40, 0x0DE1
+GL_COLOR_ATTACHMENT0, GL_DEPTH_ATTACHMENT, GL_DEPTH_STENCIL_ATTACHMENT = 0x8CE0, 0x8D00, 0x821A
+GL_FRAMEBUFFER_COMPLETE = 0x8CD5
 
 
 def choose_color_format(offered) -> int:
@@ -26,34 +37,61 @@ def choose_color_format(offered) -> int:
                         f"(it offers {', '.join(hex(f) for f in offered)}).")
 
 
-class EyeSwapchain:
-    def __init__(self, session: xr.Session, ctx, width: int, height: int, color_format: int):
-        self.ctx, self.size = ctx, (int(width), int(height))
-        self.srgb = color_format == GL_SRGB8_ALPHA8
-        self.handle = xr.create_swapchain(session, xr.SwapchainCreateInfo(
-            usage_flags=(xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT
-                         | xr.SwapchainUsageFlags.SAMPLED_BIT),
-            format=color_format, sample_count=1, width=self.size[0], height=self.size[1],
-            face_count=1, array_size=1, mip_count=1))
-        images = xr.enumerate_swapchain_images(self.handle, xr.SwapchainImageOpenGLKHR)
-        self._depth = ctx.depth_renderbuffer(self.size)
-        self.textures = [ctx.external_texture(int(image.image), self.size, 4, 0, "f1")
-                         for image in images]
-        self.framebuffers = [ctx.framebuffer(color_attachments=[texture],
-                                             depth_attachment=self._depth)
-                             for texture in self.textures]
-        self.submitted = 0
+def choose_depth_format(offered) -> int | None:
+    return next((wanted for wanted in DEPTH_FORMATS if wanted in offered), None)
 
-    def acquire(self):
-        """The framebuffer of the next image, once the compositor has let go of it."""
+
+class FramebufferFunctions:
+    """The few GL calls moderngl does not expose, through the context's proc address."""
+
+    def __init__(self, get_proc_address):
+        def gl(name: str, restype, *arguments):
+            address = get_proc_address(name)
+            if not address:
+                raise LivefaceError(f"the OpenGL driver lacks {name}; OpenGL 3.3 is needed.")
+            return ctypes.CFUNCTYPE(restype, *arguments)(address)
+
+        uint, int_ = ctypes.c_uint, ctypes.c_int
+        self.gen = gl("glGenFramebuffers", None, int_, ctypes.POINTER(uint))
+        self.delete = gl("glDeleteFramebuffers", None, int_, ctypes.POINTER(uint))
+        self.bind = gl("glBindFramebuffer", None, uint, uint)
+        self.attach = gl("glFramebufferTexture2D", None, uint, uint, uint, uint, int_)
+        self.status = gl("glCheckFramebufferStatus", uint, uint)
+
+    def make(self, color: int, depth: int, depth_attachment: int) -> int:
+        name = ctypes.c_uint()
+        self.gen(1, ctypes.byref(name))
+        self.bind(GL_FRAMEBUFFER, name)
+        self.attach(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, color, 0)
+        self.attach(GL_FRAMEBUFFER, depth_attachment, GL_TEXTURE_2D, depth, 0)
+        status = self.status(GL_FRAMEBUFFER)
+        self.bind(GL_FRAMEBUFFER, 0)
+        if status != GL_FRAMEBUFFER_COMPLETE:
+            self.delete(1, ctypes.byref(name))
+            raise LivefaceError(f"the headset's swapchain images make no complete framebuffer "
+                                f"(status {status:#x}).")
+        return name.value
+
+
+class _Chain:
+    """One swapchain and the GL names of its images."""
+
+    def __init__(self, session, usage, format_: int, size: tuple[int, int]):
+        self.handle = xr.create_swapchain(session, xr.SwapchainCreateInfo(
+            usage_flags=usage, format=format_, sample_count=1, width=size[0], height=size[1],
+            face_count=1, array_size=1, mip_count=1))
+        self.images = [int(image.image) for image in
+                       xr.enumerate_swapchain_images(self.handle, xr.SwapchainImageOpenGLKHR)]
+        self.size = size
+
+    def acquire(self) -> int:
         index = xr.acquire_swapchain_image(self.handle, xr.SwapchainImageAcquireInfo())
         xr.wait_swapchain_image(self.handle,
                                 xr.SwapchainImageWaitInfo(timeout=xr.INFINITE_DURATION))
-        return self.framebuffers[index]
+        return index
 
     def release(self) -> None:
         xr.release_swapchain_image(self.handle, xr.SwapchainImageReleaseInfo())
-        self.submitted += 1
 
     def sub_image(self) -> xr.SwapchainSubImage:
         sub = xr.SwapchainSubImage(swapchain=self.handle)
@@ -62,14 +100,71 @@ class EyeSwapchain:
         return sub
 
     def close(self) -> None:
-        """Our wrappers first, then the runtime's swapchain (which frees the textures)."""
-        for framebuffer in self.framebuffers:
-            framebuffer.release()
-        self._depth.release()
-        self.framebuffers, self.textures = [], []
         if self.handle is not None:
             _quietly(xr.destroy_swapchain, self.handle)
             self.handle = None
+
+
+class EyeSwapchain:
+    def __init__(self, session: xr.Session, ctx, gl: FramebufferFunctions, size,
+                 color_format: int, depth_format: int | None):
+        self.ctx, self.gl, self.size = ctx, gl, (int(size[0]), int(size[1]))
+        self.srgb = color_format == GL_SRGB8_ALPHA8
+        self.color = _Chain(session, xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT
+                            | xr.SwapchainUsageFlags.SAMPLED_BIT, color_format, self.size)
+        self.depth = self._own_depth = None
+        self._depth_attachment = GL_DEPTH_ATTACHMENT
+        try:
+            if depth_format is not None:
+                self.depth = _Chain(session, xr.SwapchainUsageFlags.DEPTH_STENCIL_ATTACHMENT_BIT,
+                                    depth_format, self.size)
+                if depth_format == GL_DEPTH24_STENCIL8:
+                    self._depth_attachment = GL_DEPTH_STENCIL_ATTACHMENT
+            else:
+                self._own_depth = ctx.depth_texture(self.size)
+        except BaseException:
+            self.close()
+            raise
+        self._framebuffers: dict[tuple[int, int], tuple[int, object]] = {}
+        self._acquired: tuple[int, int] | None = None
+        self.submitted = 0
+
+    def acquire(self):
+        """The framebuffer of the next colour (and depth) image, once the compositor has
+        let go of them."""
+        color = self.color.acquire()
+        depth = self.depth.acquire() if self.depth is not None else 0
+        self._acquired = (color, depth)
+        if self._acquired not in self._framebuffers:
+            depth_name = (self.depth.images[depth] if self.depth is not None
+                          else self._own_depth.glo)
+            name = self.gl.make(self.color.images[color], depth_name, self._depth_attachment)
+            self._framebuffers[self._acquired] = (name, self.ctx.detect_framebuffer(name))
+        return self._framebuffers[self._acquired][1]
+
+    def release(self) -> None:
+        self.color.release()
+        if self.depth is not None:
+            self.depth.release()
+        self.submitted += 1
+
+    def sub_image(self) -> xr.SwapchainSubImage:
+        return self.color.sub_image()
+
+    def depth_sub_image(self) -> xr.SwapchainSubImage | None:
+        return self.depth.sub_image() if self.depth is not None else None
+
+    def close(self) -> None:
+        """Our framebuffers first, then the runtime's swapchains (which own the images)."""
+        for name, _ in getattr(self, "_framebuffers", {}).values():
+            self.gl.delete(1, ctypes.byref(ctypes.c_uint(name)))
+        self._framebuffers = {}
+        if self._own_depth is not None:
+            self._own_depth.release()
+            self._own_depth = None
+        for chain in (self.color, self.depth):
+            if chain is not None:
+                chain.close()
 
 
 def _quietly(call, *args) -> None:
