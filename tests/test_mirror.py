@@ -13,7 +13,8 @@ from PIL import Image
 
 from app.config import MirrorConfig
 from app.live.stats import LatencyStats
-from app.mirror.app import FrameCounter, mirror_stats, msaa_samples, render_scale
+from app.mirror.app import (SOFTWARE_PIXEL_BUDGET, FrameCounter, mirror_stats, msaa_samples,
+                            render_scale)
 from app.mirror.orbit import MAX_ZOOM, MIN_ZOOM, OrbitCamera
 from app.render.camera import portrait_view
 from app.resources import asset_path
@@ -63,7 +64,7 @@ def test_software_opengl_draws_fewer_pixels_and_no_msaa():
     assert msaa_samples(gpu, 4) == 4 and msaa_samples(_FakeContext("x", 2), 4) == 2
     assert render_scale(gpu, 0.0, (960, 720)) == 1.0
     scale = render_scale(llvmpipe, 0.0, (960, 720))
-    assert 960 * 720 * scale ** 2 == pytest.approx(640 * 480)
+    assert 960 * 720 * scale ** 2 == pytest.approx(SOFTWARE_PIXEL_BUDGET)
     assert render_scale(llvmpipe, 0.0, (320, 240)) == 1.0
     assert render_scale(llvmpipe, 0.5, (960, 720)) == 0.5
 
@@ -191,3 +192,20 @@ def test_closing_the_window_ends_the_run_and_writes_the_stats(xvfb, tmp_path):  
 def test_mirror_under_xvfb_with_the_student(xvfb, tmp_path):  # noqa: F811
     stats = _check_run(tmp_path, duration_s=4.0)
     assert stats["animator"].startswith("model:")
+
+
+def test_dynamic_resolution_gives_up_pixels_when_slow_and_takes_them_back():
+    from app.mirror.app import ResolutionGovernor
+
+    governor = ResolutionGovernor(scale=1.0, max_scale=1.0, target_fps=30.0, every=5)
+    changes = [governor.observe(0.060) for _ in range(5)]  # 60 ms frames: twice too slow
+    assert changes[:4] == [None] * 4 and changes[4] is not None
+    assert 0.7 <= changes[4] < 0.8  # a bounded step, not a collapse
+    for _ in range(200):
+        governor.observe(0.060)
+    assert governor.scale == governor.min_scale  # never below the floor
+    for _ in range(400):
+        governor.observe(0.005)  # fast frames: it grows back, up to the cap
+    assert governor.scale == 1.0
+    steady = [governor.observe(0.022) for _ in range(50)]  # within the band: left alone
+    assert steady == [None] * 50

@@ -26,10 +26,13 @@ from app.mirror.orbit import OrbitCamera
 from app.render.renderer import AvatarRenderer
 
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "swrast")
-SOFTWARE_PIXEL_BUDGET = 640 * 480  # pixels drawn per frame on software OpenGL (auto scale)
+SOFTWARE_PIXEL_BUDGET = 480 * 360  # pixels drawn per frame on software OpenGL (auto scale):
+# llvmpipe shades the skin at about 7 ms per 100k pixels on two cores, and 30 fps must
+# leave room for the model and the window
 GL_READ_FRAMEBUFFER, GL_DRAW_FRAMEBUFFER = 0x8CA8, 0x8CA9
 GL_COLOR_BUFFER_BIT, GL_LINEAR = 0x4000, 0x2601
 FRAME_WINDOW = 3000  # frame intervals kept for percentiles
+SMOOTH_FPS = 30.0  # the automatic render scale gives up pixels to hold at least this rate
 
 
 class FrameCounter:
@@ -61,6 +64,41 @@ class FrameCounter:
         return {"p50": round(float(p50), 3), "p99": round(float(p99), 3)}
 
 
+class ResolutionGovernor:
+    """Dynamic resolution: draws fewer pixels while frames take longer than a
+    `target_fps` frame, and more again (up to `max_scale`) when there is room.
+
+    It watches the work time of frames (drawing and presenting, not the sleep before the
+    next one), averaged over `every` frames; the cost of a frame grows with the pixels
+    drawn, i.e. with the square of the scale.
+    """
+
+    def __init__(self, scale: float, max_scale: float, target_fps: float = SMOOTH_FPS,
+                 min_scale: float = 0.2, every: int = 10):
+        self.scale, self.max_scale, self.min_scale = scale, max_scale, min_scale
+        self.budget_s, self.every = 1.0 / target_fps, every
+        self._work_s: list[float] = []
+
+    def observe(self, work_s: float) -> float | None:
+        """Record one frame's work time; a new scale when it is time to change."""
+        self._work_s.append(work_s)
+        if len(self._work_s) < self.every:
+            return None
+        average_s = float(np.mean(self._work_s))
+        self._work_s.clear()
+        if average_s > 0.9 * self.budget_s:  # too slow: aim for 80% of the budget
+            wanted = self.scale * max(0.7, (0.8 * self.budget_s / average_s) ** 0.5)
+        elif average_s < 0.55 * self.budget_s:  # plenty of room: grow gently
+            wanted = self.scale * 1.08
+        else:
+            return None
+        wanted = float(np.clip(wanted, self.min_scale, self.max_scale))
+        if abs(wanted - self.scale) < 0.01:
+            return None
+        self.scale = wanted
+        return wanted
+
+
 class SceneTarget:
     """Where the avatar is drawn, following the window's size.
 
@@ -73,15 +111,18 @@ class SceneTarget:
                  scale_for: Callable[[tuple[int, int]], float], blit: "ScalingBlit"):
         self.ctx, self.samples, self.scale_for, self.blit = ctx, samples, scale_for, blit
         self.size = self.render_size = (0, 0)
+        self.scale = 1.0
         self.screen = ctx.screen
         self._draw: moderngl.Framebuffer | None = None  # what the renderer draws into
         self._resolve: moderngl.Framebuffer | None = None  # single-sampled, for stretching
 
-    def resize(self, size: tuple[int, int]) -> None:
-        if size == self.size:
+    def resize(self, size: tuple[int, int], scale: float | None = None) -> None:
+        """Follow the window's `size`; `scale` (else `scale_for(size)`) of it is drawn."""
+        if size == self.size and scale is None:
             return
         self.size = size
-        scale = self.scale_for(size)
+        scale = self.scale_for(size) if scale is None else scale
+        self.scale = scale
         self.render_size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
         self.ctx.viewport = (0, 0, *size)
         self.screen = self.ctx.detect_framebuffer(0)  # the window's, at its new size
@@ -182,6 +223,7 @@ class MirrorApp:
                                   lambda size: render_scale(ctx, config.render_scale, size),
                                   ScalingBlit(window.proc_address))
         self.counter = FrameCounter()
+        self.governor: ResolutionGovernor | None = None  # automatic scale only
         self.bounds = renderer.avatar.bounds()
         self._start_s = 0.0
 
@@ -190,7 +232,10 @@ class MirrorApp:
         width, height = self.window.framebuffer_size()
         if width < 1 or height < 1:  # minimised: nothing to draw into
             return
-        self.target.resize((width, height))
+        if (width, height) != self.target.size:
+            self.target.resize((width, height))
+            if self.config.render_scale <= 0:  # automatic: hold the frame rate
+                self.governor = ResolutionGovernor(self.target.scale, max_scale=1.0)
         shown = self.pipeline.sample(self._start_s + time_s)
         view = self.camera.view(self.bounds, *self.target.render_size, self.target.framebuffer)
         self.renderer.draw(shown.rig, TextureControls(shown.wrinkle, shown.flush), [view],
@@ -216,12 +261,18 @@ class MirrorApp:
                 saved = self.save_screenshot(screenshot)
             self.window.swap()
             self.counter.tick(self.clock.now_s())
+            self._govern(self.clock.now_s() - now_s)
             if last:
                 cpu_ms = (time.process_time() - cpu_start_s) * 1000.0 / self.counter.frames
                 return RunResult(self.counter, saved, round(cpu_ms, 2))
             previous_s = now_s
             deadline_s = max(deadline_s + period_s, now_s)  # late frames are not made up
             self.clock.sleep_s(deadline_s - self.clock.now_s())
+
+    def _govern(self, work_s: float) -> None:
+        scale = self.governor.observe(work_s) if self.governor is not None else None
+        if scale is not None:
+            self.target.resize(self.target.size, scale)
 
     def frame_cap_hz(self) -> float:
         return self.config.max_fps if self.config.max_fps > 0 else self.window.refresh_rate_hz()

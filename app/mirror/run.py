@@ -42,6 +42,7 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
         app, pipeline = _open(stack, avatar, source, animator, request, config, clock)
         result = app.run(request.duration_s, request.screenshot)
         extra = {"animator": animator_label, "size": list(app.target.size),
+                 "render_scale": round(app.target.scale, 3),
                  "render_size": list(app.target.render_size),
                  "cpu_ms_per_frame": result.cpu_ms_per_frame,
                  "msaa_samples": app.samples, "overlay": app.overlay is not None,
