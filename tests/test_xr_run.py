@@ -17,6 +17,7 @@ from PIL import Image
 
 from app.resources import asset_path
 from tests.monado import monado, requires_monado  # noqa: F401 - the fixture is used by name
+from tests.xvfb import requires_xvfb, xvfb  # noqa: F401 - the fixture is used by name
 
 pytestmark = [pytest.mark.xr, requires_monado]
 
@@ -97,3 +98,14 @@ def test_the_headset_view_returns_after_the_runtime_goes_away(monado, tmp_path):
     assert in_order(after, ["lost", "ready", "focused", "stopping", "exiting"]), states
     assert stats["reconnects"] >= 1
     assert "Traceback" not in stderr and "reconnected" in stderr
+
+
+@requires_xvfb
+def test_the_platform_binding_runs_through_glx_on_an_x_display(monado, xvfb, tmp_path):
+    """Desktop runtimes without EGL get GLX: a hidden glfw window's context, on Xvfb here
+    (its socket is under /tmp, which the chroot shares)."""
+    done = monado.run(liveface_run(tmp_path, 3, "--stand-in", "--graphics", "platform"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    stats = json.loads((tmp_path / "x.json").read_text())
+    assert stats["graphics"] == "platform" and stats["states"][-1] == "exiting"
+    assert "focused" in stats["states"] and min(stats["eye_frames"]) >= 10

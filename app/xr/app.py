@@ -13,6 +13,7 @@ session through STOPPING and EXITING), so a clean exit shows in the states.
 """
 
 import ctypes
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from app.live.pipeline import LivePipeline
 from app.mirror.app import FrameCounter
 from app.render.renderer import AvatarRenderer
 from app.xr.poses import FAR_M, MIRROR_DISTANCE_M, NEAR_M, Mirror, reflected_gaze
-from app.xr.runtime import Graphics, RuntimeAbsent, XrRuntime, loader_messages_hidden, offered_extensions
+from app.xr.runtime import Graphics, RuntimeAbsent, XrRuntime, loader_messages_hidden
 from app.xr.session import XrSession
 from app.xr.states import Action, SessionStates
 from app.xr.swapchain import GL_FRAMEBUFFER_SRGB
@@ -64,9 +65,11 @@ class XrResult:
 
 class XrApp:
     def __init__(self, graphics: Graphics, runtime: XrRuntime, renderer: AvatarRenderer,
-                 pipeline: LivePipeline, options: XrOptions, clock):
+                 pipeline: LivePipeline, options: XrOptions, clock,
+                 connect: Callable[[], XrRuntime]):
         self.graphics, self.ctx, self.runtime = graphics, graphics.ctx, runtime
         self.renderer, self.pipeline, self.options, self.clock = renderer, pipeline, options, clock
+        self.connect = connect  # a new runtime instance after a loss
         self.states = SessionStates()
         self.counter = FrameCounter()
         self.session: XrSession | None = None
@@ -239,7 +242,7 @@ class XrApp:
         """One quiet try: the loader and runtime would print each failed attempt."""
         try:
             with loader_messages_hidden():
-                self.runtime = XrRuntime(offered_extensions())
+                self.runtime = self.connect()
         except (RuntimeAbsent, xr.XrException):
             return
         self.reconnects += 1

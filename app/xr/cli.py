@@ -27,6 +27,9 @@ def add_run_command(subparsers) -> None:
     run.add_argument("--resolution-scale", type=float,
                      help="fraction of the headset's recommended eye resolution (default: 1 "
                           "on a GPU, less on software OpenGL)")
+    run.add_argument("--graphics", choices=("auto", "egl", "platform"), default="auto",
+                     help="how OpenGL meets the runtime: EGL where offered (auto), or the "
+                          "platform's GLX/WGL with a hidden window")
 
 
 def run_run_command(args: argparse.Namespace, config: Config) -> None:
@@ -44,7 +47,7 @@ def run_run_command(args: argparse.Namespace, config: Config) -> None:
     avatar_path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
     request = XrRequest(args.audio, args.device, args.model, args.stand_in, avatar_path,
                         args.duration, args.screenshot, args.emotion, args.intensity,
-                        args.mirror_distance, args.resolution_scale)
+                        args.mirror_distance, args.resolution_scale, args.graphics)
     stats = run_headset(request, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

@@ -9,7 +9,7 @@ import ctypes.util
 import xr
 
 from app.errors import LivefaceError
-from app.xr.runtime import Graphics
+from app.xr.runtime import Graphics, make_binding
 
 GLX_FBCONFIG_ID = 0x8013
 
@@ -54,8 +54,8 @@ def win32_graphics() -> Graphics:
     wgl = ctypes.WinDLL("opengl32")  # type: ignore[attr-defined]  # Windows only
     wgl.wglGetCurrentDC.restype = ctypes.c_void_p
     wgl.wglGetCurrentContext.restype = ctypes.c_void_p
-    binding = xr.GraphicsBindingOpenGLWin32KHR(h_dc=wgl.wglGetCurrentDC(),
-                                               h_glrc=wgl.wglGetCurrentContext())
+    binding = make_binding(xr.GraphicsBindingOpenGLWin32KHR, h_dc=wgl.wglGetCurrentDC(),
+                           h_glrc=wgl.wglGetCurrentContext())
     return Graphics(ctx, binding, window.glfw.get_proc_address, window)
 
 
@@ -89,7 +89,14 @@ def xlib_graphics() -> Graphics:
         raise LivefaceError("GLX would not name the context's framebuffer config.")
     visual = glx.glXGetVisualFromFBConfig(display, configs[0])
     visual_id = visual[1] if visual else 0  # XVisualInfo: Visual *visual; VisualID visualid
-    binding = xr.GraphicsBindingOpenGLXlibKHR(x_display=ctypes.cast(display, ctypes.c_void_p),
-                                              visualid=visual_id, glx_fbconfig=configs[0],
-                                              glx_drawable=drawable, glx_context=context)
+    binding = make_binding(xr.GraphicsBindingOpenGLXlibKHR, x_display=_address(display),
+                           visualid=visual_id, glx_fbconfig=configs[0],
+                           glx_drawable=_address(drawable), glx_context=_address(context))
     return Graphics(ctx, binding, glfw.get_proc_address, window)
+
+
+def _address(handle) -> int:
+    """An X or GLX handle from glfw (an int, or a ctypes pointer) as an integer."""
+    if isinstance(handle, int):
+        return handle
+    return ctypes.cast(handle, ctypes.c_void_p).value or 0

@@ -27,6 +27,7 @@ class XrRequest:
     intensity: float = 0.0
     mirror_distance_m: float = 1.0
     resolution_scale: float | None = None  # None: 1 on a GPU, less on software OpenGL
+    graphics: str = "auto"  # how OpenGL meets the runtime: auto, egl, platform (GLX/WGL)
 
 
 def run_headset(request: XrRequest, clock) -> dict:
@@ -36,9 +37,9 @@ def run_headset(request: XrRequest, clock) -> dict:
     from app.render.renderer import AvatarRenderer
     from app.resources import default_avatar_path
     from app.xr.app import XrApp, XrOptions
-    from app.xr.runtime import XrRuntime, create_graphics, offered_extensions
+    from app.xr.runtime import connect, create_graphics
 
-    runtime = XrRuntime(offered_extensions())
+    runtime = connect(request.graphics)
     with ExitStack() as stack:
         stack.callback(lambda: app.close() if app is not None else runtime.close())
         app = None
@@ -55,7 +56,8 @@ def run_headset(request: XrRequest, clock) -> dict:
                             resolution_scale=scale)
         pipeline = LivePipeline(source, animator, clock)
         pipeline.set_emotion(request.emotion, request.intensity)
-        app = XrApp(graphics, runtime, renderer, pipeline, options, clock)
+        app = XrApp(graphics, runtime, renderer, pipeline, options, clock,
+                    connect=lambda: connect(request.graphics))
         with pipeline:
             result = app.run()
         eye = runtime.eyes[0]

@@ -47,6 +47,17 @@ def offered_extensions() -> set[str]:
     return {_text(p.extension_name) for p in properties}
 
 
+def connect(graphics: str = "auto") -> "XrRuntime":
+    """An instance of the running runtime. `graphics`: "egl" insists on XR_MNDX_egl_enable,
+    "platform" uses GLX/WGL even when EGL is offered, "auto" prefers EGL."""
+    offered = offered_extensions()
+    if graphics == "platform":
+        offered.discard(EGL)
+    elif graphics == "egl" and EGL not in offered:
+        raise RuntimeAbsent(f"the OpenXR runtime offers no {EGL}; try --graphics platform.")
+    return XrRuntime(offered)
+
+
 class XrRuntime:
     """An instance and its head-mounted system; `close()` destroys the instance."""
 
@@ -156,18 +167,31 @@ def _egl_graphics():
     except Exception as err:  # noqa: BLE001 - moderngl raises plain Exceptions
         raise LivefaceError(f"cannot create an EGL OpenGL 3.3 context ({err}).") from None
     current = CurrentEgl()
-    fields = dict(xr.GraphicsBindingEGLMNDX._fields_)  # pointer types of pyopenxr's choosing
-    handles = {name: ctypes.cast(ctypes.c_void_p(getattr(current, name)), fields[name])
-               for name in ("display", "config", "context")}
-    binding = xr.GraphicsBindingEGLMNDX(
-        get_proc_address=ctypes.cast(current.get_proc_address, xr.PFN_xrEglGetProcAddressMNDX),
-        **handles)
+    binding = make_binding(xr.GraphicsBindingEGLMNDX, get_proc_address=current.get_proc_address,
+                           display=current.display, config=current.config,
+                           context=current.context)
     library = current.library
 
     def get_proc_address(name: str) -> int | None:
         return library.eglGetProcAddress(name.encode())
 
     return Graphics(ctx, binding, get_proc_address)
+
+
+def make_binding(struct, **handles):
+    """A graphics binding struct from raw handles (addresses as integers): each is cast to
+    the field type pyopenxr declares (typed pointers, function pointers, integers)."""
+    fields = dict(struct._fields_)
+    values = {}
+    for name, value in handles.items():
+        field = fields[name]
+        if isinstance(value, ctypes._Pointer | ctypes._CFuncPtr) or value is None:  # noqa: SLF001
+            values[name] = value
+        elif hasattr(field, "contents") or hasattr(field, "argtypes") or field is ctypes.c_void_p:
+            values[name] = ctypes.cast(ctypes.c_void_p(int(value)), field)
+        else:
+            values[name] = int(value)
+    return struct(**values)
 
 
 @contextlib.contextmanager
