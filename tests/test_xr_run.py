@@ -8,6 +8,7 @@ checked as ranges.
 """
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -109,3 +110,22 @@ def test_the_platform_binding_runs_through_glx_on_an_x_display(monado, xvfb, tmp
     stats = json.loads((tmp_path / "x.json").read_text())
     assert stats["graphics"] == "platform" and stats["states"][-1] == "exiting"
     assert "focused" in stats["states"] and min(stats["eye_frames"]) >= 10
+
+
+def test_ctrl_c_ends_the_session_cleanly_and_keeps_the_figures(monado, tmp_path):
+    stats_path = tmp_path / "x.json"
+    command = [LIVEFACE, "run", "--stand-in", "--audio", str(SPEECH), "--stats-json",
+               str(stats_path)]  # no --duration: runs until stopped
+    client = monado.start_client(command)
+    try:
+        time.sleep(14)  # start-up (a Ctrl+C then stops at once, with status 130) and frames
+        # The Python process itself, not the wrappers that enter the chroot around it.
+        subprocess.run(["pkill", "-INT", "-f", f"^[^ ]*python[^ ]* [^ ]*liveface run .*{stats_path}"],
+                       check=True)
+        _, stderr = client.communicate(timeout=60)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, stderr[-3000:]
+    states = json.loads(stats_path.read_text())["states"]
+    assert in_order(states, ["focused", "stopping", "exiting"]) and states[-1] == "exiting"

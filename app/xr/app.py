@@ -12,7 +12,10 @@ asks for, draw the avatar into both eyes' swapchain images and submit them.
 session through STOPPING and EXITING), so a clean exit shows in the states.
 """
 
+import contextlib
 import ctypes
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,58 +86,72 @@ class XrApp:
         self.reconnects = 0
         self.saved: Path | None = None
         self._start_s = 0.0
+        self._exit_requested_s: float | None = None  # when xrRequestExitSession was sent
+        self._next_try_s = 0.0  # the next reconnection attempt after a loss
+        self._stop = False  # Ctrl+C: leave as at the end of --duration
         self._keep_alive = None  # the last submitted layer, until xrEndFrame has read it
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> XrResult:
+        """Until the runtime ends the session, `duration_s` passes or Ctrl+C; the last two
+        leave through a clean exit request (a second Ctrl+C leaves at once)."""
         self._start_s = self.clock.now_s()
-        exit_requested_s = None
-        next_try_s = 0.0
-        while True:
-            now_s = self.clock.now_s()
-            over = self.options.duration_s is not None and \
-                now_s - self._start_s >= self.options.duration_s
-            if self.runtime is None:  # lost: keep trying until it is back or time is up
-                if over:
-                    break
-                if now_s >= next_try_s:
-                    next_try_s = now_s + RECONNECT_EVERY_S
-                    self._reconnect()
-                self.clock.sleep_s(IDLE_SLEEP_S)
-                continue
-            try:
-                if self.session is None:
-                    self.session = XrSession(self.runtime, self.graphics,
-                                             self.options.resolution_scale)
-                    self.mirror = None
-                action = self._poll_events()
-                if action is Action.EXIT:
-                    break
-                if action is Action.RECREATE:
-                    notice("the OpenXR runtime is going away; reconnecting when it returns.")
-                    self._drop_runtime()
-                    continue
-                if over and exit_requested_s is None:
-                    exit_requested_s = now_s
-                    if not self.session.running:
-                        break
-                    self.session.request_exit()
-                elif exit_requested_s is not None and now_s - exit_requested_s > EXIT_GRACE_S:
-                    break
-                if self.session.running and self.states.rendering:
-                    self._frame(last=exit_requested_s is not None)
-                else:
-                    self.clock.sleep_s(IDLE_SLEEP_S)
-            except LOSS_ERRORS as err:
-                notice(f"lost the OpenXR runtime ({type(err).__name__}); the avatar keeps "
-                       "listening and the headset view returns when the runtime does.")
-                self.states.lost()
-                self._drop_runtime()
+        with _first_ctrl_c_stops(self._request_stop):
+            while self._step():
+                pass
         self._close_session()
         return XrResult(self.counter, list(self.states.seen), list(self.eye_frames),
                         self.tracked_frames, self.depth_frames, self.gaze_frames,
                         self._yaw_range(),
                         self.reconnects, self.saved)
+
+    def _request_stop(self) -> None:
+        notice("stopping: asking the runtime to end the session (Ctrl+C again to quit now).")
+        self._stop = True
+
+    def _step(self) -> bool:
+        """One pass of the loop: events, then a frame or a short sleep. False: leave."""
+        now_s = self.clock.now_s()
+        over = self._stop or (self.options.duration_s is not None
+                              and now_s - self._start_s >= self.options.duration_s)
+        if self.runtime is None:  # lost: keep trying until it is back or time is up
+            if over:
+                return False
+            if now_s >= self._next_try_s:
+                self._next_try_s = now_s + RECONNECT_EVERY_S
+                self._reconnect()
+            self.clock.sleep_s(IDLE_SLEEP_S)
+            return True
+        try:
+            if self.session is None:
+                self.session = XrSession(self.runtime, self.graphics,
+                                         self.options.resolution_scale)
+                self.mirror = None
+            action = self._poll_events()
+            if action is Action.EXIT:
+                return False
+            if action is Action.RECREATE:
+                notice("the OpenXR runtime is going away; reconnecting when it returns.")
+                self._drop_runtime()
+                return True
+            if over and self._exit_requested_s is None:
+                self._exit_requested_s = now_s
+                if not self.session.running:
+                    return False
+                self.session.request_exit()
+            elif (self._exit_requested_s is not None
+                  and now_s - self._exit_requested_s > EXIT_GRACE_S):
+                return False
+            if self.session.running and self.states.rendering:
+                self._frame(last=self._exit_requested_s is not None)
+            else:
+                self.clock.sleep_s(IDLE_SLEEP_S)
+        except LOSS_ERRORS as err:
+            notice(f"lost the OpenXR runtime ({type(err).__name__}); the avatar keeps "
+                   "listening and the headset view returns when the runtime does.")
+            self.states.lost()
+            self._drop_runtime()
+        return True
 
     def close(self) -> None:
         self._close_session()
@@ -264,6 +281,25 @@ class XrApp:
             return None
         yaws = np.degrees(self.head_yaws)
         return round(float(yaws.min()), 2), round(float(yaws.max()), 2)
+
+
+@contextlib.contextmanager
+def _first_ctrl_c_stops(stop: Callable[[], None]):
+    """The first SIGINT calls `stop` (a flag the loop reads between frames, so no swapchain
+    image is left acquired); the next one interrupts as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum, _frame):
+        signal.signal(signal.SIGINT, previous)
+        stop()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _depth_info(swapchain) -> "xr.CompositionLayerDepthInfoKHR | None":
