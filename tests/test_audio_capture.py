@@ -246,3 +246,23 @@ def test_microphone_reports_a_lost_device_and_recovers(pulse):
         assert read_until(lambda got: got > 3200, 3.0)
     finally:
         source.stop()
+
+
+def test_with_no_input_device_at_all_the_microphone_waits_for_one():
+    """No sound card: asked for the default microphone, the source starts lost (the app
+    keeps running) instead of failing; a named device still fails clearly."""
+    from app.audio.devices import NoInputDevice, list_input_devices
+
+    if list_input_devices():
+        pytest.skip("this machine has an audio input device")
+    clock = MonotonicClock()
+    waiting = MicrophoneSource(clock, None, wait_for_device=True)
+    waiting.start()
+    try:
+        assert not waiting.status.device_ok
+        samples, capture_s = waiting.read(320)
+        assert samples.size == 0 and capture_s is None
+    finally:
+        waiting.stop()
+    with pytest.raises(NoInputDevice):
+        MicrophoneSource(clock, None).start()

@@ -129,3 +129,15 @@ def test_ctrl_c_ends_the_session_cleanly_and_keeps_the_figures(monado, tmp_path)
     assert client.returncode == 0, stderr[-3000:]
     states = json.loads(stats_path.read_text())["states"]
     assert in_order(states, ["focused", "stopping", "exiting"]) and states[-1] == "exiting"
+
+
+def test_the_issue_command_runs_with_no_microphone_at_all(monado, tmp_path):
+    """`liveface run --duration 10 --stats-json x.json` on a machine without any audio
+    input: the session still runs to a clean exit, the avatar resting (made-up silence)."""
+    done = monado.run([LIVEFACE, "run", "--duration", "6", "--stats-json",
+                       str(tmp_path / "x.json")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "no microphone yet" in done.stderr
+    stats = json.loads((tmp_path / "x.json").read_text())
+    assert in_order(stats["states"], ["ready", "focused", "stopping", "exiting"])
+    assert min(stats["eye_frames"]) >= 20 and stats["filled"] > 0

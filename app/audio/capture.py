@@ -12,7 +12,9 @@ resampler's delay; the device's own input buffering before the callback
 When the device disappears (PortAudio ends the stream, or no audio arrives for
 `STALL_S`), `status.device_ok` turns False, `read` returns nothing, and every
 `retry_interval_s` it tries to open the device again, so capture resumes soon after the
-device comes back.
+device comes back. With `wait_for_device`, a system with no input device at all starts
+the same way, lost, and looks for one every `RESCAN_INTERVAL_S` (a headset whose
+microphone is switched on later).
 """
 
 import math
@@ -23,7 +25,7 @@ import sounddevice as sd
 import soxr
 
 from app.audio.contract import SAMPLE_RATE_HZ
-from app.audio.devices import InputDevice, find_input_device
+from app.audio.devices import InputDevice, NoInputDevice, find_input_device, rescan_devices
 from app.audio.ring import SampleRing
 from app.audio.sources import Clock, LevelMeter, SourceStatus
 from app.errors import LivefaceError
@@ -32,6 +34,7 @@ BLOCK_S = 0.010  # one callback per 10 ms
 RING_S = 2.0  # how much unread audio the ring holds before it overruns
 STALL_S = 1.0  # an open stream that delivers nothing this long counts as lost
 RETRY_INTERVAL_S = 0.5
+RESCAN_INTERVAL_S = 2.0  # restarting PortAudio to see new devices is not free
 
 
 class StreamResampler:
@@ -68,8 +71,9 @@ class StreamResampler:
 
 class MicrophoneSource:
     def __init__(self, clock: Clock, device: str | int | None = None,
-                 retry_interval_s: float = RETRY_INTERVAL_S):
+                 retry_interval_s: float = RETRY_INTERVAL_S, wait_for_device: bool = False):
         self.clock, self.device_query, self.retry_interval_s = clock, device, retry_interval_s
+        self.wait_for_device = wait_for_device
         self.device: InputDevice | None = None
         self.meter = LevelMeter()
         self._ring: SampleRing | None = None
@@ -88,10 +92,15 @@ class MicrophoneSource:
     # -- AudioSource ----------------------------------------------------------------------
     def start(self) -> None:
         """Open the device; a clear error names the devices there are."""
-        self.device = find_input_device(self.device_query)
-        rate_hz = self.device.default_rate_hz
-        self._ring = SampleRing(int(RING_S * rate_hz))
-        self._resampler = StreamResampler(rate_hz)
+        try:
+            self._attach(find_input_device(self.device_query))
+        except NoInputDevice:
+            if not self.wait_for_device:
+                raise
+            with self._lock:
+                self._running, self._lost = True, True
+                self._last_try_s = self.clock.now_s()
+            return
         with self._lock:
             try:
                 self._open()
@@ -142,6 +151,20 @@ class MicrophoneSource:
         self._ended = True
 
     # -- device handling (reader's thread, under the lock) --------------------------------------
+    def _attach(self, device: InputDevice) -> None:
+        self.device = device
+        self._ring = SampleRing(int(RING_S * device.default_rate_hz))
+        self._resampler = StreamResampler(device.default_rate_hz)
+
+    def _find(self) -> bool:
+        """Look for a device again (none was there at start); True once one is attached."""
+        rescan_devices()
+        try:
+            self._attach(find_input_device(self.device_query))
+        except LivefaceError:
+            return False
+        return True
+
     def _open(self) -> None:
         rate_hz = self.device.default_rate_hz
         stream = sd.InputStream(device=self.device.index, samplerate=rate_hz, channels=1,
@@ -167,9 +190,12 @@ class MicrophoneSource:
         self.meter = fresh_meter(self.meter)
 
     def _retry(self, now_s: float) -> None:
-        if now_s - self._last_try_s < self.retry_interval_s:
+        interval_s = self.retry_interval_s if self.device is not None else RESCAN_INTERVAL_S
+        if now_s - self._last_try_s < interval_s:
             return
         self._last_try_s = now_s
+        if self.device is None and not self._find():
+            return
         try:
             self._open()
         except sd.PortAudioError:

@@ -28,12 +28,16 @@ def list_input_devices() -> list[InputDevice]:
     return devices
 
 
+class NoInputDevice(LivefaceError):
+    """The system has no audio input at all (as opposed to none matching a name)."""
+
+
 def find_input_device(name: str | int | None = None) -> InputDevice:
     """The device with this index, exact name or (case-insensitive) partial name; the
     system default when `name` is None. A clear error lists the choices otherwise."""
     devices = list_input_devices()
     if not devices:
-        raise LivefaceError("no audio input device found; plug in a microphone, or use "
+        raise NoInputDevice("no audio input device found; plug in a microphone, or use "
                             "--audio FILE to play a file as if it were the microphone.")
     if name is None:
         default = sd.default.device[0]

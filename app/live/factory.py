@@ -11,16 +11,23 @@ WARM_UP_BLOCKS = 3  # model steps run before the clock starts, so the first fram
 
 def make_source(audio: Path | None, device: str | None, clock):
     """`audio` played at real time as if it were the microphone, else the microphone named
-    by `device` (None: the system default)."""
+    by `device`. With no `device` and no microphone at all, the app still starts: the avatar
+    rests, the loss shows, and the default microphone is picked up when one appears."""
     if audio is not None:
         from app.audio.sources import FileSource
 
         return FileSource(audio, clock)
     from app.audio.capture import MicrophoneSource
-    from app.audio.devices import find_input_device
+    from app.audio.devices import NoInputDevice, find_input_device
 
-    find_input_device(device)  # names the choices when the device is not there
-    return MicrophoneSource(clock, device)
+    try:
+        find_input_device(device)  # names the choices when the device is not there
+    except NoInputDevice:
+        if device is not None:
+            raise
+        notice("no microphone yet; the avatar rests until one is plugged in (or use "
+               "--audio FILE).")
+    return MicrophoneSource(clock, device, wait_for_device=device is None)
 
 
 def make_animator(model: Path | None, stand_in: bool):
