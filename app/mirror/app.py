@@ -20,9 +20,9 @@ import numpy as np
 
 from app.avatar.texture_controls import TextureControls
 from app.config import MirrorConfig
-from app.errors import LivefaceError
 from app.live.pipeline import LivePipeline
 from app.mirror.orbit import OrbitCamera
+from app.render.offscreen import gl_function, save_png
 from app.render.renderer import AvatarRenderer
 
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "swrast")
@@ -165,14 +165,10 @@ class ScalingBlit:
     filtering; moderngl's `copy_framebuffer` copies at the same size only."""
 
     def __init__(self, get_proc_address):
-        def gl(name: str, *arguments):
-            address = get_proc_address(name)
-            if not address:
-                raise LivefaceError(f"the OpenGL driver lacks {name}; OpenGL 3.3 is needed.")
-            return ctypes.CFUNCTYPE(None, *arguments)(address)
-
-        self._bind = gl("glBindFramebuffer", ctypes.c_uint, ctypes.c_uint)
-        self._blit = gl("glBlitFramebuffer", *[ctypes.c_int] * 8, ctypes.c_uint, ctypes.c_uint)
+        self._bind = gl_function(get_proc_address, "glBindFramebuffer", None, ctypes.c_uint,
+                                 ctypes.c_uint)
+        self._blit = gl_function(get_proc_address, "glBlitFramebuffer", None,
+                                 *[ctypes.c_int] * 8, ctypes.c_uint, ctypes.c_uint)
 
     def __call__(self, source: moderngl.Framebuffer, source_size, target_size) -> None:
         self._bind(GL_READ_FRAMEBUFFER, source.glo)
@@ -279,16 +275,9 @@ class MirrorApp:
 
     def save_screenshot(self, path: Path) -> Path:
         """The default framebuffer as it is about to be shown, as a PNG."""
-        from PIL import Image
-
         width, height = self.target.size
         data = self.target.screen.read(viewport=(0, 0, width, height), components=3, alignment=1)
-        image = Image.frombytes("RGB", (width, height), data).transpose(Image.FLIP_TOP_BOTTOM)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            image.save(path)
-        except OSError as err:
-            raise LivefaceError(f"cannot write the screenshot {path}: {err.strerror}.") from None
+        save_png(path, np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1])
         return path
 
 

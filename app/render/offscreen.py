@@ -4,6 +4,7 @@ Used by the `render` command, the benchmarks and the tests; on a machine without
 Mesa's llvmpipe renders through EGL with no display.
 """
 
+import ctypes
 from pathlib import Path
 
 import moderngl
@@ -145,9 +146,19 @@ class OffscreenRenderer:
             self.ctx.release()
 
 
+def gl_function(get_proc_address, name: str, restype, *arguments):
+    """An OpenGL entry point moderngl does not expose, as a ctypes function, from the
+    context's proc-address lookup (EGL, glfw)."""
+    address = get_proc_address(name)
+    if not address:
+        raise LivefaceError(f"the OpenGL driver lacks {name}; OpenGL 3.3 is needed.")
+    return ctypes.CFUNCTYPE(restype, *arguments)(address)
+
+
 def save_png(path: Path | str, image: np.ndarray) -> None:
-    """Write an (H, W, 3) uint8 image as PNG."""
+    """Write an (H, W, 3) uint8 image as PNG, making its folder when missing."""
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.asarray(image, np.uint8)).save(Path(path), format="PNG")
     except OSError as err:
         raise LivefaceError(f"cannot write {path}: {err}.") from None

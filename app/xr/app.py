@@ -25,9 +25,10 @@ import xr
 
 from app.avatar.rig import HEAD_SLICE
 from app.avatar.texture_controls import TextureControls
-from app.errors import LivefaceError, notice
+from app.errors import notice
 from app.live.pipeline import LivePipeline
 from app.mirror.app import FrameCounter
+from app.render.offscreen import save_png
 from app.render.renderer import AvatarRenderer
 from app.xr.poses import FAR_M, MIRROR_DISTANCE_M, NEAR_M, Mirror, reflected_gaze
 from app.xr.runtime import Graphics, RuntimeAbsent, XrRuntime, loader_messages_hidden
@@ -82,7 +83,7 @@ class XrApp:
         self.tracked_frames = 0
         self.depth_frames = 0  # frames submitted with depth for both eyes
         self.gaze_frames = 0  # frames with a measured gaze
-        self.head_yaws: list[float] = []
+        self.yaw_range_rad: tuple[float, float] | None = None  # reflected head, whole run
         self.reconnects = 0
         self.saved: Path | None = None
         self._start_s = 0.0
@@ -154,10 +155,7 @@ class XrApp:
         return True
 
     def close(self) -> None:
-        self._close_session()
-        if self.runtime is not None:
-            self.runtime.close()
-            self.runtime = None
+        self._drop_runtime()
 
     def _poll_events(self) -> Action:
         """Handle every queued event; the strongest action wins (exit, then recreate)."""
@@ -219,7 +217,9 @@ class XrApp:
         shown = self.pipeline.sample(self.clock.now_s())
         rig = np.array(shown.rig, np.float32)
         rig[HEAD_SLICE] = self.mirror.reflected_head(head[:3, :3])
-        self.head_yaws.append(float(rig[HEAD_SLICE][1]))
+        yaw = float(rig[HEAD_SLICE][1])
+        low, high = self.yaw_range_rad or (yaw, yaw)
+        self.yaw_range_rad = (min(low, yaw), max(high, yaw))
         framebuffers = [swapchain.acquire() for swapchain in session.swapchains]
         views = [self.mirror.view(pose, fov, (0, 0, *swapchain.size), framebuffer,
                                   encode_srgb=not swapchain.srgb)
@@ -277,10 +277,9 @@ class XrApp:
         self._keep_alive = None
 
     def _yaw_range(self) -> tuple[float, float] | None:
-        if not self.head_yaws:
+        if self.yaw_range_rad is None:
             return None
-        yaws = np.degrees(self.head_yaws)
-        return round(float(yaws.min()), 2), round(float(yaws.max()), 2)
+        return tuple(round(float(np.degrees(a)), 2) for a in self.yaw_range_rad)
 
 
 @contextlib.contextmanager
@@ -313,22 +312,16 @@ def _depth_info(swapchain) -> "xr.CompositionLayerDepthInfoKHR | None":
 
 def save_eyes(framebuffers, path: Path) -> Path:
     """Both eyes' images side by side (left, right) as one PNG."""
-    from PIL import Image
-
     pictures = []
     for framebuffer in framebuffers:
         width, height = framebuffer.size
         data = framebuffer.read(components=3, alignment=1)
-        pictures.append(Image.frombytes("RGB", (width, height), data)
-                        .transpose(Image.FLIP_TOP_BOTTOM))
-    sheet = Image.new("RGB", (sum(p.width for p in pictures), max(p.height for p in pictures)))
+        pictures.append(np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1])
+    height = max(picture.shape[0] for picture in pictures)
+    sheet = np.zeros((height, sum(picture.shape[1] for picture in pictures), 3), np.uint8)
     x = 0
     for picture in pictures:
-        sheet.paste(picture, (x, 0))
-        x += picture.width
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sheet.save(path)
-    except OSError as err:
-        raise LivefaceError(f"cannot write the screenshot {path}: {err.strerror}.") from None
+        sheet[:picture.shape[0], x:x + picture.shape[1]] = picture
+        x += picture.shape[1]
+    save_png(path, sheet)
     return path

@@ -15,6 +15,7 @@ import ctypes
 import xr
 
 from app.errors import LivefaceError
+from app.render.offscreen import gl_function
 
 GL_RGBA8 = 0x8058
 GL_SRGB8_ALPHA8 = 0x8C43
@@ -46,10 +47,7 @@ class FramebufferFunctions:
 
     def __init__(self, get_proc_address):
         def gl(name: str, restype, *arguments):
-            address = get_proc_address(name)
-            if not address:
-                raise LivefaceError(f"the OpenGL driver lacks {name}; OpenGL 3.3 is needed.")
-            return ctypes.CFUNCTYPE(restype, *arguments)(address)
+            return gl_function(get_proc_address, name, restype, *arguments)
 
         uint, int_ = ctypes.c_uint, ctypes.c_int
         self.gen = gl("glGenFramebuffers", None, int_, ctypes.POINTER(uint))
