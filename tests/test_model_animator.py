@@ -14,11 +14,17 @@ from app.model.diffusion import ddim_sample
 B, T = 2, 14  # more frames than the tiny window (6), so the cache wraps
 
 
-@pytest.fixture(scope="module")
-def animator():
+@pytest.fixture(scope="module", params=["plain", "past-level"])
+def animator(request):
+    """A plain model, and one told its past's corruption level that samples at a lower
+    temperature (the shipped kind)."""
     torch.manual_seed(0)
-    model = Animator.build(tiny_config()).eval()
+    config = tiny_config() if request.param == "plain" else tiny_config(
+        past_conditioning=True, past_level=0.3, noise_scale=0.5)
+    model = Animator.build(config).eval()
     torch.nn.init.normal_(model.denoiser.embed.emotion.weight, std=0.5)  # as if trained
+    if config.past_conditioning:
+        torch.nn.init.normal_(model.denoiser.embed.past_level.weight, std=0.5)
     return model
 
 
@@ -57,7 +63,7 @@ def test_streamed_frames_equal_teacher_forcing_over_the_whole_clip(animator, ste
                                                   clean=streamed)
 
     with torch.no_grad():
-        parallel = ddim_sample(v_fn, noise, steps)
+        parallel = ddim_sample(v_fn, noise * animator.config.noise_scale, steps)
     assert torch.allclose(parallel, streamed, atol=1e-4, rtol=0)
 
 
@@ -120,3 +126,18 @@ def test_streaming_wrapper_is_reproducible_and_keeps_time(animator):
         runs.append(torch.cat([f.latent for f in frames], 1))
     assert torch.equal(runs[0], runs[1])
     assert frames[-1].audio_end_sample.tolist() == [5 * SAMPLES_PER_FRAME]
+
+
+def test_noise_scale_is_the_sampling_temperature():
+    """At temperature 0 the sampler starts from the mean and the noise drawn no longer
+    matters; at the config's temperature it does."""
+    torch.manual_seed(0)
+    cold = Animator.build(tiny_config(noise_scale=0.0)).eval()
+    warm = Animator.build(tiny_config(noise_scale=0.5)).eval()
+    warm.load_state_dict(cold.state_dict())
+    audio, cond, noise = clip(7)
+    other = torch.randn_like(noise)
+    assert torch.equal(animate_clip(cold, audio, cond, noise, 2).latent,
+                       animate_clip(cold, audio, cond, other, 2).latent)
+    assert not torch.allclose(animate_clip(warm, audio, cond, noise, 2).latent,
+                              animate_clip(warm, audio, cond, other, 2).latent)

@@ -123,3 +123,22 @@ def test_offline_baseline_is_bidirectional_over_the_whole_clip():
     future = audio.clone()
     future[:, -1] += 1.0  # much further than w ahead of frame 0
     assert not torch.allclose(model.forward_sequence(noisy, level, future, cond)[:, 0], base[:, 0])
+
+
+def test_the_past_level_enters_through_the_clean_tokens_only():
+    """Zero-initialised, the past-level layer changes nothing; trained, the level of the clean
+    past changes every frame that has a past, and never frame 0, which has none."""
+    model = make(past_conditioning=True)
+    clean, noisy, level, audio, cond = inputs(model)
+
+    def run(past_level: float):
+        return model.forward_sequence(noisy, level, audio, cond, clean,
+                                      torch.full_like(level, past_level))
+
+    with torch.no_grad():
+        assert torch.equal(run(0.0), run(0.8))
+        torch.nn.init.normal_(model.embed.past_level.weight, std=0.5)
+        exact, noised = run(0.0), run(0.8)
+    assert torch.equal(exact[:, 0], noised[:, 0])
+    assert not torch.allclose(exact[:, 1:], noised[:, 1:], atol=1e-4)
+    assert make().embed.past_level is None  # older checkpoints have no such layer

@@ -1,5 +1,6 @@
 """Training on a tiny hand-made data set: windows, every stage end to end, resume, errors."""
 
+import copy
 import json
 from dataclasses import replace
 
@@ -17,8 +18,11 @@ from app.model.denoiser import Conditions
 from app.training import train_cli
 from app.training.data import batch_slots, load_batch, load_split
 from app.training.train import (
+    DiffusionNet,
     Run,
     Runtime,
+    denoiser_losses,
+    initialise_from,
     open_run,
     train,
     train_codec,
@@ -96,12 +100,14 @@ def test_every_stage_end_to_end(data_dir, tmp_path):
     assert train_cli.main(["distill", "--run", str(tmp_path / "run"), "--steps", "6"]) == 0
     assert train_cli.main(["export", "--run", str(tmp_path / "run"), "--out", str(out)]) == 0
     run = open_run(tmp_path / "run")
-    for stage, key in (("codec", "loss"), ("teacher", "diffusion"), ("offline", "diffusion")):
+    for stage, key in (("codec", "loss"), ("teacher", "diffusion"), ("offline", "diffusion"),
+                       ("teacher", "lips")):
         lines = log_lines(run, stage)
         assert lines[-1][key] < lines[0][key], (stage, lines[0], lines[-1])
     assert len(log_lines(run, "distill")) >= 1
 
     animator, config = load_animator(out / "liveface-student.safetensors")
+    assert config.past_conditioning and config.past_level == run.preset.model.past_level
     assert config.sampling_steps == 1 and config.latent_std != 1.0 and config.mel_mean != -4.0
     audio = load_split(data_dir, "test")[0].audio[None, :20 * SAMPLES_PER_FRAME]
     audio = torch.from_numpy(audio)
@@ -143,6 +149,49 @@ def test_resume_matches_an_uninterrupted_run(data_dir, tmp_path):
     assert torch.allclose(a["optim"]["state"][0]["exp_avg_sq"], b["optim"]["state"][0]["exp_avg_sq"])
 
 
+def test_fine_tuning_starts_from_another_runs_weights(data_dir, tmp_path):
+    source = _trained_codec_run(data_dir, tmp_path / "source")
+    train_denoiser(source, CPU, "teacher", steps=4)
+    with pytest.raises(LivefaceError, match="--stage teacher or offline"):
+        train(source, CPU, "codec", init_from=source.path("teacher"))
+    state, config = load_checkpoint(source.path("teacher"))
+    model, ema = DiffusionNet(config, 8), DiffusionNet(config, 8)
+    initialise_from(model, ema, source.path("teacher"), "teacher")
+    for name, value in state["ema"].items():
+        assert torch.equal(model.state_dict()[name], value)
+        assert torch.equal(ema.state_dict()[name], value)
+    with pytest.raises(LivefaceError, match="offline"):
+        initialise_from(model, ema, source.path("teacher"), "offline")
+    wider = DiffusionNet(replace(config, d_model=64), 8)
+    with pytest.raises(LivefaceError, match="does not fit"):
+        initialise_from(wider, copy.deepcopy(wider), source.path("teacher"), "teacher")
+    unfinished = _trained_codec_run(data_dir, tmp_path / "unfinished")
+    train_denoiser(unfinished, CPU, "teacher", steps=4, stop_at=2)
+    with pytest.raises(LivefaceError, match="not a finished"):
+        initialise_from(model, ema, unfinished.path("teacher"), "teacher")
+
+
+def test_offline_windows_share_one_noise_level_and_causal_frames_do_not(data_dir, tmp_path):
+    run = _trained_codec_run(data_dir, tmp_path / "run")
+    batch = load_batch(window_dataset(run), 3, 0)
+    x0 = torch.randn(3, run.preset.window_frames, 32)
+    seen = {}
+
+    def net(audio, z, t, cond, past):
+        seen["t"], seen["past"] = t, past
+        return torch.zeros_like(z)
+
+    cond = Conditions.absent(3, x0.shape[1], x0)
+    for causal in (False, True):
+        denoiser_losses(net, batch, x0, cond, run.preset, torch.Generator().manual_seed(0),
+                        causal)
+        t = seen["t"]
+        assert t.shape == x0.shape[:2]
+        assert (t == t[:, :1]).all() != causal
+        assert (seen["past"] is None) != causal
+    assert (seen["past"].level == seen["past"].level[:, :1]).all()  # one level per window
+
+
 def test_existing_checkpoint_needs_resume(data_dir, tmp_path):
     run = _trained_codec_run(data_dir, tmp_path / "run")
     with pytest.raises(LivefaceError, match="--resume"):
@@ -166,3 +215,28 @@ def test_user_errors(tmp_path, data_dir):
     run = replace(run, preset=replace(run.preset, window_frames=10_000))
     with pytest.raises(LivefaceError, match="window"):
         window_dataset(run)
+
+
+def test_lip_vertex_loss_measures_what_the_metrics_measure():
+    from app.model.codec import ExpressionCodec
+    from app.model.config import tiny_config
+    from app.training.lip_loss import LipVertexLoss
+    from app.training.teacher import default_geometry
+
+    geometry = default_geometry()
+    torch.manual_seed(0)
+    codec = ExpressionCodec(tiny_config())
+    loss = LipVertexLoss(codec, geometry, latent_std=2.0)
+    rig = torch.rand(2, 5, RIG_SIZE) * 0.5
+    latent = torch.randn(2, 5, 32, requires_grad=True)
+    value = loss(latent, rig)
+    decoded = codec.decode(latent.detach() * 2.0).rig.detach().reshape(-1, RIG_SIZE).numpy()
+    lips = geometry.lip_vertices
+    expected = np.square((geometry.skin_vertices(decoded, lips)
+                          - geometry.skin_vertices(rig.reshape(-1, RIG_SIZE).numpy(), lips))
+                         * 100.0).sum(-1).mean()
+    assert value.item() == pytest.approx(expected, rel=1e-4)
+    value.backward()
+    assert latent.grad.abs().sum() > 0
+    same = codec.decode(latent.detach() * 2.0).rig.detach()
+    assert loss(latent.detach(), same).item() < 1e-10

@@ -106,7 +106,7 @@ class Animator(nn.Module):
                      ) -> tuple[Tensor, KVCache]:
         """DDIM over one frame's latent given the cached clean past; commits `commit` first."""
         times = sampling_times(steps, noise.device)
-        z = noise
+        z = noise * self.config.noise_scale
         for t, s in zip(times[:-1], times[1:]):
             v, cache = self.velocity(cache, commit, z, audio, t, cond, frame)
             if guidance != 1.0:
@@ -125,7 +125,8 @@ class Animator(nn.Module):
                                                                    device=z.device))
         if commit is not None:
             tokens = Tokens(torch.cat([commit[0], z], 1), torch.cat([commit[1], audio], 1),
-                            level.expand(-1, 2), Conditions.absent(z.shape[0], 1, z).cat(cond),
+                            torch.cat([torch.full_like(level, self.config.past_level), level], 1),
+                            Conditions.absent(z.shape[0], 1, z).cat(cond),
                             frames - torch.tensor([1, 0], device=z.device),
                             torch.tensor([True, False], device=z.device))
         v, keys, values = self.denoiser(tokens, cache)
@@ -183,7 +184,7 @@ def generate_offline(log_mel: LogMel, encoder: AudioEncoder, denoiser: Denoiser,
     def v_fn(z: Tensor, t: Tensor) -> Tensor:
         return denoiser.forward_sequence(z, t.expand(z.shape[:2]), features, cond)
 
-    return ddim_sample(v_fn, noise, steps)
+    return ddim_sample(v_fn, noise * denoiser.config.noise_scale, steps)
 
 
 class StreamingAnimator:

@@ -46,6 +46,11 @@ class ModelConfig:
     num_emotions: int = len(EMOTIONS)
     emotion_dim: int = 32
     level_features: int = 64  # Fourier features of the diffusion time
+    # The clean past's corruption level as a condition (off in older checkpoints): training
+    # noises the past to a known level and tells the model; streaming presents its own
+    # outputs at `past_level`, how far the model should trust them (0 = exactly).
+    past_conditioning: bool = False
+    past_level: float = 0.0
 
     # training-time condition dropout (also what classifier-free guidance relies on)
     gaze_dropout: float = 0.5  # most users have no eye cameras
@@ -54,6 +59,9 @@ class ModelConfig:
     # diffusion: cosine schedule on t in [0, 1], v-prediction
     sampling_steps: int = 32  # K, the teacher's deterministic DDIM steps
     guidance_scale: float = 1.0  # teacher's classifier-free guidance (1 = none)
+    # Sampling temperature: the starting noise is scaled by this (1 = the plain sampler;
+    # lower trades variety for faces nearer the most likely one, as truncation does)
+    noise_scale: float = 1.0
     latent_std: float = 1.0  # codec latents are divided by this before diffusion
 
     def to_dict(self) -> dict:

@@ -60,7 +60,7 @@ class Conditions:
 class Tokens:
     latent: Tensor  # (B, n, latent)
     audio: Tensor  # (B, n, audio_channels)
-    level: Tensor  # (B, n) diffusion time t in [0, 1]; ignored for clean tokens
+    level: Tensor  # (B, n) diffusion time t in [0, 1]; for clean tokens, their corruption
     cond: Conditions  # ignored for clean tokens
     frame: Tensor  # (n,) long, frame index of each token
     clean: Tensor  # (n,) bool
@@ -169,14 +169,22 @@ class TokenEmbedding(nn.Module):
         self.gaze = nn.Linear(3, d)
         self.emotion_table = nn.Embedding(config.num_emotions, config.emotion_dim)
         self.emotion = zero_linear(config.emotion_dim, d)
+        # zero-initialised, so a model fine-tuned with it starts as the one without
+        self.past_level = zero_linear(config.level_features, d) if config.past_conditioning else None
 
     def forward(self, tokens: Tokens) -> Tensor:
         x = self.latent(tokens.latent) + self.audio(tokens.audio)
-        return x + torch.where(tokens.clean[:, None], self.clean, self.noisy_extras(tokens))
+        clean = self.clean
+        if self.past_level is not None:
+            clean = clean + self.past_level(self.level_fourier(tokens.level))
+        return x + torch.where(tokens.clean[:, None], clean, self.noisy_extras(tokens))
+
+    def level_fourier(self, level: Tensor) -> Tensor:
+        angles = level[..., None] * self.level_freqs
+        return torch.cat([angles.cos(), angles.sin()], dim=-1)
 
     def noisy_extras(self, tokens: Tokens) -> Tensor:
-        angles = tokens.level[..., None] * self.level_freqs  # Fourier features of t
-        level = self.level(torch.cat([angles.cos(), angles.sin()], dim=-1))
+        level = self.level(self.level_fourier(tokens.level))
         c = tokens.cond
         present = c.gaze_present[..., None]
         gaze = self.gaze(torch.cat([c.gaze * present, present], dim=-1))
@@ -224,18 +232,22 @@ class Denoiser(nn.Module):
         return rotary, mask
 
     def forward_sequence(self, noisy: Tensor, level: Tensor, audio: Tensor, cond: Conditions,
-                         clean: Tensor | None = None) -> Tensor:
+                         clean: Tensor | None = None, clean_level: Tensor | None = None
+                         ) -> Tensor:
         """v predictions (B, T, latent) for every frame of a clip at once (training, offline).
 
         Causal models see `clean` (the fixed past, e.g. the data latents) as a second token
-        stream; the offline baseline denoises all frames jointly and ignores it.
+        stream, at corruption `clean_level` (B, T) (default: the config's `past_level`); the
+        offline baseline denoises all frames jointly and ignores both.
         """
         frames = torch.arange(noisy.shape[1], device=noisy.device)
         noisy_tokens = Tokens(noisy, audio, level, cond, frames, torch.zeros_like(frames).bool())
         if not self.config.causal:
             return self(noisy_tokens)[0]
+        if clean_level is None:
+            clean_level = torch.full_like(level, self.config.past_level)
         both = Tokens(torch.cat([clean, noisy], 1), torch.cat([audio, audio], 1),
-                      torch.cat([level, level], 1), cond.cat(cond), frames.repeat(2),
+                      torch.cat([clean_level, level], 1), cond.cat(cond), frames.repeat(2),
                       torch.cat([torch.ones_like(noisy_tokens.clean), noisy_tokens.clean]))
         return self(both)[0][:, noisy.shape[1]:]
 

@@ -40,6 +40,7 @@ from app.model.denoiser import Conditions
 from app.training.data import load_batch
 from app.training.train import (
     DiffusionNet,
+    Past,
     Run,
     Runtime,
     StageLog,
@@ -61,15 +62,16 @@ from app.training.train import (
 
 
 
-def teacher_velocity(teacher: DiffusionNet, features: Tensor, cond: Conditions, clean: Tensor,
+def teacher_velocity(teacher: DiffusionNet, features: Tensor, cond: Conditions, past: Past,
                      guidance: float):
     """v_fn(z, t) of the frozen teacher with its audio features computed once."""
 
     def v_fn(z: Tensor, t: Tensor) -> Tensor:
         level = t.expand(z.shape[:2])
-        v = teacher.denoiser.forward_sequence(z, level, features, cond, clean)
+        v = teacher.denoiser.forward_sequence(z, level, features, cond, past.latent, past.level)
         if guidance != 1.0:
-            v_uncond = teacher.denoiser.forward_sequence(z, level, features, cond.dropped(), clean)
+            v_uncond = teacher.denoiser.forward_sequence(z, level, features, cond.dropped(),
+                                                         past.latent, past.level)
             v = d.guided(v, v_uncond, guidance)
         return v
 
@@ -77,7 +79,7 @@ def teacher_velocity(teacher: DiffusionNet, features: Tensor, cond: Conditions, 
 
 
 def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet,
-                   batch: dict[str, Tensor], x0: Tensor, past: Tensor, cond: Conditions,
+                   batch: dict[str, Tensor], x0: Tensor, past: Past, cond: Conditions,
                    teacher_steps: int, weights: tuple[float, float], guidance: float,
                    generator: torch.Generator) -> dict[str, Tensor]:
     """The student's losses; also returns its detached sample for the fake denoiser.
@@ -96,7 +98,7 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
     with torch.no_grad():
         real_x0 = d.x0_from_v(z_t, real_v(z_t, t), t)
         fake_x0 = d.x0_from_v(z_t, fake.denoiser.forward_sequence(
-            z_t, t, fake.features(batch["audio"]), cond, past), t)
+            z_t, t, fake.features(batch["audio"]), cond, past.latent, past.level), t)
     dmd = d.dmd_loss(sample, real_x0, fake_x0)
     jitter = d.jitter_loss(sample, x0)
     dmd_weight, jitter_weight = weights
@@ -104,7 +106,7 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
             "regression": regression, "dmd": dmd, "jitter": jitter, "sample": sample.detach()}
 
 
-def fake_loss(fake: nn.Module, batch: dict[str, Tensor], sample: Tensor, past: Tensor,
+def fake_loss(fake: nn.Module, batch: dict[str, Tensor], sample: Tensor, past: Past,
               cond: Conditions, generator: torch.Generator) -> Tensor:
     """The fake denoiser learns the student's samples with the plain diffusion loss."""
     noise = torch.randn(sample.shape, generator=generator).to(sample.device)

@@ -27,7 +27,7 @@ def add_eval_command(subparsers) -> None:
 
 
 def run_eval_command(args: argparse.Namespace, config=None) -> None:
-    from app.training.evaluate import evaluate, predictors
+    from app.training.evaluate import evaluate, mean_face_predictor, predictors
     from app.training.teacher import default_geometry
 
     models_dir = args.models or asset_path("models")
@@ -37,7 +37,9 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
     if args.audio:
         results = _evaluate_recording(models, args.audio, args.text, default_geometry())
     else:
-        results = evaluate(models, _sets(args, models_dir), default_geometry())
+        data = args.data or _cached_data(models_dir)
+        models["mean_face"] = mean_face_predictor(data)
+        results = evaluate(models, _sets(args.max_clips, data), default_geometry())
     print(json.dumps(results, indent=2) if args.json else _table(results))
 
 
@@ -50,13 +52,12 @@ def _evaluate_recording(models, audio: Path, text: str, geometry) -> dict:
     return {name: score(predict, [clip], geometry) for name, predict in models.items()}
 
 
-def _sets(args: argparse.Namespace, models_dir: Path) -> dict:
+def _sets(max_clips: int, data: Path) -> dict:
     from app.training.evaluate import heldout_clips, real_speech_clips
 
-    data = args.data or _cached_data(models_dir)
-    return {"heldout_voices": heldout_clips(data, "heldout_voices", args.max_clips),
-            "heldout_languages": heldout_clips(data, "heldout_languages", args.max_clips),
-            "real_speech": real_speech_clips(args.max_clips)}
+    return {"heldout_voices": heldout_clips(data, "heldout_voices", max_clips),
+            "heldout_languages": heldout_clips(data, "heldout_languages", max_clips),
+            "real_speech": real_speech_clips(max_clips)}
 
 
 def _cached_data(models_dir: Path) -> Path:
@@ -78,10 +79,10 @@ def _cached_data(models_dir: Path) -> Path:
 def _table(results: dict) -> str:
     from app.training.evaluate import METRICS
 
-    lines = [f"{'model':8s} {'set':18s} " + " ".join(f"{m:>16s}" for m in METRICS)]
+    lines = [f"{'model':9s} {'set':18s} " + " ".join(f"{m:>16s}" for m in METRICS)]
     for model, sets in results.items():
         rows = sets.items() if all(isinstance(v, dict) for v in sets.values()) else [("clip", sets)]
         for set_name, figures in rows:
             cells = " ".join(f"{'-' if figures[m] is None else figures[m]:>16}" for m in METRICS)
-            lines.append(f"{model:8s} {set_name:18s} {cells}")
+            lines.append(f"{model:9s} {set_name:18s} {cells}")
     return "\n".join(lines)

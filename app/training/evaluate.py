@@ -7,7 +7,9 @@ Three sets:
 - real_speech: recorded English (Debian's pocketsphinx-testdata), force-aligned, with the
   teacher's animation of that alignment as the reference.
 Each model gets the same audio and a fixed noise seed. A set's figure is the mean over its
-clips (closure rates over the clips that have bilabials or long silences).
+clips (closure rates over the clips that have bilabials or long silences). Beside the
+models, "mean_face" scores the training data's average face held still: the floor a model
+has to beat.
 """
 
 import json
@@ -81,6 +83,16 @@ def predictors(models_dir: Path) -> dict[str, Predictor]:
     return {"student": streaming_predictor(models_dir / MODEL_FILES["student"], steps=1),
             "teacher": streaming_predictor(models_dir / MODEL_FILES["teacher"]),
             "offline": offline_predictor(models_dir / MODEL_FILES["offline"])}
+
+
+def mean_face_predictor(data_dir: Path) -> Predictor:
+    """A reference, not a model: the training split's average face, held still whatever the
+    audio. LVE rewards the average, so a model must beat this to show it learnt anything
+    from the audio; its closure rates are zero (the average mouth is open)."""
+    manifest = load_manifest(data_dir)
+    rigs = [np.load(manifest.path(e.rig)) for e in manifest.clips if e.split == "train"]
+    mean = np.concatenate(rigs).mean(axis=0).astype(np.float32)
+    return lambda audio: np.repeat(mean[None], -(-len(audio) // SAMPLES_PER_FRAME), axis=0)
 
 
 def heldout_clips(data_dir: Path, kind: str, max_clips: int) -> list[EvalClip]:

@@ -42,6 +42,7 @@ class Preset:
     jitter_weight: float = 1e-3
     distill_jitter_weight: float = 1e-3  # on the student's one-step samples vs the data
     lip_weight: float = 3.0  # codec: mouth and jaw errors count this much more
+    lip_vertex_weight: float = 0.0  # denoisers: the lip-vertex loss (see training.lip_loss)
     texture_weight: float = 0.5
     dmd_weight: float = 0.25  # distillation: DMD term beside the teacher regression
     # The causal models' training past: noised up to this diffusion time per window, and
@@ -57,25 +58,27 @@ class Preset:
 
 def _tiny() -> Preset:
     return Preset(
-        name="tiny", model=tiny_config(),
+        name="tiny", model=tiny_config(past_conditioning=True, past_level=0.3, noise_scale=0.5),
         codec=StageSchedule(steps=60, batch=256, lr=3e-3, warmup_steps=5),
         teacher=StageSchedule(steps=30, batch=4, lr=3e-3, warmup_steps=3),
         offline=StageSchedule(steps=20, batch=4, lr=3e-3, warmup_steps=3),
         distill=StageSchedule(steps=10, batch=4, lr=1e-3, warmup_steps=2),
         window_frames=24, context_frames=8, ema_decay=0.9, augment=AugmentConfig(),
-        log_every=5, checkpoint_every=10)
+        log_every=5, checkpoint_every=10, past_noise_max=1.0, lip_vertex_weight=1.0)
 
 
 def _cpu() -> Preset:
     model = ModelConfig(d_model=128, n_layers=4, n_heads=4, window_frames=64,
-                        audio_channels=128, sampling_steps=32)
+                        audio_channels=128, sampling_steps=32, past_conditioning=True,
+                        past_level=0.3, noise_scale=0.5)
     return Preset(
         name="cpu", model=model,
         codec=StageSchedule(steps=4000, batch=512, lr=2e-3, warmup_steps=100),
         teacher=StageSchedule(steps=20000, batch=8, lr=1e-3, warmup_steps=300),
         offline=StageSchedule(steps=8000, batch=8, lr=1e-3, warmup_steps=300),
         distill=StageSchedule(steps=3000, batch=4, lr=2e-4, warmup_steps=100),
-        window_frames=96, context_frames=32, distill_teacher_steps=8, checkpoint_every=500)
+        window_frames=96, context_frames=32, distill_teacher_steps=8, checkpoint_every=500,
+        past_noise_max=1.0, lip_vertex_weight=1.0)
 
 
 def _gpu() -> Preset:

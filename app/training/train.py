@@ -57,7 +57,9 @@ from app.training.data import (
     load_split,
     texture_targets,
 )
+from app.training.lip_loss import LipVertexLoss
 from app.training.presets import Preset, StageSchedule, get_preset
+from app.training.teacher import default_geometry
 
 STAGES = ("codec", "teacher", "offline")
 LIP_NAMES = tuple(n for n in RIG_NAMES[:NUM_BLENDSHAPES] if n.startswith(("jaw", "mouth")))
@@ -324,8 +326,10 @@ class DiffusionNet(nn.Module):
         return self.encoder(self.log_mel(audio))[0][:, self.context_frames:]
 
     def forward(self, audio: Tensor, noisy: Tensor, level: Tensor, cond: Conditions,
-                clean: Tensor) -> Tensor:
-        return self.denoiser.forward_sequence(noisy, level, self.features(audio), cond, clean)
+                past: "Past | None" = None) -> Tensor:
+        clean, clean_level = (past.latent, past.level) if past is not None else (None, None)
+        return self.denoiser.forward_sequence(noisy, level, self.features(audio), cond, clean,
+                                              clean_level)
 
 
 def training_conditions(batch: dict[str, Tensor], config: ModelConfig,
@@ -346,30 +350,48 @@ def data_latents(codec: ExpressionCodec, rig: Tensor, config: ModelConfig) -> Te
         return codec.encode(rig) / config.latent_std
 
 
-def corrupted_past(x0: Tensor, preset: Preset, generator: torch.Generator) -> Tensor:
+@dataclass(frozen=True)
+class Past:
+    """The clean past a causal denoiser conditions on in training, and its corruption level."""
+
+    latent: Tensor  # (B, T, latent)
+    level: Tensor  # (B, T) diffusion time the latents were noised to (1 = pure noise)
+
+
+def corrupted_past(x0: Tensor, preset: Preset, generator: torch.Generator) -> Past:
     """The past a causal denoiser conditions on in training: the data latents noised to a
     random level per window, and for some windows replaced by pure noise.
 
     Streaming feeds the model its own earlier outputs, never the data. Trained on the exact
     past, it learns to copy it (at 50 fps each latent is nearly its predecessor), ignores
     the audio and drifts once it must follow its own errors; a corrupted past leaves the
-    audio as the cue it can trust.
+    audio as the cue it can trust. Models with `past_conditioning` are told the level, and
+    streaming presents their own outputs at the config's `past_level`.
     """
     windows = x0.shape[0]
     level = torch.rand(windows, 1, generator=generator) * preset.past_noise_max
     dropped = torch.rand(windows, 1, generator=generator) < preset.past_drop
     level = torch.where(dropped, torch.ones_like(level), level).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-    return d.diffuse(x0, noise, level.expand(x0.shape[:2]))
+    level = level.expand(x0.shape[:2])
+    return Past(d.diffuse(x0, noise, level), level)
 
 
 def denoiser_losses(net: nn.Module, batch: dict[str, Tensor], x0: Tensor, cond: Conditions,
-                    preset: Preset, generator: torch.Generator) -> dict[str, Tensor]:
-    """v-prediction diffusion loss plus velocity and jitter losses on the x0 estimate."""
+                    preset: Preset, generator: torch.Generator, causal: bool = True,
+                    lip_loss: LipVertexLoss | None = None) -> dict[str, Tensor]:
+    """v-prediction diffusion loss plus velocity and jitter losses on the x0 estimate.
+
+    Causal models noise every frame to its own level (each frame is generated alone, from
+    its clean past); the offline baseline, which denoises a whole clip at one level, trains
+    with one level per window, as it samples.
+    """
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-    t = d.sample_training_times(x0.shape[:2], generator=generator).to(x0.device)
+    shape = x0.shape[:2] if causal else (x0.shape[0], 1)
+    t = d.sample_training_times(shape, generator=generator).to(x0.device).expand(x0.shape[:2])
     z = d.diffuse(x0, noise, t)
-    v = net(batch["audio"], z, t, cond, corrupted_past(x0, preset, generator))
+    past = corrupted_past(x0, preset, generator) if causal else None
+    v = net(batch["audio"], z, t, cond, past)
     # The velocity and jitter losses see the x0 estimate's error scaled by alpha^2 =
     # SNR / (1 + SNR): a frame near pure noise has no smooth estimate to give, and its
     # error would otherwise swamp the second differences of the (smooth) data.
@@ -379,6 +401,10 @@ def denoiser_losses(net: nn.Module, batch: dict[str, Tensor], x0: Tensor, cond: 
               "velocity": d.velocity_loss(x0_hat, x0), "jitter": d.jitter_loss(x0_hat, x0)}
     losses["loss"] = (losses["diffusion"] + preset.velocity_weight * losses["velocity"]
                       + preset.jitter_weight * losses["jitter"])
+    if lip_loss is not None and preset.lip_vertex_weight:
+        # on the plain x0 estimate: at t = 1 it is what the one-step student must give
+        losses["lips"] = lip_loss(d.x0_from_v(z, v, t), batch["rig"])
+        losses["loss"] = losses["loss"] + preset.lip_vertex_weight * losses["lips"]
     return losses
 
 
@@ -394,13 +420,19 @@ def window_dataset(run: Run, augmented: bool = True) -> WindowDataset:
 
 
 def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = None,
-                   resume: bool = False, stop_at: int | None = None) -> "DiffusionNet":
+                   resume: bool = False, stop_at: int | None = None,
+                   init_from: Path | None = None) -> "DiffusionNet":
     """The causal teacher (stage "teacher") or the offline baseline (stage "offline");
-    returns this rank's trained module."""
+    returns this rank's trained module. `init_from`: a finished checkpoint of the same stage
+    (from a run with this run's codec) to fine-tune instead of starting from scratch."""
     preset = run.preset
     schedule = getattr(preset, stage)
     codec, config = load_codec(run, runtime.device)
-    config = replace(config, causal=stage == "teacher")
+    causal = stage == "teacher"
+    config = replace(config, causal=causal,
+                     past_conditioning=causal and preset.model.past_conditioning,
+                     past_level=preset.model.past_level if causal else 0.0,
+                     noise_scale=preset.model.noise_scale)
     saved = check_resume(run.path(stage), resume)
     total = steps or (saved or {}).get("total") or schedule.steps
     torch.manual_seed(preset.seed)  # every rank builds identical initial weights
@@ -414,8 +446,11 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
         optimiser.load_state_dict(saved["optim"])
         generator.set_state(saved["generators"][runtime.rank])
         start = saved["step"]
+    elif init_from is not None:
+        initialise_from(model, ema, init_from, stage)
     net = wrap_ddp(model, runtime)
     dataset = window_dataset(run)
+    lip_loss = LipVertexLoss(codec, default_geometry(), config.latent_std).to(runtime.device)
 
     def checkpoint(step: int) -> None:
         states = gather_generators(generator, runtime)
@@ -431,7 +466,8 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
                                          runtime.world), runtime.device)
             cond = training_conditions(batch, config, generator)
             x0 = data_latents(codec, batch["rig"], config)
-            losses = denoiser_losses(net, batch, x0, cond, preset, generator)
+            losses = denoiser_losses(net, batch, x0, cond, preset, generator, config.causal,
+                                     lip_loss)
             lr = learning_rate(schedule, step, total)
             optimiser_step(optimiser, model, losses["loss"], lr, schedule.grad_clip)
             update_ema(ema, model, preset.ema_decay)
@@ -442,6 +478,22 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
                 break
     barrier(runtime)
     return model
+
+
+def initialise_from(model: "DiffusionNet", ema: "DiffusionNet", path: Path, stage: str) -> None:
+    """Start a stage from another run's finished EMA weights; only layers this model adds
+    (zero-initialised, such as the past-level embedding) may be missing from them."""
+    state, _ = load_checkpoint(path, kind=stage)
+    if not state.get("done"):
+        raise LivefaceError(f"{path} is not a finished {stage}; finish it before fine-tuning.")
+    try:
+        missing, unexpected = model.load_state_dict(state["ema"], strict=False)
+    except RuntimeError as err:  # shapes differ: another model size
+        raise LivefaceError(f"{path} does not fit this run's {stage}: {err}") from None
+    if unexpected or any("past_level" not in key for key in missing):
+        raise LivefaceError(f"{path} does not fit this run's {stage}: missing "
+                            f"{missing or 'nothing'}, unexpected {unexpected or 'nothing'}.")
+    ema.load_state_dict(model.state_dict())
 
 
 def gather_generators(generator: torch.Generator, runtime: Runtime) -> list[Tensor]:
@@ -468,15 +520,17 @@ def load_denoiser(run: Run, stage: str, device: torch.device, ema: bool = True
 
 
 def train(run: Run, runtime: Runtime, stage: str = "all", steps: int | None = None,
-          resume: bool = False) -> None:
+          resume: bool = False, init_from: Path | None = None) -> None:
     """One stage or all three in order; with --resume, finished stages are skipped."""
+    if init_from is not None and stage not in ("teacher", "offline"):
+        raise LivefaceError("--init-from fine-tunes one stage: give --stage teacher or offline.")
     for name in STAGES if stage == "all" else (stage,):
         if stage == "all" and resume and stage_done(run, name):
             continue
         if name == "codec":
             train_codec(run, runtime, steps, resume)
         else:
-            train_denoiser(run, runtime, name, steps, resume)
+            train_denoiser(run, runtime, name, steps, resume, init_from=init_from)
 
 
 def stage_done(run: Run, stage: str) -> bool:

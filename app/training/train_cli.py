@@ -49,6 +49,8 @@ def add_train_commands(subparsers) -> None:
     train.add_argument("--stage", choices=("codec", "teacher", "offline", "all"), default="all")
     train.add_argument("--steps", type=_steps, help="override the stage's step count")
     train.add_argument("--resume", action="store_true", help="continue from RUN's checkpoints")
+    train.add_argument("--init-from", type=Path, help="fine-tune the stage from this finished "
+                       "checkpoint (e.g. OTHER_RUN/teacher.safetensors; same codec)")
     _add_device(train)
 
     distill = subparsers.add_parser("distill", help="distil the teacher into the one-step "
@@ -80,7 +82,7 @@ def run_train_command(args: argparse.Namespace, config=None) -> None:
     try:
         if args.command == "train":
             run = open_run(args.run, args.data, args.preset, runtime)
-            train(run, runtime, args.stage, args.steps, args.resume)
+            train(run, runtime, args.stage, args.steps, args.resume, args.init_from)
         else:
             run = open_run(args.run, runtime=runtime)
             distill(run, runtime, args.steps, resume=True)
