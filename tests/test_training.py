@@ -16,7 +16,13 @@ from app.errors import LivefaceError
 from app.model.animator import animate_clip, generate_offline
 from app.model.denoiser import Conditions
 from app.training import train_cli
-from app.training.data import batch_slots, load_batch, load_split
+from app.training.data import (
+    WindowDataset,
+    batch_slots,
+    engine_repeats,
+    load_batch,
+    load_split,
+)
 from app.training.train import (
     DiffusionNet,
     Run,
@@ -90,6 +96,21 @@ def test_windows_are_aligned_and_ranks_disjoint(data_dir, tmp_path):
     assert not set(ranks[0]) & set(ranks[1])
     assert torch.equal(load_batch(dataset, 3, 4)["audio"], load_batch(dataset, 3, 4)["audio"])
     assert all(c.split == "train" for c in load_split(data_dir))
+
+
+def test_rare_engines_are_repeated_by_the_balance(data_dir):
+    clips = load_split(data_dir)
+    mixed = [replace(c, engine="espeak-ng" if i < len(clips) - 1 else "piper")
+             for i, c in enumerate(clips)]
+    common = len(clips) - 1
+    assert engine_repeats(mixed, 0.0) == [1] * len(clips)
+    assert engine_repeats(mixed, 1.0) == [1] * common + [common]
+    assert engine_repeats(mixed, 0.5)[-1] == round(common ** 0.5)
+    plain = WindowDataset(mixed, 24, 8, None, 0)
+    balanced = WindowDataset(mixed, 24, 8, None, 0, engine_balance=1.0)
+    last = len(plain.clips) - 1
+    assert plain.slots.count(last) * common == balanced.slots.count(last)
+    assert len(balanced.slots) - len(plain.slots) == (common - 1) * plain.slots.count(last)
 
 
 def test_every_stage_end_to_end(data_dir, tmp_path):

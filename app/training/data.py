@@ -43,6 +43,7 @@ class Clip:
     split: str
     heldout: str | None
     language: str
+    engine: str = ""
 
     @property
     def frames(self) -> int:
@@ -76,7 +77,7 @@ def load_clip(data_dir: Path, entry: dict) -> Clip:
     audio = np.pad(audio[:samples], (0, max(0, samples - audio.size))).astype(np.float32)
     return Clip(entry["id"], audio, rig, EMOTIONS.index(entry["emotion"]),
                 float(entry["intensity"]), entry["split"], entry.get("heldout"),
-                entry.get("language", ""))
+                entry.get("language", ""), entry.get("engine", ""))
 
 
 def load_split(data_dir: Path, split: str = "train") -> list[Clip]:
@@ -112,19 +113,34 @@ def fit_mel_stats(clips: list[Clip], max_seconds: float = 600.0) -> tuple[float,
     return float(flat.mean()), float(flat.std())
 
 
+def engine_repeats(clips: list[Clip], balance: float) -> list[int]:
+    """How many times each clip's windows are offered: engines with a small share of the
+    clips are repeated by (largest share / their share) ** balance, rounded (0 = no
+    balancing, 1 = every engine as often as the largest). Most clips come from one engine
+    (espeak-ng); the few from voices closer to recorded speech then count for more."""
+    counts: dict[str, int] = {}
+    for clip in clips:
+        counts[clip.engine] = counts.get(clip.engine, 0) + 1
+    largest = max(counts.values())
+    return [max(1, round((largest / counts[c.engine]) ** balance)) for c in clips]
+
+
 class WindowDataset(torch.utils.data.Dataset):
-    """Window slots: each clip holds ceil(frames / window) of them, so long clips are seen
-    proportionally more; `window(slot, epoch)` draws that slot's start and augmentation."""
+    """Window slots: each clip holds ceil(frames / window) of them (times its engine's
+    repeat, see `engine_repeats`), so long clips are seen proportionally more;
+    `window(slot, epoch)` draws that slot's start and augmentation."""
 
     def __init__(self, clips: list[Clip], window_frames: int, context_frames: int,
-                 augment_config: AugmentConfig | None, seed: int):
+                 augment_config: AugmentConfig | None, seed: int, engine_balance: float = 0.0):
         usable = [c for c in clips if c.frames >= window_frames]
         if not usable:
             raise LivefaceError(f"no training clip is as long as a window ({window_frames} "
                                 "frames); use a preset with shorter windows or longer clips.")
         self.clips, self.window_frames, self.context_frames = usable, window_frames, context_frames
         self.augment_config, self.seed = augment_config, seed
-        self.slots = [i for i, c in enumerate(usable) for _ in range(-(-c.frames // window_frames))]
+        repeats = engine_repeats(usable, engine_balance)
+        self.slots = [i for i, (c, r) in enumerate(zip(usable, repeats))
+                      for _ in range(r * -(-c.frames // window_frames))]
 
     def __len__(self) -> int:
         return len(self.slots)

@@ -43,6 +43,7 @@ class Preset:
     distill_jitter_weight: float = 1e-3  # on the student's one-step samples vs the data
     lip_weight: float = 3.0  # codec: mouth and jaw errors count this much more
     lip_vertex_weight: float = 0.0  # denoisers: the lip-vertex loss (see training.lip_loss)
+    engine_balance: float = 0.0  # repeat clips of rare speech engines (see data.engine_repeats)
     texture_weight: float = 0.5
     dmd_weight: float = 0.25  # distillation: DMD term beside the teacher regression
     # The causal models' training past: noised up to this diffusion time per window, and

@@ -416,7 +416,7 @@ def window_dataset(run: Run, augmented: bool = True) -> WindowDataset:
     preset = run.preset
     return WindowDataset(load_split(run.data_dir, "train"), preset.window_frames,
                          preset.context_frames, preset.augment if augmented else None,
-                         preset.seed)
+                         preset.seed, preset.engine_balance)
 
 
 def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = None,
