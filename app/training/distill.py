@@ -182,18 +182,29 @@ def load_student(run: Run, device: torch.device) -> tuple[DiffusionNet, ModelCon
     return student.eval(), config
 
 
+def sampling_settings(config: ModelConfig, preset_model: ModelConfig) -> ModelConfig:
+    """The preset's sampling settings, which need no retraining: K, the temperature and
+    the level the streaming past is presented at (for models trained to be told it)."""
+    return replace(config, sampling_steps=preset_model.sampling_steps,
+                   noise_scale=preset_model.noise_scale,
+                   past_level=preset_model.past_level if config.past_conditioning else 0.0)
+
+
 def export(run: Run, out_dir: Path) -> list[Path]:
-    """The student bundle (what ships), plus teacher and offline bundles when trained."""
+    """The student bundle (what ships), plus teacher and offline bundles when trained,
+    each with the preset's sampling settings."""
     device = torch.device("cpu")
     codec, _ = load_codec(run, device)
     student, config = load_student(run, device)
     # the student is evaluated once per frame: K = 1, and no guidance
-    student_config = replace(config, sampling_steps=1, guidance_scale=1.0)
+    student_config = replace(sampling_settings(config, run.preset.model), sampling_steps=1,
+                             guidance_scale=1.0)
     written = [out_dir / STUDENT_FILE]
     save_bundle(written[0], student.encoder, student.denoiser, codec, student_config)
     for stage, name in (("teacher", TEACHER_FILE), ("offline", OFFLINE_FILE)):
         if run.path(stage).is_file():
             model, stage_config = load_denoiser(run, stage, device)
-            save_bundle(out_dir / name, model.encoder, model.denoiser, codec, stage_config)
+            save_bundle(out_dir / name, model.encoder, model.denoiser, codec,
+                        sampling_settings(stage_config, run.preset.model))
             written.append(out_dir / name)
     return written

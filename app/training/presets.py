@@ -70,7 +70,7 @@ def _tiny() -> Preset:
 
 def _cpu() -> Preset:
     model = ModelConfig(d_model=128, n_layers=4, n_heads=4, window_frames=64,
-                        audio_channels=128, sampling_steps=32, past_conditioning=True,
+                        audio_channels=128, sampling_steps=50, past_conditioning=True,
                         past_level=0.3, noise_scale=0.5)
     return Preset(
         name="cpu", model=model,
