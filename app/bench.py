@@ -95,10 +95,13 @@ def _device_name() -> str:
 
 
 def bench_model(animator: Animator, student_steps: int = 1000, teacher_frames: int = 50,
-                offline_passes: int = 5) -> dict:
-    """The JSON-ready figures of `liveface bench`."""
+                offline_passes: int = 5, teacher_steps: int | None = None) -> dict:
+    """The JSON-ready figures of `liveface bench`; the teacher and the offline baseline
+    sample with `teacher_steps` (default: the animator config's K)."""
     animator = animator.eval()
     config: ModelConfig = animator.config
+    if teacher_steps is not None:
+        config = replace(config, sampling_steps=teacher_steps)
     cpu = torch.device("cpu")
     all_threads = os.cpu_count() or 1
     torch.set_num_threads(1)

@@ -162,16 +162,30 @@ def _cmd_bench(args: argparse.Namespace, config: Config) -> None:
 
         figures = bench_render(_load_avatar(args.avatar, config), seconds=args.seconds)
     else:
-        from app.bench import bench_model
-        from app.model.animator import Animator
-        from app.model.config import ModelConfig
-
-        figures = bench_model(Animator.build(ModelConfig()), student_steps=args.steps)
+        figures = _bench_shipped_model(args.steps)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
         for key, value in figures.items():
             print(f"{key:28s} {value}")
+
+
+def _bench_shipped_model(student_steps: int) -> dict:
+    """The shipped student's architecture, and its teacher's K (a default-sized model when
+    nothing is shipped: timing does not depend on the weights' values)."""
+    from app.bench import bench_model
+    from app.checkpoints import STUDENT_FILE, TEACHER_FILE, load_animator, load_checkpoint
+    from app.model.animator import Animator
+    from app.model.config import ModelConfig
+    from app.resources import asset_path
+
+    student, teacher = asset_path("models", STUDENT_FILE), asset_path("models", TEACHER_FILE)
+    if not (student.is_file() and teacher.is_file()):
+        return bench_model(Animator.build(ModelConfig()), student_steps=student_steps)
+    animator, _ = load_animator(student)
+    teacher_steps = load_checkpoint(teacher)[1].sampling_steps
+    figures = bench_model(animator, student_steps=student_steps, teacher_steps=teacher_steps)
+    return {"model": str(student), **figures}
 
 
 def _cmd_data(args: argparse.Namespace, config: Config) -> None:

@@ -16,6 +16,9 @@ def test_bench_model_reports_the_documented_keys():
     assert figures["teacher_over_student"] > 1.0  # K network calls cost more than one
     assert figures["offline_over_student"] > 0
     assert figures["threads"] == 1 and "cores" in figures["device"]
+    assert figures["teacher_steps"] == tiny_config().sampling_steps
+    assert bench_model(Animator.build(tiny_config()), student_steps=5, teacher_frames=2,
+                       offline_passes=1, teacher_steps=7)["teacher_steps"] == 7
     json.dumps(figures)
 
 
@@ -24,3 +27,4 @@ def test_bench_command_prints_json(capsys):
     figures = json.loads(capsys.readouterr().out)
     assert set(figures) >= {"device", "threads", "student_step_ms", "teacher_frame_ms",
                             "offline_frame_ms", "teacher_over_student", "offline_over_student"}
+    assert figures["model"].endswith("liveface-student.safetensors")  # the shipped one
