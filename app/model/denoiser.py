@@ -21,6 +21,12 @@ Conditions (gaze, emotion) enter the *noisy* token only: the past is already exp
 latents, and the cache then holds no conditions, so classifier-free guidance's conditional
 and unconditional branches share one cache. Emotion enters through a zero-initialised linear
 layer, so adding it cannot disturb a model trained without it.
+
+Past conditioning (`config.past_conditioning`): a clean token may also carry the level its
+latent was corrupted to. Training noises the past to random known levels; streaming presents
+the model's own outputs at the fixed `config.past_level`, which tells the model how far to
+trust them against the audio (its own outputs are not the data). The level is a property of
+the committed frame, so the cache still holds only what the past fixes.
 """
 
 import math

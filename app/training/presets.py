@@ -1,10 +1,13 @@
 """Named training presets: the model's size and every stage's schedule in one typed value.
 
 - "tiny": a few thousand parameters and a handful of steps, for tests (seconds).
-- "cpu": trains a usable model on a 2-core machine in about 70 minutes in all. Measured on
-  2 shared cores (torch threads 2): codec ~240 steps/s (4,000 steps, ~20 s), teacher ~7.5
-  steps/s (20,000 steps, ~45 min), offline ~11 steps/s (8,000 steps, ~12 min), distill
-  ~3.9 steps/s (3,000 steps, ~13 min); about 1.2 M parameters, 5.4 MB per bundle.
+- "cpu": trains a usable model on a 2-core machine in about two hours in all. Measured on
+  2 shared cores (torch threads 2): codec ~240 steps/s (4,000 steps, ~20 s), teacher ~5
+  steps/s with the lip-vertex loss (20,000 steps, ~65 min), offline ~7 steps/s (8,000
+  steps, ~20 min), distill ~3.9 steps/s (3,000 steps, ~13 min); about 1.3 M parameters,
+  5.4 MB per bundle. The teacher is told its past's corruption level, learns lips through
+  the lip-vertex loss and sees the rarer speech engines' clips more often; it samples with
+  K = 50 at temperature 0.5 and presents its own past at level 0.3.
 - "gpu": a larger model and longer schedules for one CUDA GPU (or several with torchrun).
 """
 
@@ -79,7 +82,7 @@ def _cpu() -> Preset:
         offline=StageSchedule(steps=8000, batch=8, lr=1e-3, warmup_steps=300),
         distill=StageSchedule(steps=3000, batch=4, lr=2e-4, warmup_steps=100),
         window_frames=96, context_frames=32, distill_teacher_steps=8, checkpoint_every=500,
-        past_noise_max=1.0, lip_vertex_weight=1.0)
+        past_noise_max=1.0, lip_vertex_weight=1.0, engine_balance=0.5)
 
 
 def _gpu() -> Preset:
