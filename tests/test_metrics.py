@@ -112,3 +112,10 @@ def test_tracks_of_different_clips_are_refused(geometry, teacher_clip):
     with pytest.raises(LivefaceError):
         metrics.evaluate_clip(track[: len(track) // 2], track, timeline, geometry)
     assert len(track) == int(np.ceil(timeline.duration_s * FRAME_RATE_HZ - 1e-9))
+
+
+def test_a_still_face_has_no_lag(geometry, teacher_clip):
+    """A constant track (float residue in its aperture) correlates with nothing: lag 0."""
+    _, track = teacher_clip
+    still = np.repeat(track.mean(axis=0, keepdims=True).astype(np.float32), len(track), axis=0)
+    assert metrics.lip_sync_lag_ms(still, track, geometry) == 0.0

@@ -116,10 +116,15 @@ def silence_closure_rate(track: np.ndarray, timeline: Timeline,
     return float(np.mean(closed)) if closed else float("nan")
 
 
+FLAT_MM = 1e-6  # a signal whose spread is below this does not move at all
+
+
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    if a.std() < FLAT_MM or b.std() < FLAT_MM:
+        return 0.0  # a still face correlates with nothing (float residue is not a signal)
     a, b = a - a.mean(), b - b.mean()
-    denom = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denom) if denom > 1e-12 else 0.0
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
 def lip_sync_lag_ms(pred: np.ndarray, ref: np.ndarray, geometry: FaceGeometry,
