@@ -130,7 +130,10 @@ def open_run(run_dir: Path, data_dir: Path | None = None, preset: str | None = N
             "data": str(Path(data_dir).resolve()) if data_dir else info["data"]}
     if runtime is None or runtime.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        info_path.write_text(json.dumps(info, indent=1) + "\n")
+        # atomically: other ranks may be reading it at this moment
+        partial = info_path.with_suffix(f".json.{os.getpid()}")
+        partial.write_text(json.dumps(info, indent=1) + "\n")
+        os.replace(partial, info_path)
     return Run(run_dir, get_preset(info["preset"]), Path(info["data"]))
 
 
