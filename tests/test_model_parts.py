@@ -77,3 +77,19 @@ def test_encoder_has_no_look_ahead_and_a_finite_receptive_field(encoder):
     assert torch.equal(encoder(early)[0][:, t], before[:, t])
     early[:, 2 * t - 14] += 1.0
     assert not torch.equal(encoder(early)[0][:, t], before[:, t])
+
+
+def test_streaming_convolution_path_equals_torchs():
+    """The gathered-taps product used for a streaming step's few outputs is the same
+    convolution torch computes, for every kernel, dilation and stride the encoder uses."""
+    import torch
+
+    from app.model.audio_encoder import CausalConv
+
+    torch.manual_seed(0)
+    for kernel, dilation, stride in ((3, 1, 1), (3, 2, 1), (3, 8, 1), (4, 1, 2), (5, 3, 1)):
+        conv = CausalConv(6, 5, kernel, dilation, stride)
+        span = dilation * (kernel - 1) + 1
+        for outputs in (1, 2, 4):
+            x = torch.randn(2, 6, span + stride * (outputs - 1))
+            assert torch.allclose(conv.convolve(x), conv.conv(x), atol=1e-6), (kernel, dilation)

@@ -78,7 +78,7 @@ class Animator(nn.Module):
             like.new_zeros(batch, 1, c.latent_size),
             like.new_zeros(batch, 1, c.audio_channels), 0)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def step(self, state: AnimatorState, block: Tensor, cond: Conditions, noise: Tensor,
              steps: int = 1, guidance: float = 1.0) -> tuple[Frame, AnimatorState]:
         """block (B, 320 n) samples; cond shaped (B, n, ...); noise (B, n, latent)."""
@@ -174,7 +174,7 @@ def animate_clip(animator: Animator, audio: Tensor, cond: Conditions, noise: Ten
                    for name in ("latent", "rig", "wrinkle", "flush", "audio_end_sample")))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate_offline(log_mel: LogMel, encoder: AudioEncoder, denoiser: Denoiser, audio: Tensor,
                      cond: Conditions, noise: Tensor, steps: int) -> Tensor:
     """The offline baseline (causal=False): K DDIM steps over the whole clip at once.
