@@ -186,6 +186,14 @@ def test_fine_tuning_starts_from_another_runs_weights(data_dir, tmp_path):
     wider = DiffusionNet(replace(config, d_model=64), 8)
     with pytest.raises(LivefaceError, match="does not fit"):
         initialise_from(wider, copy.deepcopy(wider), source.path("teacher"), "teacher")
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    (tuned / "codec.safetensors").write_bytes(source.path("codec").read_bytes())
+    args = ["train", "--data", str(data_dir), "--run", str(tuned), "--preset", "tiny",
+            "--steps", "2", "--init-from", str(source.path("teacher"))]
+    assert train_cli.main([*args, "--stage", "codec"]) == 2
+    assert train_cli.main([*args, "--stage", "teacher"]) == 0
+    assert load_checkpoint(tuned / "teacher.safetensors")[0]["done"]
     unfinished = _trained_codec_run(data_dir, tmp_path / "unfinished")
     train_denoiser(unfinished, CPU, "teacher", steps=4, stop_at=2)
     with pytest.raises(LivefaceError, match="not a finished"):
