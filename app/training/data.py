@@ -15,6 +15,7 @@ uninterrupted one would.
 
 import functools
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,9 +119,7 @@ def engine_repeats(clips: list[Clip], balance: float) -> list[int]:
     clips are repeated by (largest share / their share) ** balance, rounded (0 = no
     balancing, 1 = every engine as often as the largest). Most clips come from one engine
     (espeak-ng); the few from voices closer to recorded speech then count for more."""
-    counts: dict[str, int] = {}
-    for clip in clips:
-        counts[clip.engine] = counts.get(clip.engine, 0) + 1
+    counts = Counter(clip.engine for clip in clips)
     largest = max(counts.values())
     return [max(1, round((largest / counts[c.engine]) ** balance)) for c in clips]
 

@@ -54,6 +54,7 @@ from app.training.train import (
     load_denoiser,
     make_optimiser,
     optimiser_step,
+    sampling_settings,
     to_device,
     training_conditions,
     window_dataset,
@@ -180,14 +181,6 @@ def load_student(run: Run, device: torch.device) -> tuple[DiffusionNet, ModelCon
     student = DiffusionNet(config, run.preset.context_frames)
     student.load_state_dict(state["student"])
     return student.eval(), config
-
-
-def sampling_settings(config: ModelConfig, preset_model: ModelConfig) -> ModelConfig:
-    """The preset's sampling settings, which need no retraining: K, the temperature and
-    the level the streaming past is presented at (for models trained to be told it)."""
-    return replace(config, sampling_steps=preset_model.sampling_steps,
-                   noise_scale=preset_model.noise_scale,
-                   past_level=preset_model.past_level if config.past_conditioning else 0.0)
 
 
 def export(run: Run, out_dir: Path) -> list[Path]:

@@ -303,6 +303,14 @@ def fitted_config(codec: ExpressionCodec, rigs: Tensor, clips, config: ModelConf
                    mel_std=round(mel_std, 6))
 
 
+def sampling_settings(config: ModelConfig, preset_model: ModelConfig) -> ModelConfig:
+    """The preset's sampling settings, which need no retraining: K, the temperature and
+    the level the streaming past is presented at (for models trained to be told it)."""
+    return replace(config, sampling_steps=preset_model.sampling_steps,
+                   noise_scale=preset_model.noise_scale,
+                   past_level=preset_model.past_level if config.past_conditioning else 0.0)
+
+
 def load_codec(run: Run, device: torch.device) -> tuple[ExpressionCodec, ModelConfig]:
     state, config = load_checkpoint(run.path("codec"), kind="codec")
     if not state["done"]:
@@ -404,7 +412,7 @@ def denoiser_losses(net: nn.Module, batch: dict[str, Tensor], x0: Tensor, cond: 
               "velocity": d.velocity_loss(x0_hat, x0), "jitter": d.jitter_loss(x0_hat, x0)}
     losses["loss"] = (losses["diffusion"] + preset.velocity_weight * losses["velocity"]
                       + preset.jitter_weight * losses["jitter"])
-    if lip_loss is not None and preset.lip_vertex_weight:
+    if lip_loss is not None:
         # on the plain x0 estimate: at t = 1 it is what the one-step student must give
         losses["lips"] = lip_loss(d.x0_from_v(z, v, t), batch["rig"])
         losses["loss"] = losses["loss"] + preset.lip_vertex_weight * losses["lips"]
@@ -432,10 +440,8 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
     schedule = getattr(preset, stage)
     codec, config = load_codec(run, runtime.device)
     causal = stage == "teacher"
-    config = replace(config, causal=causal,
-                     past_conditioning=causal and preset.model.past_conditioning,
-                     past_level=preset.model.past_level if causal else 0.0,
-                     noise_scale=preset.model.noise_scale)
+    config = sampling_settings(replace(config, causal=causal, past_conditioning=causal and
+                                       preset.model.past_conditioning), preset.model)
     saved = check_resume(run.path(stage), resume)
     total = steps or (saved or {}).get("total") or schedule.steps
     torch.manual_seed(preset.seed)  # every rank builds identical initial weights
@@ -453,7 +459,8 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
         initialise_from(model, ema, init_from, stage)
     net = wrap_ddp(model, runtime)
     dataset = window_dataset(run)
-    lip_loss = LipVertexLoss(codec, default_geometry(), config.latent_std).to(runtime.device)
+    lip_loss = (LipVertexLoss(codec, default_geometry(), config.latent_std).to(runtime.device)
+                if preset.lip_vertex_weight else None)
 
     def checkpoint(step: int) -> None:
         states = gather_generators(generator, runtime)
