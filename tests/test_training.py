@@ -16,7 +16,9 @@ from app.errors import LivefaceError
 from app.model.animator import animate_clip, generate_offline
 from app.model.denoiser import Conditions
 from app.training import train_cli
+from app.training.augment import AugmentConfig
 from app.training.data import (
+    Clip,
     WindowDataset,
     batch_slots,
     engine_repeats,
@@ -111,6 +113,52 @@ def test_rare_engines_are_repeated_by_the_balance(data_dir):
     last = len(plain.clips) - 1
     assert plain.slots.count(last) * common == balanced.slots.count(last)
     assert len(balanced.slots) - len(plain.slots) == (common - 1) * plain.slots.count(last)
+
+
+def _two_events(signal: np.ndarray) -> np.ndarray | None:
+    """Weighted centres (in frames) of the two groups of frames where `signal` is above a
+    fifth of its peak, split at the widest gap; None unless there are two."""
+    if signal.max() <= 0:
+        return None
+    active = np.flatnonzero(signal > 0.2 * signal.max())
+    gaps = np.diff(active)
+    if gaps.size == 0 or gaps.max() < 5 or active[0] == 0 or active[-1] == signal.size - 1:
+        return None
+    split = int(np.argmax(gaps)) + 1
+    return np.array([np.average(part, weights=signal[part])
+                     for part in (active[:split], active[split:])])
+
+
+@pytest.mark.parametrize("speed", [0.85, 1.3])
+def test_speed_perturbation_keeps_face_and_audio_together(speed):
+    """Two tone bursts 40 frames apart, and the face moves on the same frames: in a window
+    played `speed` times faster both sit 40 / speed frames apart, on the same frames."""
+    frames, bursts = 200, (80, 120)
+    audio = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
+    rig = np.zeros((frames, RIG_SIZE), np.float32)
+    t = np.arange(SAMPLES_PER_FRAME) / 16_000
+    for frame in bursts:
+        audio[frame * SAMPLES_PER_FRAME:(frame + 1) * SAMPLES_PER_FRAME] = np.sin(2e3 * np.pi * t)
+        rig[frame, 0] = 1.0
+    clip = Clip("bursts", audio, rig, 0, 1.0, "train", None, "en")
+    quiet = AugmentConfig(noise_probability=0.0, reverb_probability=0.0, gain_db_range=(0, 0),
+                          bandlimit_probability=0.0, resample_probability=0.0,
+                          speed_probability=1.0, speed_range=(speed, speed))
+    window, context = 72, 8
+    dataset = WindowDataset([clip], window, context, quiet, seed=3)
+    checked = 0
+    for epoch in range(40):
+        w = dataset.window(0, epoch)
+        loud = w["audio"].reshape(-1, SAMPLES_PER_FRAME).square().sum(1).numpy()[context:]
+        face = w["rig"][:, 0].numpy()
+        heard, seen = _two_events(loud), _two_events(face)
+        if heard is None or seen is None:
+            continue  # this window holds fewer than both bursts
+        assert seen[1] - seen[0] == pytest.approx(40 / speed, abs=0.6)
+        assert heard[1] - heard[0] == pytest.approx(40 / speed, abs=1.0)
+        assert np.abs(seen - heard).max() < 1.0
+        checked += 1
+    assert checked >= 5
 
 
 def test_every_stage_end_to_end(data_dir, tmp_path):

@@ -3,6 +3,13 @@
 Each transform is a pure function of (audio, parameters, rng) on 16 kHz mono float32 and
 keeps the length, so the paired face track stays aligned sample for sample. `augment()`
 draws a random chain from an `AugmentConfig`; nothing is baked into the data on disk.
+
+One transform changes timing and so is applied by the window sampler to audio and face
+together (`app.training.data`): speed perturbation, `change_speed`, plays the audio faster
+or slower by resampling, as a tape would. Speech rate, pitch and formants all scale by the
+factor, which imitates faster talkers and other vocal tracts (the standard speed
+perturbation of speech recognition training, 0.9/1.0/1.1 there; wider here, because the
+synthetic voices are few and read slowly).
 """
 
 from dataclasses import dataclass
@@ -28,6 +35,15 @@ class AugmentConfig:
     bandlimit_probability: float = 0.3
     resample_probability: float = 0.3
     resample_rates_hz: tuple[int, ...] = (8_000, 11_025, 22_050, 44_100, 48_000)
+    speed_probability: float = 0.0  # the window sampler's speed perturbation (off by default)
+    speed_range: tuple[float, float] = (0.85, 1.3)  # factor > 1: faster, higher voice
+
+    def draw_speed(self, rng: np.random.Generator) -> float:
+        """A speed factor, uniform in log between the range's ends, or 1 (unchanged)."""
+        if rng.random() >= self.speed_probability:
+            return 1.0
+        low, high = np.log(self.speed_range)
+        return float(np.exp(rng.uniform(low, high)))
 
 
 def _rms(audio: np.ndarray) -> float:
@@ -89,6 +105,15 @@ def resample_round_trip(audio: np.ndarray, rate_hz: int) -> np.ndarray:
     out = np.zeros_like(audio)
     out[: min(back.size, audio.size)] = back[: audio.size]
     return out.astype(np.float32)
+
+
+def change_speed(audio: np.ndarray, factor: float, samples: int) -> np.ndarray:
+    """`audio` played `factor` times faster, as `samples` samples: output sample j is input
+    time j * factor (soxr's filter is linear-phase and delay-compensated, so nothing
+    shifts), zero-padded or cut to length."""
+    out = soxr.resample(np.asarray(audio, dtype=np.float32), SAMPLE_RATE_HZ * factor,
+                        SAMPLE_RATE_HZ)
+    return np.pad(out[:samples], (0, max(0, samples - out.size))).astype(np.float32)
 
 
 def augment(audio: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

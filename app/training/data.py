@@ -4,7 +4,9 @@ A window is `window_frames` animation frames of one clip: its rig track, its emo
 intensity, the gaze the rig's gaze columns hold, and the audio those frames cover plus
 `context_frames` of audio before them (zeros before the clip starts, as in a live stream), so
 the causal audio encoder has warmed up by the window's first frame. Augmentation (room,
-device, band, noise, gain) is drawn afresh for every window and touches the audio only.
+device, band, noise, gain) is drawn afresh for every window and touches the audio only;
+speed perturbation, when the augmentation config asks for it, plays a window's audio faster
+or slower and resamples its face track to match (frame i stays the face of audio frame i).
 
 Sampling is a pure function of (seed, step, rank): the global batch of step s is a slice of
 an epoch-wide permutation of window slots, each rank takes its own disjoint share (what a
@@ -29,7 +31,7 @@ from app.avatar.emotions import EMOTIONS, emotion_flush
 from app.avatar.rig import GAZE_SLICE, RIG_SIZE
 from app.avatar.texture_controls import texture_controls_from_rig
 from app.errors import LivefaceError
-from app.training.augment import AugmentConfig, augment
+from app.training.augment import AugmentConfig, augment, change_speed
 
 MANIFEST_FORMAT = "liveface-dataset/1"
 
@@ -124,6 +126,16 @@ def engine_repeats(clips: list[Clip], balance: float) -> list[int]:
     return [max(1, round((largest / counts[c.engine]) ** balance)) for c in clips]
 
 
+def interpolate_frames(track: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Rows of `track` at fractional frame positions, linearly interpolated (clamped to the
+    track's ends); whole positions give the rows themselves."""
+    positions = np.clip(positions, 0.0, track.shape[0] - 1)
+    low = np.floor(positions).astype(np.int64)
+    high = np.minimum(low + 1, track.shape[0] - 1)
+    weight = (positions - low)[:, None]
+    return ((1.0 - weight) * track[low] + weight * track[high]).astype(np.float32)
+
+
 class WindowDataset(torch.utils.data.Dataset):
     """Window slots: each clip holds ceil(frames / window) of them (times its engine's
     repeat, see `engine_repeats`), so long clips are seen proportionally more;
@@ -147,14 +159,26 @@ class WindowDataset(torch.utils.data.Dataset):
     def window(self, slot: int, epoch: int) -> dict[str, Tensor]:
         rng = np.random.default_rng([self.seed, epoch, slot])
         clip = self.clips[self.slots[slot]]
-        start = int(rng.integers(clip.frames - self.window_frames + 1))
-        stop = start + self.window_frames
-        first = (start - self.context_frames) * SAMPLES_PER_FRAME
-        audio = clip.audio[max(0, first):stop * SAMPLES_PER_FRAME]
+        frames, context = self.window_frames, self.context_frames
+        speed = 1.0
+        if self.augment_config is not None:
+            speed = min(self.augment_config.draw_speed(rng), clip.frames / frames)
+        if speed == 1.0:
+            start = float(rng.integers(clip.frames - frames + 1))
+        else:
+            start = rng.uniform(0.0, clip.frames - frames * speed)
+        # the audio of the window and its context, `speed` times as long in the source
+        first = round((start - context * speed) * SAMPLES_PER_FRAME)
+        length = round((context + frames) * speed * SAMPLES_PER_FRAME)
+        audio = clip.audio[max(0, first):first + length]
         audio = np.pad(audio, (max(0, -first), 0))  # silence before the clip starts
+        if speed != 1.0:
+            audio = change_speed(audio, speed, (context + frames) * SAMPLES_PER_FRAME)
         if self.augment_config is not None:
             audio = augment(audio, self.augment_config, rng)
-        rig = clip.rig[start:stop]
+        # frame i's centre is output sample (context + i + 0.5) * 320, source time * speed
+        positions = first / SAMPLES_PER_FRAME + (context + np.arange(frames) + 0.5) * speed - 0.5
+        rig = interpolate_frames(clip.rig, positions)
         return {"audio": torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
                 "rig": torch.from_numpy(rig),
                 "gaze": torch.from_numpy(np.ascontiguousarray(rig[:, GAZE_SLICE])),

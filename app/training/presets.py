@@ -68,7 +68,8 @@ def _tiny() -> Preset:
         teacher=StageSchedule(steps=30, batch=4, lr=3e-3, warmup_steps=3),
         offline=StageSchedule(steps=20, batch=4, lr=3e-3, warmup_steps=3),
         distill=StageSchedule(steps=10, batch=4, lr=1e-3, warmup_steps=2),
-        window_frames=24, context_frames=8, ema_decay=0.9, augment=AugmentConfig(),
+        window_frames=24, context_frames=8, ema_decay=0.9,
+        augment=AugmentConfig(speed_probability=0.5),
         log_every=5, checkpoint_every=10, past_noise_max=1.0, lip_vertex_weight=1.0)
 
 
@@ -83,7 +84,8 @@ def _cpu() -> Preset:
         offline=StageSchedule(steps=8000, batch=8, lr=1e-3, warmup_steps=300),
         distill=StageSchedule(steps=3000, batch=4, lr=2e-4, warmup_steps=100),
         window_frames=96, context_frames=32, distill_teacher_steps=8, checkpoint_every=500,
-        past_noise_max=1.0, lip_vertex_weight=1.0, engine_balance=0.5)
+        past_noise_max=1.0, lip_vertex_weight=1.0, engine_balance=0.5,
+        augment=AugmentConfig(speed_probability=0.5))
 
 
 def _gpu() -> Preset:
@@ -98,7 +100,8 @@ def _gpu() -> Preset:
         offline=StageSchedule(steps=30000, batch=64, lr=5e-4, warmup_steps=1000),
         distill=StageSchedule(steps=10000, batch=32, lr=1e-4, warmup_steps=200),
         window_frames=150, context_frames=32, ema_decay=0.9995, log_every=100,
-        checkpoint_every=1000, past_noise_max=1.0, lip_vertex_weight=1.0, engine_balance=0.5)
+        checkpoint_every=1000, past_noise_max=1.0, lip_vertex_weight=1.0, engine_balance=0.5,
+        augment=AugmentConfig(speed_probability=0.5))
 
 
 PRESETS = {"tiny": _tiny, "cpu": _cpu, "gpu": _gpu}
