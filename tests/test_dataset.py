@@ -6,6 +6,7 @@ next to it and compare bytes.
 
 import json
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from app.training.dataset import (
     SPLITS,
     BuildArgs,
     PoolVoice,
+    build_dict,
     plan_clips,
 )
 from app.training.dataset_build import build_dataset
@@ -99,6 +101,34 @@ def test_plan_never_shares_a_voice_between_splits():
     assert not voices["test"] & (voices["train"] | voices["validation"])
     assert not voices["validation"] & voices["train"]
     assert {s.split for s in plan if s.language == "it"} == {"test"}
+
+
+def test_train_engines_only_train_and_leave_the_other_splits_alone():
+    pools = {lang: [PoolVoice("e", f"{lang}{k}", "MIT") for k in range(10)]
+             + [PoolVoice("neural", f"{lang}-n", "MIT")] for lang in ("en", "de")}
+    pools["it"] = [PoolVoice("e", "it0", "MIT")]
+    plain_args = BuildArgs(20.0, ("en", "de"), ("it",), ("e", "neural"), 5)
+    fixed_args = replace(plain_args, train_engines=("neural",))
+    splits = {}
+    for name, args in (("plain", plain_args), ("fixed", fixed_args)):
+        plan = plan_clips(args, pools)
+        splits[name] = {split: {s.voice for s in plan if s.split == split and s.language != "it"}
+                        for split in SPLITS}
+    assert {"en-n", "de-n"} <= splits["fixed"]["train"]
+    assert not {"en-n", "de-n"} & (splits["fixed"]["test"] | splits["fixed"]["validation"])
+    assert {"en-n", "de-n"} & (splits["plain"]["test"] | splits["plain"]["validation"])
+    for split in ("test", "validation"):  # nobody else leaves test or validation
+        assert splits["fixed"][split] >= splits["plain"][split] - {"en-n", "de-n"}
+        assert len(splits["fixed"][split]) >= len(splits["plain"][split]) - 2
+    assert not splits["fixed"]["test"] & (splits["fixed"]["train"] | splits["fixed"]["validation"])
+    assert build_dict(plain_args) == {k: v for k, v in asdict(plain_args).items()
+                                      if k != "train_engines"}
+    assert build_dict(fixed_args)["train_engines"] == ("neural",)
+    with pytest.raises(LivefaceError, match="too few voices"):
+        plan_clips(fixed_args, {**pools, "en": [PoolVoice("e", "a", "MIT"),
+                                                PoolVoice("neural", "b", "MIT"),
+                                                PoolVoice("neural", "c", "MIT")]})
+    assert build_dict(fixed_args)["train_engines"] == ("neural",)
 
 
 def test_same_seed_gives_identical_files_and_another_seed_differs(tiny, tmp_path):

@@ -34,6 +34,8 @@ def _add_build(actions) -> None:
     build.add_argument("--heldout-langs", type=names, help="test-only languages (default it,pt)")
     build.add_argument("--workers", type=positive_int, help="processes (default: CPU count)")
     build.add_argument("--engines", type=names, help="speech engines (default: all installed)")
+    build.add_argument("--train-engines", type=names, default=(),
+                       help="engines whose voices only train, never held out (e.g. piper)")
 
 
 def run_data_command(args: argparse.Namespace) -> None:
@@ -46,7 +48,8 @@ def _build(args: argparse.Namespace) -> None:
     with _ProgressBar() as bar:
         result = build_dataset(args.out, args.minutes, args.langs, args.seed,
                                args.heldout_langs, args.engines,
-                               args.workers or os.cpu_count(), bar.update)
+                               args.workers or os.cpu_count(), bar.update,
+                               args.train_engines)
     print_warnings(result.warnings)
     print(f"wrote {result.manifest}: {result.clips} clips "
           f"({result.synthesised} synthesised now, {result.clips - result.synthesised} kept)")

@@ -9,7 +9,11 @@ model never heard:
 - every voice of a training language belongs to exactly one split: most to "train", at
   least one to "validation", and at least one to "test" (`heldout = "heldout_voices"`);
 - the held-out languages (default: it and pt) are synthesised with a smaller share and
-  are only in "test" (`heldout = "heldout_languages"`).
+  are only in "test" (`heldout = "heldout_languages"`);
+- the voices of `train_engines` (`--train-engines`, none by default) go to "train" only.
+  The one neural voice (piper) sounds far more like a person than the formant and diphone
+  voices; when recorded speech is the test of natural speech, it teaches more in training
+  than it measures in the held-out voices.
 
 Layout of a built DIR (all paths in the manifest are relative to DIR):
 
@@ -25,7 +29,7 @@ Layout of a built DIR (all paths in the manifest are relative to DIR):
 manifest.json:
 
     {"format": "liveface-dataset/1",
-     "build": {"minutes", "langs", "heldout_langs", "engines", "seed"},
+     "build": {"minutes", "langs", "heldout_langs", "engines", "seed"[, "train_engines"]},
      "plan_hash": sha256 of the build arguments and every clip spec,
      "sample_rate_hz": 16000, "frame_rate_hz": 50, "rig_names": [57 names],
      "clips": [{"id", "audio", "timeline", "rig", "meta", "language", "voice", "engine",
@@ -45,6 +49,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from app.avatar.emotions import EMOTIONS
+from app.errors import LivefaceError
 from app.training.speech import Prosody, prosody_for_emotion, sentences
 
 SPLITS = ("train", "validation", "test")
@@ -69,6 +74,16 @@ class BuildArgs:
     heldout_langs: tuple[str, ...]
     engines: tuple[str, ...]
     seed: int
+    train_engines: tuple[str, ...] = ()  # engines whose voices are never held out
+
+
+def build_dict(args: BuildArgs) -> dict:
+    """The arguments as stored in build.json and the manifest; `train_engines` only when
+    set, so builds made before it existed keep their plan hash."""
+    data = asdict(args)
+    if not args.train_engines:
+        del data["train_engines"]
+    return data
 
 
 @dataclass(frozen=True)
@@ -110,7 +125,7 @@ def spec_hash(spec: ClipSpec) -> str:
 
 
 def plan_hash(args: BuildArgs, specs: list[ClipSpec]) -> str:
-    return _sha256({"build": asdict(args), "clips": [spec_to_dict(s) for s in specs]})
+    return _sha256({"build": build_dict(args), "clips": [spec_to_dict(s) for s in specs]})
 
 
 def _sha256(data) -> str:
@@ -124,7 +139,8 @@ def plan_clips(args: BuildArgs, pools: dict[str, list[PoolVoice]]) -> list[ClipS
     rng = np.random.default_rng([args.seed, 0xDA7A])
     budget_s = args.minutes * 60.0
     heldout_s = HELDOUT_LANGUAGE_SHARE * budget_s if args.heldout_langs else 0.0
-    voice_splits = {lang: split_voices(pools[lang], rng) for lang in args.langs}
+    voice_splits = {lang: split_voices(pools[lang], rng, args.train_engines)
+                    for lang in args.langs}
     specs: list[ClipSpec] = []
     counts = dict.fromkeys(SPLITS, 0.0)
     while sum(s.estimated_s for s in specs) < budget_s - heldout_s or not all(counts.values()):
@@ -155,13 +171,27 @@ def _clip_id(language: str, specs: list[ClipSpec]) -> str:
     return f"{language}_{sum(s.language == language for s in specs):04d}"
 
 
-def split_voices(pool: list[PoolVoice], rng: np.random.Generator) -> dict[str, list[PoolVoice]]:
-    """Each voice into one split: a shuffled pool, test and validation voices first."""
+def split_voices(pool: list[PoolVoice], rng: np.random.Generator,
+                 train_engines: tuple[str, ...] = ()) -> dict[str, list[PoolVoice]]:
+    """Each voice into one split: a shuffled pool, test and validation voices first. The
+    voices of `train_engines` move to the training split from wherever they fell; the other
+    voices keep their splits, except that a split left empty takes the first training voice."""
     order = [pool[i] for i in rng.permutation(len(pool))]
     n_test = max(1, round(TEST_VOICE_SHARE * len(pool)))
     n_val = max(1, round(VALIDATION_VOICE_SHARE * len(pool)))
-    return {"test": order[:n_test], "validation": order[n_test:n_test + n_val],
-            "train": order[n_test + n_val:]}
+    fixed = [v for v in order if v.engine in train_engines]
+    splits = {"test": order[:n_test], "validation": order[n_test:n_test + n_val],
+              "train": order[n_test + n_val:]}
+    splits = {name: [v for v in voices if v not in fixed] for name, voices in splits.items()}
+    for name in ("test", "validation"):
+        if fixed and not splits[name]:
+            if not splits["train"]:
+                raise LivefaceError(
+                    f"too few voices besides those of {', '.join(train_engines)} to hold one "
+                    "out for validation and one for test; add engines or drop --train-engines.")
+            splits[name].append(splits["train"].pop(0))
+    splits["train"] += fixed
+    return splits
 
 
 def pick_voice(rng: np.random.Generator, voices: list[PoolVoice]) -> PoolVoice:

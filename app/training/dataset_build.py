@@ -23,6 +23,7 @@ from app.errors import LivefaceError
 from app.training.dataset import (
     BuildArgs,
     ClipSpec,
+    build_dict,
     plan_clips,
     plan_hash,
     spec_hash,
@@ -54,10 +55,11 @@ class BuildResult:
 def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
                   heldout_langs: tuple[str, ...] | None = None,
                   engines: tuple[str, ...] | None = None, workers: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> BuildResult:
+                  progress: Callable[[int, int], None] | None = None,
+                  train_engines: tuple[str, ...] = ()) -> BuildResult:
     """Build (or finish) the data set in `out`; `progress(done, total)` after each clip."""
     out = Path(out)
-    args, warnings = resolve_request(minutes, langs, seed, heldout_langs, engines)
+    args, warnings = resolve_request(minutes, langs, seed, heldout_langs, engines, train_engines)
     specs = plan_clips(args, voice_pools(args))
     phash = plan_hash(args, specs)
     prepare_out_dir(out, args, phash)
@@ -93,7 +95,7 @@ def prepare_out_dir(out: Path, args: BuildArgs, phash: str) -> None:
         raise LivefaceError(f"{out} is not empty and holds no liveface data set ({BUILD_NAME}); "
                             "choose a new or empty folder.")
     (out / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"format": FORMAT, "build": asdict(args), "plan_hash": phash},
+    text = json.dumps({"format": FORMAT, "build": build_dict(args), "plan_hash": phash},
                       indent=1, sort_keys=True) + "\n"
     build_file.write_text(text)
 
@@ -103,7 +105,7 @@ def _check_same_build(out: Path, build_file: Path, args: BuildArgs, phash: str) 
         stored = json.loads(build_file.read_text())
     except ValueError:
         raise LivefaceError(f"{build_file} is corrupt; build into a new folder.") from None
-    wanted = json.loads(json.dumps(asdict(args)))
+    wanted = json.loads(json.dumps(build_dict(args)))
     if stored.get("build") != wanted:
         raise LivefaceError(
             f"{out} was built with other arguments ({_describe(stored.get('build'))}); "

@@ -7,7 +7,7 @@ from pathlib import Path
 from app.audio.contract import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from app.avatar.rig import RIG_NAMES
 from app.errors import LivefaceError
-from app.training.dataset import BuildArgs, ClipSpec
+from app.training.dataset import BuildArgs, ClipSpec, build_dict
 from app.training.dataset_files import clip_paths, read_meta, write_json
 
 FORMAT = "liveface-dataset/1"
@@ -66,7 +66,7 @@ def entry_for(root: Path, spec: ClipSpec) -> ManifestEntry:
 
 def write_manifest(root: Path, args: BuildArgs, phash: str, specs: list[ClipSpec]) -> Path:
     data = {
-        "format": FORMAT, "build": asdict(args), "plan_hash": phash,
+        "format": FORMAT, "build": build_dict(args), "plan_hash": phash,
         "sample_rate_hz": SAMPLE_RATE_HZ, "frame_rate_hz": FRAME_RATE_HZ,
         "rig_names": list(RIG_NAMES),
         "clips": [asdict(entry_for(root, spec)) for spec in specs],

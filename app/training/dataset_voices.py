@@ -25,7 +25,8 @@ _ESPEAK_VARIANT = re.compile(r"^(m[1-7]|f[1-5]|klatt[234]?)$")
 
 def resolve_request(minutes: float, langs: tuple[str, ...], seed: int,
                     heldout_langs: tuple[str, ...] | None,
-                    engines: tuple[str, ...] | None) -> tuple[BuildArgs, tuple[str, ...]]:
+                    engines: tuple[str, ...] | None,
+                    train_engines: tuple[str, ...] = ()) -> tuple[BuildArgs, tuple[str, ...]]:
     """The checked build arguments, and warnings for default engines that are missing."""
     if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or minutes <= 0:
         raise LivefaceError(f"--minutes must be a number above 0, got {minutes}.")
@@ -36,7 +37,12 @@ def resolve_request(minutes: float, langs: tuple[str, ...], seed: int,
         raise LivefaceError("give at least one language with --langs, e.g. en,de,fr,es.")
     _check_known(langs, available)
     heldout = _heldout(langs, heldout_langs, available)
-    return BuildArgs(float(minutes), langs, heldout, names, int(seed)), warnings
+    train_engines = _unique(train_engines)
+    unused = [name for name in train_engines if name not in names]
+    if unused:
+        raise LivefaceError(f"--train-engines names {', '.join(unused)}, which this build does "
+                            f"not use (engines: {', '.join(names)}).")
+    return BuildArgs(float(minutes), langs, heldout, names, int(seed), train_engines), warnings
 
 
 def resolve_engines(requested: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
