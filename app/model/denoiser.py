@@ -37,6 +37,8 @@ from torch import Tensor, nn
 
 from app.model.config import ModelConfig
 
+_MEMO_TOKENS = 2  # calls of at most this many tokens (streaming) reuse their layout
+
 
 @dataclass(frozen=True)
 class Conditions:
@@ -208,6 +210,7 @@ class Denoiser(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.latent_size)
+        self._layouts: dict[tuple, tuple] = {}  # streaming layouts, see positions_and_mask
 
     def forward(self, tokens: Tokens, cache: KVCache | None = None
                 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -222,19 +225,31 @@ class Denoiser(nn.Module):
         return self.head(self.norm(x)), torch.stack(keys), torch.stack(values)
 
     def positions_and_mask(self, tokens: Tokens, cached: int):
-        """Rotary tables for [cache, tokens] keys (relative to the oldest) and the mask."""
-        start = tokens.frame.min() - cached  # the cache holds the frames just before
-        cache_frames = torch.arange(cached, device=tokens.frame.device) + start
-        k_frame = torch.cat([cache_frames, tokens.frame])
+        """Rotary tables for [cache, tokens] keys (relative to the oldest) and the mask.
+
+        They depend only on the tokens' layout relative to the cache, which a stream repeats
+        every frame, so the few-token layouts of streaming calls are computed once."""
+        if tokens.frame.shape[0] > _MEMO_TOKENS or torch.is_grad_enabled():
+            return self.layout(tokens.frame, tokens.clean, cached)
+        frame = tokens.frame.tolist()
+        key = (cached, tuple(f - frame[0] for f in frame), tuple(tokens.clean.tolist()),
+               tokens.frame.device, self.config.window_frames)
+        if key not in self._layouts:
+            self._layouts[key] = self.layout(tokens.frame, tokens.clean, cached)
+        return self._layouts[key]
+
+    def layout(self, frame: Tensor, clean: Tensor, cached: int):
+        start = frame.min() - cached  # the cache holds the frames just before
+        cache_frames = torch.arange(cached, device=frame.device) + start
+        k_frame = torch.cat([cache_frames, frame])
         rotary = rotary_tables(k_frame - start, self.config.head_dim)
         if not self.config.causal:
             return rotary, None
-        n = tokens.frame.shape[0]
-        k_clean = torch.cat([torch.ones_like(cache_frames, dtype=torch.bool), tokens.clean])
+        n = frame.shape[0]
+        k_clean = torch.cat([torch.ones_like(cache_frames, dtype=torch.bool), clean])
         k_is_q = torch.arange(cached + n, device=k_frame.device)[None, :] == (
             torch.arange(n, device=k_frame.device)[:, None] + cached)
-        mask = attention_mask(tokens.frame, tokens.clean, k_frame, k_clean, k_is_q,
-                              self.config.window_frames)
+        mask = attention_mask(frame, clean, k_frame, k_clean, k_is_q, self.config.window_frames)
         return rotary, mask
 
     def forward_sequence(self, noisy: Tensor, level: Tensor, audio: Tensor, cond: Conditions,
