@@ -72,7 +72,8 @@ def _cached_data(models_dir: Path) -> Path:
     key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:12]
     out = Path(user_cache_dir("liveface")) / f"eval-data-{key}"
     build_dataset(out, build["minutes"], tuple(build["langs"]), build["seed"],
-                  tuple(build["heldout_langs"]), tuple(build["engines"]))
+                  tuple(build["heldout_langs"]), tuple(build["engines"]),
+                  train_engines=tuple(build.get("train_engines", ())))
     return out
 
 

@@ -6,7 +6,9 @@
   steps/s with the lip-vertex loss (20,000 steps, ~65 min), offline ~7 steps/s (8,000
   steps, ~20 min), distill ~3.9 steps/s (3,000 steps, ~13 min); about 1.3 M parameters,
   5.4 MB per bundle. The teacher is told its past's corruption level, learns lips through
-  the lip-vertex loss and sees the rarer speech engines' clips more often; it samples with
+  the lip-vertex loss and sees the rarer speech engines' clips more often; half of its
+  windows are played 0.85-1.3x as fast (speed perturbation, `AugmentConfig.speed_range`),
+  which varies speaking rate and voice pitch beyond the few synthetic voices; it samples with
   K = 50 at temperature 0.5 and presents its own past at level 0.5 (chosen on the
   validation split: 0.7 closes lips a little more often, 0.9 collapses; 0.5 keeps a margin).
 - "gpu": a larger model and longer schedules for one CUDA GPU (or several with torchrun).
