@@ -72,6 +72,16 @@ def test_silence_sits_on_the_fixed_floor(log_mel):
     assert torch.allclose(features, floor.expand_as(features))
 
 
+def test_a_dc_offset_changes_nothing_once_the_window_is_inside_the_clip(log_mel):
+    """A recording's constant offset (LibriVox sits at +0.007) must not look like sound:
+    silence with an offset stays on the floor, speech with one keeps its features."""
+    quiet = log_mel(torch.full((1, 1600), 0.01))[:, 3:]  # frames 0-2 reach into the padding
+    floor = (torch.log(torch.tensor(CONFIG.mel_log_floor)) - CONFIG.mel_mean) / CONFIG.mel_std
+    assert torch.allclose(quiet, floor.expand_as(quiet), atol=0.05)
+    audio = speechy(10, batch=1)
+    assert torch.allclose(log_mel(audio + 0.05)[:, 3:], log_mel(audio)[:, 3:], atol=1e-3)
+
+
 def test_non_finite_samples_count_as_silence_and_loud_audio_is_clipped(log_mel):
     audio = speechy(5, batch=1)
     broken = audio.clone()

@@ -5,6 +5,10 @@ so the window *ends* at the hop boundary: when animation frame t ends (sample 32
 mel frames 2t and 2t + 1 are complete and nothing later is needed. A clip of N samples
 (N a multiple of 160) gives N / 160 frames.
 
+Each frame's mean is removed before windowing (as Kaldi's front end does): microphones and
+recordings often carry a DC offset (LibriVox readings sit at about +0.007), which would
+otherwise fill the lowest bins and make a pause look like sound.
+
 The filterbank uses the HTK mel formula, mel(f) = 2595 log10(1 + f / 700), with triangles
 of unit peak (no Slaney area normalisation). The log has a fixed floor and the result is
 standardised with fixed global constants (from the model config), never per clip: a live
@@ -69,6 +73,7 @@ class LogMel(nn.Module):
     def frames_to_features(self, padded: Tensor) -> Tensor:
         """Features of every full window in `padded` (which already carries its history)."""
         frames = padded.unfold(-1, MEL_WINDOW_SAMPLES, MEL_HOP_SAMPLES)  # (B, F, 400)
+        frames = frames - frames.mean(dim=-1, keepdim=True)  # DC offset, per frame
         spectrum = torch.fft.rfft(frames * self.window, n=FFT_SIZE)
         power = spectrum.real.square() + spectrum.imag.square()
         mel = power @ self.filterbank
