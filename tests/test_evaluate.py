@@ -59,3 +59,25 @@ def test_eval_user_errors(tmp_path, capsys):
     assert "--text" in capsys.readouterr().err
     assert main(["eval", "--models", str(tmp_path), "--data", str(tmp_path)]) == 2
     assert "liveface: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("train_engines", [None, ["piper"]])
+def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_engines):
+    """`liveface eval` without --data rebuilds the model card's data set; the build is
+    replaced by a recorder here (a real 180-minute build takes minutes)."""
+    from app.training import dataset_build, eval_cli
+
+    build = {"minutes": 180.0, "langs": ["en", "de"], "heldout_langs": ["it"],
+             "engines": ["espeak-ng", "piper"], "seed": 1}
+    if train_engines:
+        build["train_engines"] = train_engines
+    (tmp_path / "model-card.json").write_text(json.dumps({"data": {"build": build}}))
+    calls = []
+    monkeypatch.setattr(dataset_build, "build_dataset",
+                        lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = eval_cli._cached_data(tmp_path)
+    (args, kwargs), = calls
+    assert args == (out, 180.0, ("en", "de"), 1, ("it",), ("espeak-ng", "piper"))
+    assert kwargs == {"train_engines": tuple(train_engines or ())}
+    assert str(out).startswith(str(tmp_path / "cache"))
