@@ -3,8 +3,8 @@
 - "tiny": a few thousand parameters and a handful of steps, for tests (seconds).
 - "cpu": trains a usable model on a 2-core machine in about two hours in all. Measured on
   2 shared cores (torch threads 2): codec ~240 steps/s (4,000 steps, ~20 s), teacher ~4.5
-  steps/s with the lip-vertex loss and speed perturbation (20,000 steps, ~75 min), offline ~7 steps/s (8,000
-  steps, ~20 min), distill ~3.9 steps/s (3,000 steps, ~13 min); about 1.3 M parameters,
+  steps/s with the lip-vertex loss and speed perturbation (20,000 steps, ~75 min), offline
+  ~7 steps/s (8,000 steps, ~20 min), distill ~3.9 steps/s (3,000 steps, ~13 min); about 1.3 M parameters,
   5.4 MB per bundle. The teacher is told its past's corruption level, learns lips through
   the lip-vertex loss and sees the rarer speech engines' clips more often; half of its
   windows are played 0.85-1.3x as fast (speed perturbation, `AugmentConfig.speed_range`),
