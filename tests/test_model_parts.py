@@ -91,5 +91,6 @@ def test_streaming_convolution_path_equals_torchs():
         conv = CausalConv(6, 5, kernel, dilation, stride)
         span = dilation * (kernel - 1) + 1
         for outputs in (1, 2, 4):
-            x = torch.randn(2, 6, span + stride * (outputs - 1))
-            assert torch.allclose(conv.convolve(x), conv.conv(x), atol=1e-6), (kernel, dilation)
+            x = torch.randn(2, span + stride * (outputs - 1), 6)  # time-major
+            expected = conv.conv(x.transpose(1, 2)).transpose(1, 2)
+            assert torch.allclose(conv.convolve(x), expected, atol=1e-6), (kernel, dilation)
