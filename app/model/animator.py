@@ -27,8 +27,8 @@ from app.audio.features import LogMel, MelState, StreamingLogMel
 from app.model.audio_encoder import AudioEncoder, EncoderState
 from app.model.codec import ExpressionCodec
 from app.model.config import ModelConfig
-from app.model.denoiser import Conditions, Denoiser, KVCache, Tokens, keep_clean
-from app.model.diffusion import ddim_sample, ddim_step, guided, sampling_times
+from app.model.denoiser import Conditions, Denoiser, KVCache, Tokens
+from app.model.diffusion import ddim_sample, ddim_step, guided, sampling_times, x0_from_v
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,13 @@ class Animator(nn.Module):
         self.log_mel = LogMel(config.mel_mean, config.mel_std, config.mel_log_floor)
         self.streaming_mel = StreamingLogMel(self.log_mel)
         self.encoder, self.denoiser, self.codec = encoder, denoiser, codec
+        # A streaming call's token layout, in frames relative to the newest token (positions
+        # are relative, so absolute frame numbers never matter): the noisy token alone, or
+        # the previous frame's clean commit followed by it.
+        self.register_buffer("_noisy_frames", torch.zeros(1, dtype=torch.long), persistent=False)
+        self.register_buffer("_noisy_clean", torch.zeros(1, dtype=torch.bool), persistent=False)
+        self.register_buffer("_commit_frames", torch.tensor([-1, 0]), persistent=False)
+        self.register_buffer("_commit_clean", torch.tensor([True, False]), persistent=False)
 
     @classmethod
     def build(cls, config: ModelConfig) -> "Animator":
@@ -95,43 +102,46 @@ class Animator(nn.Module):
                                     at(cond.intensity))
             commit = (latent, feature) if t > 0 else None
             latent, cache = self.sample_frame(cache, commit, at(audio), frame_cond, at(noise),
-                                              t, steps, guidance)
+                                              steps, guidance)
             feature, t = at(audio), t + 1
             latents.append(latent)
         frame = self.decode(torch.cat(latents, dim=1), t)
         return frame, AnimatorState(mel_state, encoder_state, cache, latent, feature, t)
 
     def sample_frame(self, cache: KVCache, commit: tuple[Tensor, Tensor] | None, audio: Tensor,
-                     cond: Conditions, noise: Tensor, frame: int, steps: int, guidance: float
+                     cond: Conditions, noise: Tensor, steps: int, guidance: float
                      ) -> tuple[Tensor, KVCache]:
-        """DDIM over one frame's latent given the cached clean past; commits `commit` first."""
+        """DDIM over one frame's latent given the cached clean past; commits `commit` first.
+
+        The last step lands on t = 0, where DDIM's update is the x0 estimate itself, so it
+        returns that (the one-step student's whole sampler is x0 = -v(noise, 1))."""
         times = sampling_times(steps, noise.device)
         z = noise * self.config.noise_scale
-        for t, s in zip(times[:-1], times[1:]):
-            v, cache = self.velocity(cache, commit, z, audio, t, cond, frame)
+        for i in range(steps):
+            t = times[i]
+            v, cache = self.velocity(cache, commit, z, audio, t, cond)
             if guidance != 1.0:
-                v_uncond, _ = self.velocity(cache, None, z, audio, t, cond.dropped(), frame)
+                v_uncond, _ = self.velocity(cache, None, z, audio, t, cond.dropped())
                 v = guided(v, v_uncond, guidance)
-            z, commit = ddim_step(z, v, t, s), None
+            z = x0_from_v(z, v, t) if i == steps - 1 else ddim_step(z, v, t, times[i + 1])
+            commit = None
         return z, cache
 
     def velocity(self, cache: KVCache, commit: tuple[Tensor, Tensor] | None, z: Tensor,
-                 audio: Tensor, t: Tensor, cond: Conditions, frame: int
-                 ) -> tuple[Tensor, KVCache]:
-        """v for the noisy token of `frame`; with a commit, also the cache that includes it."""
+                 audio: Tensor, t: Tensor, cond: Conditions) -> tuple[Tensor, KVCache]:
+        """v for the noisy token; with a commit, also the cache that includes it.
+
+        The commit is token 0 and the noisy token's conditions serve both tokens (a clean
+        token ignores them), so the call builds no conditions of its own."""
         level = t.expand(z.shape[0], 1)
-        frames = torch.tensor([frame], device=z.device)
-        tokens = Tokens(z, audio, level, cond, frames, torch.zeros(1, dtype=torch.bool,
-                                                                   device=z.device))
-        if commit is not None:
-            tokens = Tokens(torch.cat([commit[0], z], 1), torch.cat([commit[1], audio], 1),
-                            torch.cat([torch.full_like(level, self.config.past_level), level], 1),
-                            Conditions.absent(z.shape[0], 1, z).cat(cond),
-                            frames - torch.tensor([1, 0], device=z.device),
-                            torch.tensor([True, False], device=z.device))
+        if commit is None:
+            tokens = Tokens(z, audio, level, cond, self._noisy_frames, self._noisy_clean)
+            return self.denoiser(tokens, cache)[0], cache
+        tokens = Tokens(torch.cat([commit[0], z], 1), torch.cat([commit[1], audio], 1),
+                        torch.cat([torch.full_like(level, self.config.past_level), level], 1),
+                        cond, self._commit_frames, self._commit_clean)
         v, keys, values = self.denoiser(tokens, cache)
-        if commit is not None:
-            cache = cache.extend(*keep_clean(tokens, keys, values), self.config.window_frames)
+        cache = cache.extend(keys[:, :, :, :1], values[:, :, :, :1], self.config.window_frames)
         return v[:, -1:], cache
 
     def decode(self, latents: Tensor, next_frame: int) -> Frame:

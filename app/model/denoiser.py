@@ -69,7 +69,7 @@ class Tokens:
     latent: Tensor  # (B, n, latent)
     audio: Tensor  # (B, n, audio_channels)
     level: Tensor  # (B, n) diffusion time t in [0, 1]; for clean tokens, their corruption
-    cond: Conditions  # ignored for clean tokens
+    cond: Conditions  # (B, n, ...) or (B, 1, ...) shared by all; ignored for clean tokens
     frame: Tensor  # (n,) long, frame index of each token
     clean: Tensor  # (n,) bool
 
