@@ -51,7 +51,7 @@ def mel_filterbank(num_bins: int = MEL_BINS, fft_size: int = FFT_SIZE,
 
 def sanitise_audio(audio: Tensor) -> Tensor:
     """NaN/inf samples become silence; everything else is clipped to full scale (+-1)."""
-    return torch.where(torch.isfinite(audio), audio, torch.zeros_like(audio)).clamp(-1.0, 1.0)
+    return torch.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0).clamp(-1.0, 1.0)
 
 
 class LogMel(nn.Module):
@@ -75,7 +75,7 @@ class LogMel(nn.Module):
         frames = padded.unfold(-1, MEL_WINDOW_SAMPLES, MEL_HOP_SAMPLES)  # (B, F, 400)
         frames = frames - frames.mean(dim=-1, keepdim=True)  # DC offset, per frame
         spectrum = torch.fft.rfft(frames * self.window, n=FFT_SIZE)
-        power = spectrum.real.square() + spectrum.imag.square()
+        power = torch.view_as_real(spectrum).square().sum(dim=-1)
         mel = power @ self.filterbank
         log_mel = torch.log(mel.clamp_min(self.log_floor))  # fixed floor, not per-clip
         return (log_mel - self.mean) / self.std
