@@ -122,13 +122,51 @@ def test_train_engines_only_train_and_leave_the_other_splits_alone():
         assert len(splits["fixed"][split]) >= len(splits["plain"][split]) - 2
     assert not splits["fixed"]["test"] & (splits["fixed"]["train"] | splits["fixed"]["validation"])
     assert build_dict(plain_args) == {k: v for k, v in asdict(plain_args).items()
-                                      if k != "train_engines"}
+                                      if k not in ("train_engines", "by_speaker")}
     assert build_dict(fixed_args)["train_engines"] == ("neural",)
     with pytest.raises(LivefaceError, match="too few voices"):
         plan_clips(fixed_args, {**pools, "en": [PoolVoice("e", "a", "MIT"),
                                                 PoolVoice("neural", "b", "MIT"),
                                                 PoolVoice("neural", "c", "MIT")]})
     assert build_dict(fixed_args)["train_engines"] == ("neural",)
+
+
+def test_voices_of_one_speaker_share_a_split():
+    """flite and festival voice the same recordings (CMU's Kal and ARCTIC slt): by speaker,
+    the two voices of one person never straddle splits; by engine voice, some seed splits
+    them, which is what builds made before speakers counted did."""
+    people = [PoolVoice("flite", "slt", "x"), PoolVoice("festival", "cmu_us_slt_arctic_hts", "x"),
+              PoolVoice("flite", "kal16", "x"), PoolVoice("festival", "kal_diphone", "x")]
+    pools = {"en": people + [PoolVoice("e", f"en{k}", "MIT") for k in range(8)],
+             "de": [PoolVoice("e", f"de{k}", "MIT") for k in range(6)]}
+    straddled = set()
+    for seed in range(12):
+        for by_speaker in (False, True):
+            args = BuildArgs(10.0, ("en", "de"), (), ("e", "flite", "festival"), seed,
+                             by_speaker=by_speaker)
+            homes: dict[str, set[str]] = {}
+            for spec in plan_clips(args, pools):
+                speaker = PoolVoice(spec.engine, spec.voice, "").speaker
+                homes.setdefault(speaker, set()).add(spec.split)
+            apart = {person for person, splits in homes.items() if len(splits) > 1}
+            if by_speaker:
+                assert not apart, (seed, apart)
+            straddled |= apart
+        assert build_dict(replace(args, by_speaker=True))["by_speaker"] is True
+    assert straddled & {"cmu-arctic-slt", "cmu-kal"}  # the old rule does split them
+    assert PoolVoice("e", "en0", "MIT").speaker == "e/en0"  # a synthetic voice is its own
+
+
+def test_a_folder_begun_by_voice_is_finished_by_voice(tmp_path):
+    out = tmp_path / "old"
+    build_dataset(out, workers=1, by_speaker=False, **TINY)
+    assert "by_speaker" not in json.loads((out / "build.json").read_text())["build"]
+    before = _files(out)
+    victim = load_manifest(out).clips[0]
+    (out / victim.meta).unlink()
+    (out / "manifest.json").unlink()
+    assert build_dataset(out, workers=1, **TINY).synthesised == 1  # the default rule resumes it
+    assert _files(out) == before
 
 
 def test_same_seed_gives_identical_files_and_another_seed_differs(tiny, tmp_path):
@@ -213,3 +251,20 @@ def test_missing_default_engine_is_skipped_but_a_requested_one_is_an_error(monke
     assert len(warnings) == 1 and "piper" in warnings[0]
     with pytest.raises(LivefaceError, match="pip install piper-tts"):
         dataset_voices.resolve_engines(("espeak-ng", "piper"))
+
+
+def test_evaluation_leaves_out_held_out_voices_whose_speaker_trained(tiny, tmp_path):
+    from app.training.evaluate import heldout_clips
+
+    out = tmp_path / "shared"
+    shutil.copytree(tiny, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    train = next(c for c in manifest["clips"] if c["split"] == "train")
+    test = [c for c in manifest["clips"] if c["heldout"] == HELDOUT_VOICES]
+    assert test, "the tiny build holds held-out voices"
+    before = [c.id for c in heldout_clips(out, HELDOUT_VOICES, 50)]
+    train.update(engine="festival", voice="kal_diphone")
+    test[0].update(engine="flite", voice="kal16")  # the same speaker, Kal
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    after = [c.id for c in heldout_clips(out, HELDOUT_VOICES, 50)]
+    assert after == [i for i in before if i != test[0]["id"]]

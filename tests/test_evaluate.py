@@ -61,8 +61,9 @@ def test_eval_user_errors(tmp_path, capsys):
     assert "liveface: error:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("train_engines", [None, ["piper"]])
-def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_engines):
+@pytest.mark.parametrize("train_engines, by_speaker", [(None, None), (["piper"], True)])
+def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_engines,
+                                                  by_speaker):
     """`liveface eval` without --data rebuilds the model card's data set; the build is
     replaced by a recorder here (a real 180-minute build takes minutes)."""
     from app.training import dataset_build, eval_cli
@@ -71,6 +72,8 @@ def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_e
              "engines": ["espeak-ng", "piper"], "seed": 1}
     if train_engines:
         build["train_engines"] = train_engines
+    if by_speaker:
+        build["by_speaker"] = by_speaker
     (tmp_path / "model-card.json").write_text(json.dumps({"data": {"build": build}}))
     calls = []
     monkeypatch.setattr(dataset_build, "build_dataset",
@@ -79,5 +82,6 @@ def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_e
     out = eval_cli._cached_data(tmp_path)
     (args, kwargs), = calls
     assert args == (out, 180.0, ("en", "de"), 1, ("it",), ("espeak-ng", "piper"))
-    assert kwargs == {"train_engines": tuple(train_engines or ())}
+    # a card from before speakers counted rebuilds its data split by engine voice
+    assert kwargs == {"train_engines": tuple(train_engines or ()), "by_speaker": bool(by_speaker)}
     assert str(out).startswith(str(tmp_path / "cache"))

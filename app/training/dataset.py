@@ -8,6 +8,8 @@ Splits are by voice and by language, so test numbers measure speakers and langua
 model never heard:
 - every voice of a training language belongs to exactly one split: most to "train", at
   least one to "validation", and at least one to "test" (`heldout = "heldout_voices"`);
+  voices of one person share a split (`speaker_of`: flite and festival voice two of the
+  same CMU recordings), so a held-out voice is an unheard speaker, not a new synthesiser;
 - the held-out languages (default: it and pt) are synthesised with a smaller share and
   are only in "test" (`heldout = "heldout_languages"`);
 - the voices of `train_engines` (`--train-engines`, none by default) go to "train" only.
@@ -29,7 +31,8 @@ Layout of a built DIR (all paths in the manifest are relative to DIR):
 manifest.json:
 
     {"format": "liveface-dataset/1",
-     "build": {"minutes", "langs", "heldout_langs", "engines", "seed"[, "train_engines"]},
+     "build": {"minutes", "langs", "heldout_langs", "engines", "seed"[, "train_engines"]
+               [, "by_speaker"]},
      "plan_hash": sha256 of the build arguments and every clip spec,
      "sample_rate_hz": 16000, "frame_rate_hz": 50, "rig_names": [57 names],
      "clips": [{"id", "audio", "timeline", "rig", "meta", "language", "voice", "engine",
@@ -51,6 +54,7 @@ import numpy as np
 from app.avatar.emotions import EMOTIONS
 from app.errors import LivefaceError
 from app.training.speech import Prosody, prosody_for_emotion, sentences
+from app.training.speech.registry import speaker_of
 
 SPLITS = ("train", "validation", "test")
 SPLIT_SHARES = {"train": 0.75, "validation": 0.10, "test": 0.15}  # of training-language time
@@ -75,14 +79,19 @@ class BuildArgs:
     engines: tuple[str, ...]
     seed: int
     train_engines: tuple[str, ...] = ()  # engines whose voices are never held out
+    # Voices of one person share a split (`speaker_of`). `liveface data build` always sets
+    # it; False is how builds made before it existed split (by engine voice alone).
+    by_speaker: bool = False
 
 
 def build_dict(args: BuildArgs) -> dict:
-    """The arguments as stored in build.json and the manifest; `train_engines` only when
-    set, so builds made before it existed keep their plan hash."""
+    """The arguments as stored in build.json and the manifest; `train_engines` and
+    `by_speaker` only when set, so builds made before they existed keep their plan hash."""
     data = asdict(args)
     if not args.train_engines:
         del data["train_engines"]
+    if not args.by_speaker:
+        del data["by_speaker"]
     return data
 
 
@@ -91,6 +100,10 @@ class PoolVoice:
     engine: str
     voice: str
     licence: str
+
+    @property
+    def speaker(self) -> str:
+        return speaker_of(self.engine, self.voice)
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,7 @@ def plan_clips(args: BuildArgs, pools: dict[str, list[PoolVoice]]) -> list[ClipS
     rng = np.random.default_rng([args.seed, 0xDA7A])
     budget_s = args.minutes * 60.0
     heldout_s = HELDOUT_LANGUAGE_SHARE * budget_s if args.heldout_langs else 0.0
-    voice_splits = {lang: split_voices(pools[lang], rng, args.train_engines)
+    voice_splits = {lang: split_voices(pools[lang], rng, args.train_engines, args.by_speaker)
                     for lang in args.langs}
     specs: list[ClipSpec] = []
     counts = dict.fromkeys(SPLITS, 0.0)
@@ -172,24 +185,37 @@ def _clip_id(language: str, specs: list[ClipSpec]) -> str:
 
 
 def split_voices(pool: list[PoolVoice], rng: np.random.Generator,
-                 train_engines: tuple[str, ...] = ()) -> dict[str, list[PoolVoice]]:
+                 train_engines: tuple[str, ...] = (), by_speaker: bool = False
+                 ) -> dict[str, list[PoolVoice]]:
     """Each voice into one split: a shuffled pool, test and validation voices first. The
-    voices of `train_engines` move to the training split from wherever they fell; the other
-    voices keep their splits, except that a split left empty takes the first training voice."""
+    voices of `train_engines` move to the training split from wherever they fell. With
+    `by_speaker`, every voice of one person joins the split of the first of them in the
+    shuffled pool (or training, when one of them is fixed there). The other voices keep
+    their splits, except that a split left empty takes the first training voice (and, by
+    speaker, that voice's whole person)."""
     order = [pool[i] for i in rng.permutation(len(pool))]
     n_test = max(1, round(TEST_VOICE_SHARE * len(pool)))
     n_val = max(1, round(VALIDATION_VOICE_SHARE * len(pool)))
-    fixed = [v for v in order if v.engine in train_engines]
+    person = (lambda v: v.speaker) if by_speaker else (lambda v: v)
+    fixed_people = {person(v) for v in order if v.engine in train_engines}
+    fixed = [v for v in order if person(v) in fixed_people]
     splits = {"test": order[:n_test], "validation": order[n_test:n_test + n_val],
               "train": order[n_test + n_val:]}
-    splits = {name: [v for v in voices if v not in fixed] for name, voices in splits.items()}
+    home: dict = {}
+    for voice in order:
+        home.setdefault(person(voice), next(name for name, vs in splits.items() if voice in vs))
+    splits = {name: [v for v in order if home[person(v)] == name and v not in fixed]
+              for name in splits}
     for name in ("test", "validation"):
-        if fixed and not splits[name]:
+        if not splits[name]:
             if not splits["train"]:
                 raise LivefaceError(
-                    f"too few voices besides those of {', '.join(train_engines)} to hold one "
-                    "out for validation and one for test; add engines or drop --train-engines.")
-            splits[name].append(splits["train"].pop(0))
+                    "too few voices (or speakers) besides those of "
+                    f"{', '.join(train_engines) or 'the other splits'} to hold one out for "
+                    "validation and one for test; add engines or drop --train-engines.")
+            first = person(splits["train"][0])
+            splits[name] += [v for v in splits["train"] if person(v) == first]
+            splits["train"] = [v for v in splits["train"] if person(v) != first]
     splits["train"] += fixed
     return splits
 

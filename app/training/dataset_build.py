@@ -56,10 +56,14 @@ def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
                   heldout_langs: tuple[str, ...] | None = None,
                   engines: tuple[str, ...] | None = None, workers: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  train_engines: tuple[str, ...] = ()) -> BuildResult:
-    """Build (or finish) the data set in `out`; `progress(done, total)` after each clip."""
+                  train_engines: tuple[str, ...] = (), by_speaker: bool = True) -> BuildResult:
+    """Build (or finish) the data set in `out`; `progress(done, total)` after each clip.
+    `by_speaker=False` rebuilds a data set made before splits kept speakers together; a
+    folder started before then is finished with its own rule."""
     out = Path(out)
-    args, warnings = resolve_request(minutes, langs, seed, heldout_langs, engines, train_engines)
+    by_speaker = by_speaker and not _started_by_voice(out)
+    args, warnings = resolve_request(minutes, langs, seed, heldout_langs, engines, train_engines,
+                                     by_speaker)
     specs = plan_clips(args, voice_pools(args))
     phash = plan_hash(args, specs)
     prepare_out_dir(out, args, phash)
@@ -78,6 +82,15 @@ def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
         raise
     manifest = write_manifest(out, args, phash, specs)
     return BuildResult(manifest, len(specs), len(todo), warnings)
+
+
+def _started_by_voice(out: Path) -> bool:
+    """Whether `out` holds a build begun when splits went by engine voice alone."""
+    try:
+        build = json.loads((out / BUILD_NAME).read_text())["build"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # no build there, or a corrupt one that prepare_out_dir reports
+    return isinstance(build, dict) and "by_speaker" not in build
 
 
 def complete_ids(clips_dir: Path, specs: list[ClipSpec]) -> set[str]:

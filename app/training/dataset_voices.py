@@ -26,7 +26,8 @@ _ESPEAK_VARIANT = re.compile(r"^(m[1-7]|f[1-5]|klatt[234]?)$")
 def resolve_request(minutes: float, langs: tuple[str, ...], seed: int,
                     heldout_langs: tuple[str, ...] | None,
                     engines: tuple[str, ...] | None,
-                    train_engines: tuple[str, ...] = ()) -> tuple[BuildArgs, tuple[str, ...]]:
+                    train_engines: tuple[str, ...] = (), by_speaker: bool = True
+                    ) -> tuple[BuildArgs, tuple[str, ...]]:
     """The checked build arguments, and warnings for default engines that are missing."""
     if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or minutes <= 0:
         raise LivefaceError(f"--minutes must be a number above 0, got {minutes}.")
@@ -42,7 +43,8 @@ def resolve_request(minutes: float, langs: tuple[str, ...], seed: int,
     if unused:
         raise LivefaceError(f"--train-engines names {', '.join(unused)}, which this build does "
                             f"not use (engines: {', '.join(names)}).")
-    return BuildArgs(float(minutes), langs, heldout, names, int(seed), train_engines), warnings
+    return (BuildArgs(float(minutes), langs, heldout, names, int(seed), train_engines,
+                      bool(by_speaker)), warnings)
 
 
 def resolve_engines(requested: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -73,7 +73,8 @@ def _cached_data(models_dir: Path) -> Path:
     out = Path(user_cache_dir("liveface")) / f"eval-data-{key}"
     build_dataset(out, build["minutes"], tuple(build["langs"]), build["seed"],
                   tuple(build["heldout_langs"]), tuple(build["engines"]),
-                  train_engines=tuple(build.get("train_engines", ())))
+                  train_engines=tuple(build.get("train_engines", ())),
+                  by_speaker=bool(build.get("by_speaker", False)))
     return out
 
 

@@ -2,7 +2,8 @@
 them trained on, scored with `app.training.metrics` against the procedural teacher.
 
 Three sets:
-- heldout_voices: test clips of training languages spoken by voices kept out of training;
+- heldout_voices: test clips of training languages spoken by voices kept out of training
+  (and whose speaker no other engine's training voice shares);
 - heldout_languages: test clips of languages kept out of training altogether;
 - real_speech: recorded English (Debian's pocketsphinx-testdata), force-aligned, with the
   teacher's animation of that alignment as the reference.
@@ -32,6 +33,7 @@ from app.training.dataset_files import timeline_from_dict
 from app.training.dataset_manifest import load_manifest
 from app.training.metrics import evaluate_clip
 from app.training.realspeech import real_speech_set
+from app.training.speech.registry import speaker_of
 from app.training.timeline import Timeline
 
 MODELS = ("student", "teacher", "offline")
@@ -96,9 +98,13 @@ def mean_face_predictor(data_dir: Path) -> Predictor:
 
 
 def heldout_clips(data_dir: Path, kind: str, max_clips: int) -> list[EvalClip]:
-    """The first `max_clips` test clips of one held-out kind, in manifest order."""
+    """The first `max_clips` test clips of one held-out kind, in manifest order, leaving out
+    voices whose speaker also trains (another engine's voice of the same recordings, which
+    data sets built before splits kept speakers together may hold): not an unheard voice."""
     manifest = load_manifest(data_dir)
-    entries = [e for e in manifest.clips if e.split == "test" and e.heldout == kind][:max_clips]
+    trained = {speaker_of(e.engine, e.voice) for e in manifest.clips if e.split == "train"}
+    entries = [e for e in manifest.clips if e.split == "test" and e.heldout == kind
+               and speaker_of(e.engine, e.voice) not in trained][:max_clips]
     return [EvalClip(e.id, read_audio(manifest.path(e.audio)),
                      timeline_from_dict(json.loads(manifest.path(e.timeline).read_text())),
                      np.load(manifest.path(e.rig))) for e in entries]

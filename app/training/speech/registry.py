@@ -1,4 +1,4 @@
-"""Engines by name, and which of them work on this machine."""
+"""Engines by name, which of them work on this machine, and who speaks each voice."""
 
 from collections.abc import Callable
 
@@ -51,3 +51,22 @@ def available_engines() -> tuple[str, ...]:
             continue
         found.append(name)
     return tuple(found)
+
+
+# Voices recorded from one person, whichever engine voices them (engine, voice -> person).
+# flite's and festival's CMU voices share speakers: Kal's diphones and ARCTIC's slt are in
+# both, so a split that holds one out while the other trains would test a heard speaker.
+_SPEAKERS = {
+    ("flite", "kal16"): "cmu-kal",
+    ("festival", "kal_diphone"): "cmu-kal",
+    ("flite", "slt"): "cmu-arctic-slt",
+    ("festival", "cmu_us_slt_arctic_hts"): "cmu-arctic-slt",
+    ("flite", "awb"): "cmu-arctic-awb",
+    ("flite", "rms"): "cmu-arctic-rms",
+}
+
+
+def speaker_of(engine: str, voice: str) -> str:
+    """The person behind a voice: a shared name where engines voice the same recordings,
+    otherwise the voice itself ("engine/voice": each synthetic voice is its own speaker)."""
+    return _SPEAKERS.get((engine, voice), f"{engine}/{voice}")
