@@ -6,6 +6,7 @@ import pytest
 
 from app.cli import main
 from app.training.evaluate import METRICS, MODELS, SETS
+from app.training.metrics import COUNTS
 from app.training.realspeech import TESTDATA_DIR, real_speech_clips
 
 needs_real_speech = pytest.mark.skipif(
@@ -37,8 +38,12 @@ def test_eval_reports_every_model_set_and_metric(tiny_models, capsys):
     for model in results:
         assert set(results[model]) == set(SETS)
         for figures in results[model].values():
-            assert set(figures) == set(METRICS)
+            assert set(figures) == {*METRICS, *COUNTS}
             assert figures["lve_mm"] is not None and figures["lve_mm"] >= 0.0
+            assert 0 <= figures["bilabial_closed"] <= figures["bilabial_phones"]
+            if figures["bilabial_phones"]:  # the rate of the one clip is the counts' ratio
+                assert figures["bilabial_closure"] == pytest.approx(
+                    figures["bilabial_closed"] / figures["bilabial_phones"], abs=1e-4)
             assert abs(figures["lag_ms"]) <= 200
 
 
@@ -51,7 +56,14 @@ def test_eval_one_recording(tiny_models, capsys):
                  "--text", clip.text, "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert set(results) == set(MODELS)
-    assert all(set(figures) == set(METRICS) for figures in results.values())
+    assert all(set(figures) == {*METRICS, *COUNTS} for figures in results.values())
+    # the table for people: one row per model, with the closure counts behind the rates
+    assert main(["eval", "--models", str(models), "--audio", str(clip.audio_path),
+                 "--text", clip.text]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert "p/b/m closed" in rows[0] and len(rows) == 1 + len(MODELS)
+    student = results["student"]
+    assert f"{student['bilabial_closed']} of {student['bilabial_phones']}" in rows[1]
 
 
 def test_eval_user_errors(tmp_path, capsys):

@@ -10,6 +10,7 @@ from app.errors import LivefaceError
 from app.training import metrics
 from app.training.teacher import animate, default_geometry
 from app.training.timeline import Phone, Timeline
+from app.training.visemes import is_bilabial
 
 
 def clip():
@@ -44,7 +45,7 @@ def test_identical_tracks_score_zero(geometry, teacher_clip):
     timeline, track = teacher_clip
     scores = metrics.evaluate_clip(track, track.copy(), timeline, geometry)
     assert set(scores) == {"lve_mm", "mve_mm", "fdd", "bilabial_closure", "silence_closure",
-                           "lag_ms", "jitter"}
+                           "lag_ms", "jitter", *metrics.COUNTS}
     assert scores["lve_mm"] == 0 and scores["mve_mm"] == 0 and scores["fdd"] == 0
     assert scores["lag_ms"] == 0 and scores["jitter"] > 0
 
@@ -68,6 +69,11 @@ def test_closure_rates_fall_when_lips_are_forced_open(geometry, teacher_clip):
     assert metrics.bilabial_closure_rate(opened, timeline, geometry) == 0.0
     assert metrics.silence_closure_rate(opened, timeline, geometry) == 0.0
     assert len(metrics.silences(timeline)) == 3
+    phones = sum(is_bilabial(p.phone) for p in timeline.phones)
+    assert metrics.bilabial_closures(track, timeline, geometry) == (phones, phones) != (0, 0)
+    assert metrics.bilabial_closures(opened, timeline, geometry) == (0, phones)
+    scores = metrics.evaluate_clip(opened, track, timeline, geometry)
+    assert (scores["silences_closed"], scores["silences"]) == (0, 3)
 
 
 def test_lve_and_mve_match_brute_force(geometry):

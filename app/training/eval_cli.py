@@ -81,10 +81,15 @@ def _cached_data(models_dir: Path) -> Path:
 def _table(results: dict) -> str:
     from app.training.evaluate import METRICS
 
-    lines = [f"{'model':9s} {'set':18s} " + " ".join(f"{m:>16s}" for m in METRICS)]
+    counts = (("p/b/m closed", "bilabial_closed", "bilabial_phones"),
+              ("silences closed", "silences_closed", "silences"))
+    lines = [f"{'model':9s} {'set':18s} " + " ".join(f"{m:>16s}" for m in METRICS)
+             + "".join(f" {title:>16s}" for title, _, _ in counts)]
     for model, sets in results.items():
         rows = sets.items() if all(isinstance(v, dict) for v in sets.values()) else [("clip", sets)]
         for set_name, figures in rows:
             cells = " ".join(f"{'-' if figures[m] is None else figures[m]:>16}" for m in METRICS)
+            cells += "".join(f" {f'{figures[part]} of {figures[whole]}':>16s}"
+                             for _, part, whole in counts)
             lines.append(f"{model:9s} {set_name:18s} {cells}")
     return "\n".join(lines)

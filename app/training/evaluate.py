@@ -31,7 +31,7 @@ from app.model.animator import generate_offline
 from app.model.denoiser import Conditions
 from app.training.dataset_files import timeline_from_dict
 from app.training.dataset_manifest import load_manifest
-from app.training.metrics import evaluate_clip
+from app.training.metrics import COUNTS, evaluate_clip
 from app.training.realspeech import real_speech_set
 from app.training.speech.registry import speaker_of
 from app.training.timeline import Timeline
@@ -116,9 +116,11 @@ def real_speech_clips(max_clips: int) -> list[EvalClip]:
 
 
 def score(predict: Predictor, clips: list[EvalClip], geometry: FaceGeometry) -> dict[str, float]:
-    """Mean of each metric over the clips (NaN-free: clips a rate does not apply to skip it)."""
+    """Mean of each metric over the clips (NaN-free: clips a rate does not apply to skip it),
+    and the closure counts summed over them (a rate of a few phones moves in big steps)."""
     rows = [evaluate_clip(predict(c.audio), c.reference, c.timeline, geometry) for c in clips]
-    return {m: _mean([r[m] for r in rows]) for m in METRICS}
+    return {**{m: _mean([r[m] for r in rows]) for m in METRICS},
+            **{c: int(sum(r[c] for r in rows)) for c in COUNTS}}
 
 
 def _mean(values: list[float]) -> float | None:

@@ -78,15 +78,24 @@ def _phone_frames(start_s: float, end_s: float, frames: int) -> np.ndarray:
     return inside[(inside >= 0) & (inside < frames)]
 
 
-def bilabial_closure_rate(track: np.ndarray, timeline: Timeline,
-                          geometry: FaceGeometry) -> float:
-    """Share of p/b/m phones whose smallest lip gap inside the phone is under 1 mm
-    (NaN when the timeline has none)."""
+def bilabial_closures(track: np.ndarray, timeline: Timeline,
+                      geometry: FaceGeometry) -> tuple[int, int]:
+    """(closed, all) p/b/m phones; closed: the smallest lip gap inside the phone is < 1 mm."""
     gap = geometry.lip_gap_mm(track)
-    closed = [gap[f].min() < CLOSED_GAP_MM
+    closed = [bool(gap[f].min() < CLOSED_GAP_MM)
               for p in timeline.phones if is_bilabial(p.phone)
               for f in [_phone_frames(p.start_s, p.end_s, len(track))] if f.size]
-    return float(np.mean(closed)) if closed else float("nan")
+    return sum(closed), len(closed)
+
+
+def bilabial_closure_rate(track: np.ndarray, timeline: Timeline,
+                          geometry: FaceGeometry) -> float:
+    """Share of p/b/m phones closed (NaN when the timeline has none)."""
+    return _share(*bilabial_closures(track, timeline, geometry))
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else float("nan")
 
 
 def silences(timeline: Timeline, min_s: float = SILENCE_MIN_S) -> list[tuple[float, float]]:
@@ -102,18 +111,24 @@ def silences(timeline: Timeline, min_s: float = SILENCE_MIN_S) -> list[tuple[flo
     return [(a, b) for a, b in runs if b - a >= min_s]
 
 
-def silence_closure_rate(track: np.ndarray, timeline: Timeline,
-                         geometry: FaceGeometry) -> float:
-    """Share of silences >= 300 ms whose lip gap stays under 2 mm over their middle third
-    (NaN when there are none)."""
+def silence_closures(track: np.ndarray, timeline: Timeline,
+                     geometry: FaceGeometry) -> tuple[int, int]:
+    """(closed, all) silences >= 300 ms; closed: the lip gap stays under 2 mm over the
+    middle third."""
     gap = geometry.lip_gap_mm(track)
     closed = []
     for start, end in silences(timeline):
         third = (end - start) / 3
         frames = _phone_frames(start + third, end - third, len(track))
         if frames.size:
-            closed.append(gap[frames].max() < SILENCE_GAP_MM)
-    return float(np.mean(closed)) if closed else float("nan")
+            closed.append(bool(gap[frames].max() < SILENCE_GAP_MM))
+    return sum(closed), len(closed)
+
+
+def silence_closure_rate(track: np.ndarray, timeline: Timeline,
+                         geometry: FaceGeometry) -> float:
+    """Share of long silences closed (NaN when there are none)."""
+    return _share(*silence_closures(track, timeline, geometry))
 
 
 FLAT_MM = 1e-6  # a signal whose spread is below this does not move at all
@@ -153,10 +168,14 @@ def jitter_mm(track: np.ndarray, geometry: FaceGeometry) -> float:
     return float(np.linalg.norm(jerk, axis=-1).mean() * MM_PER_M)
 
 
+COUNTS = ("bilabial_closed", "bilabial_phones", "silences_closed", "silences")
+
+
 def evaluate_clip(pred: np.ndarray, ref: np.ndarray, timeline: Timeline,
                   geometry: FaceGeometry) -> dict[str, float]:
-    """All metrics for one clip. Closure rates and jitter judge the prediction alone.
-    Tracks may differ by up to two frames in length (rounding); the longer is cut."""
+    """All metrics for one clip, and the closure counts behind the two rates (`COUNTS`).
+    Closure rates and jitter judge the prediction alone. Tracks may differ by up to two
+    frames in length (rounding); the longer is cut."""
     pred, ref = np.asarray(pred, np.float32), np.asarray(ref, np.float32)
     if abs(len(pred) - len(ref)) > 2:
         raise LivefaceError(
@@ -165,12 +184,15 @@ def evaluate_clip(pred: np.ndarray, ref: np.ndarray, timeline: Timeline,
         )
     frames = min(len(pred), len(ref))
     pred, ref = pred[:frames], ref[:frames]
+    bilabial = bilabial_closures(pred, timeline, geometry)
+    silence = silence_closures(pred, timeline, geometry)
     return {
         "lve_mm": lip_vertex_error_mm(pred, ref, geometry),
         "mve_mm": mean_vertex_error_mm(pred, ref, geometry),
         "fdd": upper_face_dynamics_deviation_mm(pred, ref, geometry),
-        "bilabial_closure": bilabial_closure_rate(pred, timeline, geometry),
-        "silence_closure": silence_closure_rate(pred, timeline, geometry),
+        "bilabial_closure": _share(*bilabial),
+        "silence_closure": _share(*silence),
         "lag_ms": lip_sync_lag_ms(pred, ref, geometry),
         "jitter": jitter_mm(pred, geometry),
+        **dict(zip(COUNTS, (*bilabial, *silence))),
     }
