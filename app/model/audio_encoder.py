@@ -6,8 +6,9 @@ frame t ends; residual dilated convolutions at 50 Hz then widen the receptive fi
 hundred ms (kernel 3, dilations 1, 2, 4, 8: 40 ms + 30 frames = 640 ms).
 
 Streaming: each convolution's state is the tail of its input it still needs (kernel - 1
-samples at its dilation, or kernel - 2 mel frames for the strided layer), time-major. Zero tails are the
-whole-clip zero padding, so block-by-block equals whole by construction, which a test checks.
+samples at its dilation, or kernel - 2 mel frames for the strided layer), time-major. Zero
+tails are the whole-clip zero padding, so block-by-block equals whole by construction, which
+a test checks.
 """
 
 from dataclasses import dataclass

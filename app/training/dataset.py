@@ -199,13 +199,12 @@ def split_voices(pool: list[PoolVoice], rng: np.random.Generator,
     person = (lambda v: v.speaker) if by_speaker else (lambda v: v)
     fixed_people = {person(v) for v in order if v.engine in train_engines}
     fixed = [v for v in order if person(v) in fixed_people]
-    splits = {"test": order[:n_test], "validation": order[n_test:n_test + n_val],
-              "train": order[n_test + n_val:]}
-    home: dict = {}
-    for voice in order:
-        home.setdefault(person(voice), next(name for name, vs in splits.items() if voice in vs))
+    home: dict = {}  # person -> the split of their first voice in the shuffled pool
+    for i, voice in enumerate(order):
+        home.setdefault(person(voice), "test" if i < n_test else
+                        "validation" if i < n_test + n_val else "train")
     splits = {name: [v for v in order if home[person(v)] == name and v not in fixed]
-              for name in splits}
+              for name in SPLITS}
     for name in ("test", "validation"):
         if not splits[name]:
             if not splits["train"]:
