@@ -29,8 +29,7 @@ def frame_tokens(model, clean, noisy, level, audio, cond, t) -> Tokens:
     """[clean t-1 (commit), noisy t] as the animator builds them."""
     pick = lambda x, f: x[:, f:f + 1]  # noqa: E731
     absent = Conditions.absent(B, 1, noisy)
-    frame_cond = Conditions(*(pick(x, t) for x in (cond.gaze, cond.gaze_present, cond.emotion,
-                                                   cond.intensity)))
+    frame_cond = cond.map(lambda x: pick(x, t))
     if t == 0:
         return Tokens(pick(noisy, 0), pick(audio, 0), pick(level, 0), frame_cond,
                       torch.tensor([0]), torch.tensor([False]))

@@ -27,8 +27,7 @@ def test_tiny_model_overfits_one_clip():
 
     def loss_on(noise, t):
         features = encoder(mel)[0].expand(noise.shape[0], -1, -1)
-        batch_cond = Conditions(*(x.expand(noise.shape[0], *x.shape[1:]) for x in (
-            cond.gaze, cond.gaze_present, cond.emotion, cond.intensity)))
+        batch_cond = cond.map(lambda x: x.expand(noise.shape[0], *x.shape[1:]))
         clean = x0.expand_as(noise)
         v = denoiser.forward_sequence(d.diffuse(clean, noise, t), t, features, batch_cond, clean)
         x0_hat = d.x0_from_v(d.diffuse(clean, noise, t), v, t)

@@ -69,6 +69,7 @@ class Animator(nn.Module):
         self.register_buffer("_noisy_clean", torch.zeros(1, dtype=torch.bool), persistent=False)
         self.register_buffer("_commit_frames", torch.tensor([-1, 0]), persistent=False)
         self.register_buffer("_commit_clean", torch.tensor([True, False]), persistent=False)
+        self._times: dict[tuple, tuple[Tensor, ...]] = {}  # see sampling_times
 
     @classmethod
     def build(cls, config: ModelConfig) -> "Animator":
@@ -95,17 +96,17 @@ class Animator(nn.Module):
         audio, encoder_state = self.encoder(mel, state.encoder)
         cond = safe_conditions(cond)
         cache, latent, feature, t = state.cache, state.pending_latent, state.pending_audio, state.next_frame
+        n = audio.shape[1]
         latents = []
-        for i in range(audio.shape[1]):
-            at = lambda x: x[:, i:i + 1]  # noqa: E731 - frame i of (B, n, ...) tensors
-            frame_cond = Conditions(at(cond.gaze), at(cond.gaze_present), at(cond.emotion),
-                                    at(cond.intensity))
+        for i in range(n):
+            # frame i of the (B, n, ...) inputs; a one-frame block is its own frame
+            at = (lambda x: x) if n == 1 else (lambda x: x[:, i:i + 1])  # noqa: E731
             commit = (latent, feature) if t > 0 else None
-            latent, cache = self.sample_frame(cache, commit, at(audio), frame_cond, at(noise),
+            latent, cache = self.sample_frame(cache, commit, at(audio), cond.map(at), at(noise),
                                               steps, guidance)
             feature, t = at(audio), t + 1
             latents.append(latent)
-        frame = self.decode(torch.cat(latents, dim=1), t)
+        frame = self.decode(latent if n == 1 else torch.cat(latents, dim=1), t)
         return frame, AnimatorState(mel_state, encoder_state, cache, latent, feature, t)
 
     def sample_frame(self, cache: KVCache, commit: tuple[Tensor, Tensor] | None, audio: Tensor,
@@ -115,7 +116,7 @@ class Animator(nn.Module):
 
         The last step lands on t = 0, where DDIM's update is the x0 estimate itself, so it
         returns that (the one-step student's whole sampler is x0 = -v(noise, 1))."""
-        times = sampling_times(steps, noise.device)
+        times = self.sampling_times(steps, noise.device)
         z = noise * self.config.noise_scale
         for i in range(steps):
             t = times[i]
@@ -126,6 +127,13 @@ class Animator(nn.Module):
             z = x0_from_v(z, v, t) if i == steps - 1 else ddim_step(z, v, t, times[i + 1])
             commit = None
         return z, cache
+
+    def sampling_times(self, steps: int, device: torch.device) -> tuple[Tensor, ...]:
+        """The K + 1 DDIM times as 0-d tensors, made once per (K, device)."""
+        key = (steps, device)
+        if key not in self._times:
+            self._times[key] = tuple(sampling_times(steps, device))
+        return self._times[key]
 
     def velocity(self, cache: KVCache, commit: tuple[Tensor, Tensor] | None, z: Tensor,
                  audio: Tensor, t: Tensor, cond: Conditions) -> tuple[Tensor, KVCache]:
@@ -149,15 +157,16 @@ class Animator(nn.Module):
         latent = latents * self.config.latent_std
         decoded = self.codec.decode(latent)
         first = next_frame - latents.shape[1]
-        ends = (torch.arange(first, next_frame, device=latents.device) + 1) * SAMPLES_PER_FRAME
+        ends = torch.arange((first + 1) * SAMPLES_PER_FRAME, (next_frame + 1) * SAMPLES_PER_FRAME,
+                            SAMPLES_PER_FRAME, device=latents.device)
         return Frame(latent, decoded.rig, decoded.wrinkle, decoded.flush, ends)
 
 
 def safe_conditions(cond: Conditions) -> Conditions:
     """Non-finite gaze counts as not measured; intensity is clipped to 0..1."""
-    finite = torch.isfinite(cond.gaze).all(dim=-1)
-    present = cond.gaze_present * finite
-    gaze = torch.where(finite[..., None], cond.gaze, torch.zeros_like(cond.gaze))
+    present = cond.gaze_present * torch.isfinite(cond.gaze).all(dim=-1)
+    # a row with a non-finite part is not measured (present = 0), so its zeroed parts are unused
+    gaze = torch.nan_to_num(cond.gaze, nan=0.0, posinf=0.0, neginf=0.0)
     intensity = torch.nan_to_num(cond.intensity, nan=0.0).clamp(0.0, 1.0)
     return Conditions(gaze, present, cond.emotion, intensity)
 
@@ -173,11 +182,9 @@ def animate_clip(animator: Animator, audio: Tensor, cond: Conditions, noise: Ten
     for start in range(0, total, frames_per_block):
         stop = min(start + frames_per_block, total)
         part = lambda x: x[:, start:stop]  # noqa: E731
-        block_cond = Conditions(*(part(x) for x in (cond.gaze, cond.gaze_present, cond.emotion,
-                                                    cond.intensity)))
         frame, state = animator.step(state, audio[:, start * SAMPLES_PER_FRAME:
                                                   stop * SAMPLES_PER_FRAME],
-                                     block_cond, part(noise), steps, guidance)
+                                     cond.map(part), part(noise), steps, guidance)
         frames.append(frame)
     return Frame(*(torch.cat([getattr(f, name) for f in frames], dim=-1 if name ==
                              "audio_end_sample" else 1)

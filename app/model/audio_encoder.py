@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from app.model.config import ModelConfig
+from app.model.config import GELU_APPROXIMATION, ModelConfig
 
 
 _STREAMING_OUTPUTS = 4  # up to this many output frames, `CausalConv.convolve` gathers taps
@@ -68,7 +68,8 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor, tail: Tensor) -> tuple[Tensor, Tensor]:
         h, new_tail = self.conv(self.norm(x), tail)
-        mixed = nn.functional.linear(nn.functional.gelu(h), self.mix.weight[..., 0], self.mix.bias)
+        h = nn.functional.gelu(h, approximate=GELU_APPROXIMATION)
+        mixed = nn.functional.linear(h, self.mix.weight[..., 0], self.mix.bias)
         return x + mixed, new_tail
 
 

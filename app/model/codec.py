@@ -44,6 +44,7 @@ class ExpressionCodec(nn.Module):
         self.decoder = mlp([config.latent_size, *hidden, config.rig_size + 2 * config.num_regions])
         self.register_buffer("rig_min", torch.from_numpy(RIG_MIN.copy()), persistent=False)
         self.register_buffer("rig_max", torch.from_numpy(RIG_MAX.copy()), persistent=False)
+        self.register_buffer("rig_range", self.rig_max - self.rig_min, persistent=False)
         with torch.no_grad():
             out = self.decoder[-1]
             out.bias.zero_()
@@ -52,14 +53,12 @@ class ExpressionCodec(nn.Module):
 
     def encode(self, rig: Tensor) -> Tensor:
         """(..., 57) rig vectors -> (..., 32) latents."""
-        unit = (rig - self.rig_min) / (self.rig_max - self.rig_min)  # 0..1 inputs
+        unit = (rig - self.rig_min) / self.rig_range  # 0..1 inputs
         return self.encoder(unit * 2.0 - 1.0)
 
     def decode(self, latent: Tensor) -> Decoded:
         """(..., 32) latents -> rig vectors and texture controls, always within range."""
-        logits = self.decoder(latent)
-        rig_logits, texture_logits = logits.split(
-            [self.rig_min.shape[0], 2 * self.num_regions], dim=-1)
-        rig = self.rig_min + (self.rig_max - self.rig_min) * torch.sigmoid(rig_logits)
-        wrinkle, flush = torch.sigmoid(texture_logits).split(self.num_regions, dim=-1)
-        return Decoded(rig, wrinkle, flush)
+        squashed = torch.sigmoid(self.decoder(latent))  # every output in 0..1
+        unit_rig, wrinkle, flush = squashed.split(
+            [self.rig_min.shape[0], self.num_regions, self.num_regions], dim=-1)
+        return Decoded(torch.addcmul(self.rig_min, self.rig_range, unit_rig), wrinkle, flush)

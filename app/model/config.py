@@ -14,6 +14,9 @@ from app.avatar.texture_controls import NUM_REGIONS
 
 LATENT_SIZE = 32  # the contract's latent expression code, floats per frame
 GAZE_INPUTS = 3  # gaze yaw, gaze pitch (rad) and a "present" flag
+# the encoder's and denoiser's GELU: the tanh form, within 5e-4 of the exact (erf) one and a
+# third of its cost per call at streaming sizes on a CPU
+GELU_APPROXIMATION = "tanh"
 
 
 @dataclass(frozen=True)

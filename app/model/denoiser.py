@@ -30,12 +30,13 @@ the committed frame, so the cache still holds only what the past fixes.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from app.model.config import ModelConfig
+from app.model.config import GELU_APPROXIMATION, ModelConfig
 
 _MEMO_TOKENS = 2  # calls of at most this many tokens (streaming) reuse their layout
 
@@ -57,6 +58,11 @@ class Conditions:
     def dropped(self) -> "Conditions":
         """The unconditional branch: no gaze measured, no emotion asked for."""
         return Conditions.absent(*self.intensity.shape, self.gaze)
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> "Conditions":
+        """The same function applied to every field (slicing frames, moving devices)."""
+        return Conditions(fn(self.gaze), fn(self.gaze_present), fn(self.emotion),
+                          fn(self.intensity))
 
     def cat(self, other: "Conditions") -> "Conditions":
         return Conditions(*(torch.cat([a, b], dim=1) for a, b in zip(
@@ -110,15 +116,17 @@ def attention_mask(q_frame: Tensor, q_clean: Tensor, k_frame: Tensor, k_clean: T
 
 
 def rotary_tables(positions: Tensor, head_dim: int) -> tuple[Tensor, Tensor]:
+    """(L, head_dim) tables for `rotate`: [cos, cos] and [-sin, sin] of each pair's angle."""
     inv_freq = 10000.0 ** (-torch.arange(0, head_dim, 2, device=positions.device) / head_dim)
     angles = positions.to(inv_freq.dtype)[:, None] * inv_freq  # (L, head_dim / 2)
-    return angles.cos(), angles.sin()
+    cos, sin = angles.cos(), angles.sin()
+    return torch.cat([cos, cos], dim=-1), torch.cat([-sin, sin], dim=-1)
 
 
 def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """RoPE on (B, H, L, head_dim): rotate (first half, second half) pairs by position."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    """RoPE on (B, H, L, head_dim): rotate (first half, second half) pairs by position,
+    [x1 cos - x2 sin, x2 cos + x1 sin], written as x cos + [x2, x1] [-sin, sin]."""
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin
 
 
 class Attention(nn.Module):
@@ -146,7 +154,8 @@ class Block(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
         self.attn = Attention(config)
         hidden = config.mlp_ratio * config.d_model
-        self.mlp = nn.Sequential(nn.Linear(config.d_model, hidden), nn.GELU(),
+        self.mlp = nn.Sequential(nn.Linear(config.d_model, hidden),
+                                 nn.GELU(approximate=GELU_APPROXIMATION),
                                  nn.Linear(hidden, config.d_model))
 
     def forward(self, x, past_k, past_v, rotary, mask):
