@@ -3,7 +3,8 @@
 Figures, never assertions. Three ways to make frame t:
 - student: one streaming step (features, encoder, one denoiser evaluation with the KV
   cache, codec decoder) — what the live app runs every 20 ms;
-- teacher: the same streaming step with K deterministic sampling steps;
+- teacher: the same streaming step with K deterministic sampling steps (timed in turns with
+  the student's steps, so the drifting speed of a shared machine leaves their ratio alone);
 - offline baseline: a bidirectional model cannot stream, so each new frame costs a K-step
   pass over its whole context (`OFFLINE_CONTEXT_S` of audio), as FaceFormer-style
   systems pay when forced to run live. The amortised per-frame cost of one pass over a
@@ -47,12 +48,31 @@ def _time_calls(call: Callable[[], None], repeats: int, warmup: int,
     return times
 
 
-def _streaming_step_times(animator: Animator, steps: int, repeats: int, warmup: int,
-                          device: torch.device) -> list[float]:
-    """Times of successive streaming steps on speech-like noise, state carried along."""
+def _time_in_turns(first: Callable[[], None], first_repeats: int, second: Callable[[], None],
+                   second_repeats: int, warmup: tuple[int, int],
+                   sync: Callable[[], None] = lambda: None) -> tuple[list[float], list[float]]:
+    """Times of two calls taken in turns (a run of `first`, then one `second`, ...), so a
+    machine whose speed drifts during the run slows both alike and their ratio holds."""
+    _time_calls(first, 0, warmup[0], sync)
+    _time_calls(second, 0, warmup[1], sync)
+    per_turn = max(1, first_repeats // max(1, second_repeats))
+    first_times: list[float] = []
+    second_times: list[float] = []
+    while len(first_times) < first_repeats or len(second_times) < second_repeats:
+        if len(first_times) < first_repeats:
+            first_times += _time_calls(first, min(per_turn, first_repeats - len(first_times)),
+                                       0, sync)
+        if len(second_times) < second_repeats:
+            second_times += _time_calls(second, 1, 0, sync)
+    return first_times, second_times
+
+
+def _streaming_step(animator: Animator, steps: int, device: torch.device, seed: int = 0
+                    ) -> Callable[[], None]:
+    """One streaming step per call on speech-like noise, state carried from call to call."""
     like = torch.zeros(1, device=device)
     state = [animator.initial_state(1, like)]
-    generator = torch.Generator(device=device).manual_seed(0)
+    generator = torch.Generator(device=device).manual_seed(seed)
     cond = Conditions.absent(1, 1, like)
     latent = animator.config.latent_size
 
@@ -61,8 +81,20 @@ def _streaming_step_times(animator: Animator, steps: int, repeats: int, warmup: 
         noise = torch.randn(1, 1, latent, generator=generator, device=device)
         _, state[0] = animator.step(state[0], block, cond, noise, steps)
 
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    return _time_calls(one_step, repeats, warmup, sync)
+    return one_step
+
+
+def _sync(device: torch.device) -> Callable[[], None]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def _student_and_teacher_times(animator: Animator, teacher_steps: int, student_steps: int,
+                               teacher_frames: int, device: torch.device
+                               ) -> tuple[list[float], list[float]]:
+    """Student steps and teacher frames timed in turns, each stream with its own state."""
+    return _time_in_turns(_streaming_step(animator, 1, device), student_steps,
+                          _streaming_step(animator, teacher_steps, device), teacher_frames,
+                          (100, 5), _sync(device))
 
 
 def _offline_pass_times(animator: Animator, steps: int, repeats: int,
@@ -105,12 +137,12 @@ def bench_model(animator: Animator, student_steps: int = 1000, teacher_frames: i
     cpu = torch.device("cpu")
     all_threads = os.cpu_count() or 1
     torch.set_num_threads(1)
-    student = _streaming_step_times(animator, 1, student_steps, 100, cpu)
-    teacher = _streaming_step_times(animator, config.sampling_steps, teacher_frames, 5, cpu)
+    student, teacher = _student_and_teacher_times(animator, config.sampling_steps,
+                                                  student_steps, teacher_frames, cpu)
     offline = _offline_pass_times(animator, config.sampling_steps, offline_passes,
                                   OFFLINE_CONTEXT_S)
     torch.set_num_threads(all_threads)
-    student_all = _streaming_step_times(animator, 1, student_steps, 100, cpu)
+    student_all = _time_calls(_streaming_step(animator, 1, cpu), student_steps, 100)
     figures = {
         "device": _device_name(),
         "threads": 1,
@@ -135,9 +167,8 @@ def bench_model(animator: Animator, student_steps: int = 1000, teacher_frames: i
 def _cuda_figures(animator: Animator, student_steps: int, teacher_frames: int) -> dict:
     gpu = torch.device("cuda")
     animator = animator.to(gpu)
-    student = _streaming_step_times(animator, 1, student_steps, 100, gpu)
-    teacher = _streaming_step_times(animator, animator.config.sampling_steps, teacher_frames, 5,
-                                    gpu)
+    student, teacher = _student_and_teacher_times(animator, animator.config.sampling_steps,
+                                                  student_steps, teacher_frames, gpu)
     animator.to("cpu")
     return {"device": torch.cuda.get_device_name(gpu), "student_step_ms": _percentiles_ms(student),
             "teacher_frame_ms": _percentiles_ms(teacher)}

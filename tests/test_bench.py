@@ -28,3 +28,15 @@ def test_bench_command_prints_json(capsys):
     assert set(figures) >= {"device", "threads", "student_step_ms", "teacher_frame_ms",
                             "offline_frame_ms", "teacher_over_student", "offline_over_student"}
     assert figures["model"].endswith("liveface-student.safetensors")  # the shipped one
+
+
+def test_student_and_teacher_are_timed_in_turns():
+    """The two streams alternate (a run of one, then one of the other), so a machine's drift
+    during the run reaches both; each gets exactly the count asked for, after its warm-up."""
+    from app.bench import _time_in_turns
+
+    calls: list[str] = []
+    first, second = _time_in_turns(lambda: calls.append("s"), 10, lambda: calls.append("t"), 3,
+                                   warmup=(2, 1))
+    assert len(first) == 10 and len(second) == 3
+    assert "".join(calls) == "ss" + "t" + "ssst" * 3 + "s"
