@@ -122,7 +122,7 @@ def test_train_engines_only_train_and_leave_the_other_splits_alone():
         assert len(splits["fixed"][split]) >= len(splits["plain"][split]) - 2
     assert not splits["fixed"]["test"] & (splits["fixed"]["train"] | splits["fixed"]["validation"])
     assert build_dict(plain_args) == {k: v for k, v in asdict(plain_args).items()
-                                      if k not in ("train_engines", "by_speaker")}
+                                      if k not in ("train_engines", "by_speaker", "word_share")}
     assert build_dict(fixed_args)["train_engines"] == ("neural",)
     with pytest.raises(LivefaceError, match="too few voices"):
         plan_clips(fixed_args, {**pools, "en": [PoolVoice("e", "a", "MIT"),
@@ -157,10 +157,35 @@ def test_voices_of_one_speaker_share_a_split():
     assert PoolVoice("e", "en0", "MIT").speaker == "e/en0"  # a synthetic voice is its own
 
 
-def test_a_folder_begun_by_voice_is_finished_by_voice(tmp_path):
+def test_word_share_sets_how_many_clips_say_frequent_words_instead_of_the_corpus():
+    from app.training.speech import sentences
+
+    pools = {lang: [PoolVoice("e", f"{lang}{k}", "MIT") for k in range(8)]
+             for lang in ("en", "de", "it")}
+    corpus = {lang: set(sentences(lang)) for lang in pools}
+
+    def corpus_share(word_share: float) -> float:
+        plan = plan_clips(BuildArgs(20.0, ("en", "de"), ("it",), ("e",), 2,
+                                    word_share=word_share), pools)
+        return np.mean([any(sentence in s.text for sentence in corpus[s.language])
+                        for s in plan])
+
+    assert corpus_share(0.0) == 1.0 and corpus_share(1.0) == 0.0
+    assert 0.15 < corpus_share(0.7) < 0.45
+    args = BuildArgs(20.0, ("en", "de"), ("it",), ("e",), 2, word_share=1.0)
+    texts = [s.text for s in plan_clips(args, pools)]
+    assert len(set(texts)) == len(texts)  # every clip says something new
+    assert texts == [s.text for s in plan_clips(args, pools)]  # and the seed fixes it
+    assert build_dict(args)["word_share"] == 1.0
+
+
+@pytest.mark.parametrize("legacy", [{"by_speaker": False}, {"word_share": 0.0}])
+def test_a_folder_begun_by_an_older_rule_is_finished_by_it(tmp_path, legacy):
+    """A build begun before splits kept speakers together, or before word-list text, is
+    finished with the rule it began with, whatever today's defaults are."""
     out = tmp_path / "old"
-    build_dataset(out, workers=1, by_speaker=False, **TINY)
-    assert "by_speaker" not in json.loads((out / "build.json").read_text())["build"]
+    build_dataset(out, workers=1, **legacy, **TINY)
+    assert not set(legacy) & set(json.loads((out / "build.json").read_text())["build"])
     before = _files(out)
     victim = load_manifest(out).clips[0]
     (out / victim.meta).unlink()
@@ -203,6 +228,7 @@ def test_refuses_to_resume_with_other_arguments(tiny, tmp_path):
     ({"minutes": -1.0}, "above 0"),
     ({"heldout_langs": ("en",)}, "both a training and a held-out"),
     ({"engines": ("nope",)}, "unknown speech engine"),
+    ({"word_share": 1.5}, "between 0 and 1"),
 ])
 def test_bad_requests_are_user_errors_that_write_nothing(tmp_path, change, message):
     with pytest.raises(LivefaceError, match=message):

@@ -36,6 +36,9 @@ def _add_build(actions) -> None:
     build.add_argument("--engines", type=names, help="speech engines (default: all installed)")
     build.add_argument("--train-engines", type=names, default=(),
                        help="engines whose voices only train, never held out (e.g. piper)")
+    build.add_argument("--word-share", type=float, default=None,
+                       help="share of clips that say pseudo-sentences of the language's "
+                            "frequent words instead of the built-in sentences (default 0.7)")
 
 
 def run_data_command(args: argparse.Namespace) -> None:
@@ -49,10 +52,15 @@ def _build(args: argparse.Namespace) -> None:
         result = build_dataset(args.out, args.minutes, args.langs, args.seed,
                                args.heldout_langs, args.engines,
                                args.workers or os.cpu_count(), bar.update,
-                               args.train_engines)
+                               args.train_engines, **_given(word_share=args.word_share))
     print_warnings(result.warnings)
     print(f"wrote {result.manifest}: {result.clips} clips "
           f"({result.synthesised} synthesised now, {result.clips - result.synthesised} kept)")
+
+
+def _given(**options) -> dict:
+    """The options the user gave (the others keep the callee's defaults)."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 class _ProgressBar:

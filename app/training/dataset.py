@@ -4,6 +4,11 @@
 voices, then synthesises it (`dataset_build`). The plan is a list of `ClipSpec`s that add
 up to about the asked minutes (speech length estimated from the text and speaking rate).
 
+Text: each clip says one or two sentences, of the built-in corpus (five per language) or,
+for a `word_share` of the clips (0.7 for new builds), pseudo-sentences of the language's
+frequent words (`word_text`), so that the model hears thousands of words instead of a few
+hundred, and held-out voices are not tested on the very sentences the model trained on.
+
 Splits are by voice and by language, so test numbers measure speakers and languages the
 model never heard:
 - every voice of a training language belongs to exactly one split: most to "train", at
@@ -32,7 +37,7 @@ manifest.json:
 
     {"format": "liveface-dataset/1",
      "build": {"minutes", "langs", "heldout_langs", "engines", "seed"[, "train_engines"]
-               [, "by_speaker"]},
+               [, "by_speaker"][, "word_share"]},
      "plan_hash": sha256 of the build arguments and every clip spec,
      "sample_rate_hz": 16000, "frame_rate_hz": 50, "rig_names": [57 names],
      "clips": [{"id", "audio", "timeline", "rig", "meta", "language", "voice", "engine",
@@ -55,6 +60,7 @@ from app.avatar.emotions import EMOTIONS
 from app.errors import LivefaceError
 from app.training.speech import Prosody, prosody_for_emotion, sentences
 from app.training.speech.registry import speaker_of
+from app.training.speech.word_text import word_sentence
 
 SPLITS = ("train", "validation", "test")
 SPLIT_SHARES = {"train": 0.75, "validation": 0.10, "test": 0.15}  # of training-language time
@@ -82,16 +88,22 @@ class BuildArgs:
     # Voices of one person share a split (`speaker_of`). `liveface data build` always sets
     # it; False is how builds made before it existed split (by engine voice alone).
     by_speaker: bool = False
+    # The share of clips whose text is pseudo-sentences of frequent words (`word_text`)
+    # instead of the corpus's sentences; 0 is how builds made before it existed read.
+    word_share: float = 0.0
+
+
+# Arguments added after the first builds, with the value that reproduces builds made before.
+LEGACY_VALUES = {"train_engines": (), "by_speaker": False, "word_share": 0.0}
 
 
 def build_dict(args: BuildArgs) -> dict:
-    """The arguments as stored in build.json and the manifest; `train_engines` and
-    `by_speaker` only when set, so builds made before they existed keep their plan hash."""
+    """The arguments as stored in build.json and the manifest; a later argument only when it
+    differs from its legacy value, so builds made before it existed keep their plan hash."""
     data = asdict(args)
-    if not args.train_engines:
-        del data["train_engines"]
-    if not args.by_speaker:
-        del data["by_speaker"]
+    for name, legacy in LEGACY_VALUES.items():
+        if data[name] == legacy:
+            del data[name]
     return data
 
 
@@ -162,7 +174,7 @@ def plan_clips(args: BuildArgs, pools: dict[str, list[PoolVoice]]) -> list[ClipS
         voice = pick_voice(rng, voice_splits[language][split])
         heldout = HELDOUT_VOICES if split == "test" else None
         specs.append(_draw_clip(rng, args.seed, _clip_id(language, specs), voice, language,
-                                split, heldout))
+                                split, heldout, args.word_share))
         counts[split] += specs[-1].estimated_s
     specs += _plan_heldout_languages(rng, args, pools, heldout_s)
     return specs
@@ -176,7 +188,7 @@ def _plan_heldout_languages(rng, args: BuildArgs, pools, heldout_s: float) -> li
         language = langs[len(specs) % len(langs)]
         voice = pick_voice(rng, pools[language])
         specs.append(_draw_clip(rng, args.seed, _clip_id(language, specs), voice, language,
-                                "test", HELDOUT_LANGUAGES))
+                                "test", HELDOUT_LANGUAGES, args.word_share))
     return specs
 
 
@@ -234,10 +246,9 @@ def _next_split(seconds: dict[str, float]) -> str:
 
 
 def _draw_clip(rng: np.random.Generator, seed: int, clip_id: str, voice: PoolVoice,
-               language: str, split: str, heldout: str | None) -> ClipSpec:
-    pool = sentences(language)
-    chosen = rng.choice(len(pool), size=1 + int(rng.random() < 0.4), replace=False)
-    text = " ".join(pool[i] for i in sorted(chosen))
+               language: str, split: str, heldout: str | None, word_share: float = 0.0
+               ) -> ClipSpec:
+    text = _draw_text(rng, language, word_share)
     weights = np.array([NEUTRAL_WEIGHT if e == "neutral" else 1.0 for e in EMOTIONS])
     emotion = str(EMOTIONS[int(rng.choice(len(EMOTIONS), p=weights / weights.sum()))])
     intensity = 0.0 if emotion == "neutral" else round(float(rng.uniform(*INTENSITY_RANGE)), 3)
@@ -245,6 +256,17 @@ def _draw_clip(rng: np.random.Generator, seed: int, clip_id: str, voice: PoolVoi
     estimated_s = round(len(text) / (CHARS_PER_S * prosody.rate) + PAUSE_S, 3)
     return ClipSpec(clip_id, voice.engine, language, voice.voice, voice.licence, text, emotion,
                     intensity, prosody, int(rng.integers(2**31)), split, heldout, estimated_s)
+
+
+def _draw_text(rng: np.random.Generator, language: str, word_share: float) -> str:
+    """One or two sentences: the corpus's, or (a `word_share` of clips) pseudo-sentences of
+    frequent words. With no word share, the draws are those of builds made before it."""
+    sentence_count = 1 + int(rng.random() < 0.4)
+    if word_share and rng.random() < word_share:
+        return " ".join(word_sentence(rng, language) for _ in range(sentence_count))
+    pool = sentences(language)
+    chosen = rng.choice(len(pool), size=sentence_count, replace=False)
+    return " ".join(pool[i] for i in sorted(chosen))
 
 
 def clip_prosody(rng: np.random.Generator, seed: int, voice: PoolVoice, emotion: str,

@@ -39,7 +39,7 @@ from app.training.dataset_files import (
     write_npy,
 )
 from app.training.dataset_manifest import BUILD_NAME, CLIPS_DIR, FORMAT, write_manifest
-from app.training.dataset_voices import resolve_request, voice_pools
+from app.training.dataset_voices import DEFAULT_WORD_SHARE, resolve_request, voice_pools
 from app.training.speech import get_engine
 from app.training.teacher import Style, animate
 
@@ -56,14 +56,18 @@ def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
                   heldout_langs: tuple[str, ...] | None = None,
                   engines: tuple[str, ...] | None = None, workers: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  train_engines: tuple[str, ...] = (), by_speaker: bool = True) -> BuildResult:
+                  train_engines: tuple[str, ...] = (), by_speaker: bool = True,
+                  word_share: float = DEFAULT_WORD_SHARE) -> BuildResult:
     """Build (or finish) the data set in `out`; `progress(done, total)` after each clip.
-    `by_speaker=False` rebuilds a data set made before splits kept speakers together; a
-    folder started before then is finished with its own rule."""
+    `by_speaker=False, word_share=0` rebuild a data set made before splits kept speakers
+    together and before word-list text; a folder started before then is finished with the
+    rules it was started with."""
     out = Path(out)
-    by_speaker = by_speaker and not _started_by_voice(out)
+    started = _started_without(out)
+    by_speaker = by_speaker and "by_speaker" not in started
+    word_share = 0.0 if "word_share" in started else word_share
     args, warnings = resolve_request(minutes, langs, seed, heldout_langs, engines, train_engines,
-                                     by_speaker)
+                                     by_speaker, word_share)
     specs = plan_clips(args, voice_pools(args))
     phash = plan_hash(args, specs)
     prepare_out_dir(out, args, phash)
@@ -84,13 +88,16 @@ def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
     return BuildResult(manifest, len(specs), len(todo), warnings)
 
 
-def _started_by_voice(out: Path) -> bool:
-    """Whether `out` holds a build begun when splits went by engine voice alone."""
+def _started_without(out: Path) -> frozenset[str]:
+    """The later build arguments (by_speaker, word_share) that a build begun in `out`
+    before they existed lacks: it is finished with their legacy values."""
     try:
         build = json.loads((out / BUILD_NAME).read_text())["build"]
     except (OSError, ValueError, KeyError, TypeError):
-        return False  # no build there, or a corrupt one that prepare_out_dir reports
-    return isinstance(build, dict) and "by_speaker" not in build
+        return frozenset()  # no build there, or a corrupt one that prepare_out_dir reports
+    if not isinstance(build, dict):
+        return frozenset()
+    return frozenset(name for name in ("by_speaker", "word_share") if name not in build)
 
 
 def complete_ids(clips_dir: Path, specs: list[ClipSpec]) -> set[str]:

@@ -19,6 +19,7 @@ from app.training.speech.corpus import LANGUAGES
 from app.training.speech.espeak_library import locate
 
 DEFAULT_HELDOUT_LANGS = ("it", "pt")
+DEFAULT_WORD_SHARE = 0.7  # of clips whose text is frequent words rather than the corpus's
 HELDOUT_LANGUAGE_COUNT = 2
 _ESPEAK_VARIANT = re.compile(r"^(m[1-7]|f[1-5]|klatt[234]?)$")
 
@@ -26,11 +27,14 @@ _ESPEAK_VARIANT = re.compile(r"^(m[1-7]|f[1-5]|klatt[234]?)$")
 def resolve_request(minutes: float, langs: tuple[str, ...], seed: int,
                     heldout_langs: tuple[str, ...] | None,
                     engines: tuple[str, ...] | None,
-                    train_engines: tuple[str, ...] = (), by_speaker: bool = True
+                    train_engines: tuple[str, ...] = (), by_speaker: bool = True,
+                    word_share: float = DEFAULT_WORD_SHARE
                     ) -> tuple[BuildArgs, tuple[str, ...]]:
     """The checked build arguments, and warnings for default engines that are missing."""
     if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or minutes <= 0:
         raise LivefaceError(f"--minutes must be a number above 0, got {minutes}.")
+    if not isinstance(word_share, (int, float)) or not 0.0 <= word_share <= 1.0:
+        raise LivefaceError(f"--word-share must be between 0 and 1, got {word_share}.")
     names, warnings = resolve_engines(engines)
     available = available_languages(names)
     langs = _unique(langs)
@@ -44,7 +48,7 @@ def resolve_request(minutes: float, langs: tuple[str, ...], seed: int,
         raise LivefaceError(f"--train-engines names {', '.join(unused)}, which this build does "
                             f"not use (engines: {', '.join(names)}).")
     return (BuildArgs(float(minutes), langs, heldout, names, int(seed), train_engines,
-                      bool(by_speaker)), warnings)
+                      bool(by_speaker), float(word_share)), warnings)
 
 
 def resolve_engines(requested: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -74,7 +74,8 @@ def _cached_data(models_dir: Path) -> Path:
     build_dataset(out, build["minutes"], tuple(build["langs"]), build["seed"],
                   tuple(build["heldout_langs"]), tuple(build["engines"]),
                   train_engines=tuple(build.get("train_engines", ())),
-                  by_speaker=bool(build.get("by_speaker", False)))
+                  by_speaker=bool(build.get("by_speaker", False)),
+                  word_share=float(build.get("word_share", 0.0)))
     return out
 
 
