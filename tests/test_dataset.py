@@ -236,6 +236,18 @@ def test_bad_requests_are_user_errors_that_write_nothing(tmp_path, change, messa
     assert not (tmp_path / "new").exists()
 
 
+def test_a_rebuild_that_would_plan_otherwise_is_refused_before_writing(tiny, tmp_path):
+    """Eval rebuilds the model's data set from its card: other installed voices would plan
+    other splits, so a plan that differs from the expected one is an error."""
+    expected = json.loads((tiny / "build.json").read_text())["plan_hash"]
+    with pytest.raises(LivefaceError, match="plan another data set"):
+        build_dataset(tmp_path / "other", workers=1, expect_plan="0" * 64, **TINY)
+    assert not (tmp_path / "other").exists()
+    shutil.copytree(tiny, tmp_path / "same")
+    assert build_dataset(tmp_path / "same", workers=1, expect_plan=expected,
+                         **TINY).synthesised == 0
+
+
 def test_refuses_a_non_empty_folder_that_is_not_a_data_set(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(LivefaceError, match="not empty"):

@@ -86,7 +86,8 @@ def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_e
         build["train_engines"] = train_engines
     if by_speaker:
         build["by_speaker"] = by_speaker
-    (tmp_path / "model-card.json").write_text(json.dumps({"data": {"build": build}}))
+    (tmp_path / "model-card.json").write_text(json.dumps({"data": {"build": build,
+                                                                   "plan_hash": "f00d"}}))
     calls = []
     monkeypatch.setattr(dataset_build, "build_dataset",
                         lambda *args, **kwargs: calls.append((args, kwargs)))
@@ -95,5 +96,6 @@ def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_e
     (args, kwargs), = calls
     assert args == (out, 180.0, ("en", "de"), 1, ("it",), ("espeak-ng", "piper"))
     # a card from before speakers counted rebuilds its data split by engine voice
-    assert kwargs == {"train_engines": tuple(train_engines or ()), "by_speaker": bool(by_speaker)}
+    assert kwargs == {"train_engines": tuple(train_engines or ()), "by_speaker": bool(by_speaker),
+                      "word_share": 0.0, "expect_plan": "f00d"}
     assert str(out).startswith(str(tmp_path / "cache"))

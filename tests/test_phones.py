@@ -37,13 +37,23 @@ def test_espeak_ipa_maps_into_the_set(symbol, phone, stress):
     ("flite", "aa", "ɑ"), ("flite", "hh", "h"), ("flite", "pau", SILENCE), ("flite", "jh", "dʒ"),
     ("festival", "ax", "ə"), ("festival", "ey1", "eɪ"), ("festival-mrpa", "@@", "ɜ"),
     ("festival-mrpa", "i@", "ɪə"), ("piper", "ˈæ", "æ"),
+    ("festival-ru", "aa", "a"), ("festival-ru", "sch", "ɕ"), ("festival-ru", "pp", "p"),
+    ("festival-it", "E", "ɛ"), ("festival-it", "e", "e"), ("festival-it", "S", "ʃ"),
+    ("festival-it", "s", "s"), ("festival-it", "dZ", "dʒ"), ("festival-it", "#", SILENCE),
 ])
 def test_engine_tables(engine, symbol, phone):
     assert to_shared(symbol, engine) == phone
 
 
+def test_stress_digits_and_case_of_table_symbols():
+    assert map_symbol("O1", "festival-it") == phones.Mapped("ɔ", 1, True)
+    assert map_symbol("o1", "festival-it") == phones.Mapped("o", 1, True)
+    assert map_symbol("EY1", "flite") == phones.Mapped("eɪ", 1, True)  # ARPAbet in capitals
+
+
 def test_every_table_lands_in_the_set():
-    for table in (phones.ARPABET_TO_IPA, phones.MRPA_TO_IPA, phones.IPA_ALIASES):
+    for table in (phones.ARPABET_TO_IPA, phones.MRPA_TO_IPA, phones.IPA_ALIASES,
+                  phones.MSU_RUSSIAN_TO_IPA, phones.IFM_ITALIAN_TO_IPA):
         for target in table.values():
             assert target in SHARED_PHONES, target
 

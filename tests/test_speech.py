@@ -213,6 +213,24 @@ def test_festival_timeline():
     assert stressed and all(is_vowel(p.phone) for p in stressed)
 
 
+@pytest.mark.parametrize("language, bilabials", [("ru", 5), ("it", 4)])
+def test_festival_voices_of_other_languages(language, bilabials):
+    """Russian and Italian voices (festvox-ru, festvox-italp16k/itapc16k) read their text
+    in their own encoding and name phones in their own sets, which map into the shared one."""
+    festival = _engine_or_skip("festival")
+    if language not in festival.languages():
+        pytest.skip(f"no festival voice for '{language}' installed here")
+    text = {"ru": "Мама мыла раму, папа пил пиво.",
+            "it": "Il bambino mangia una mela, perché è così bella."}[language]
+    for voice in festival.voices(language):
+        clip = festival.synthesize(text, language, voice.id)
+        _check_clip(clip)
+        assert clip.language == language and clip.voice == voice.id
+        words = [w.text for w in clip.timeline.words]
+        assert words[0].lower() == text.split()[0].lower() and len(words) == len(text.split())
+        assert sum(p.phone in ("p", "b", "m") for p in clip.timeline.phones) >= bilabials
+
+
 def test_piper_timeline():
     piper = _engine_or_skip("piper")
     clip = piper.synthesize(ENGLISH, "en")

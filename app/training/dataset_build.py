@@ -57,11 +57,14 @@ def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
                   engines: tuple[str, ...] | None = None, workers: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
                   train_engines: tuple[str, ...] = (), by_speaker: bool = True,
-                  word_share: float = DEFAULT_WORD_SHARE) -> BuildResult:
+                  word_share: float = DEFAULT_WORD_SHARE,
+                  expect_plan: str | None = None) -> BuildResult:
     """Build (or finish) the data set in `out`; `progress(done, total)` after each clip.
     `by_speaker=False, word_share=0` rebuild a data set made before splits kept speakers
     together and before word-list text; a folder started before then is finished with the
-    rules it was started with."""
+    rules it was started with. `expect_plan`: the plan hash a rebuild must reproduce (the
+    plan depends on the installed voices too); a different plan is refused before any file
+    is written."""
     out = Path(out)
     started = _started_without(out)
     by_speaker = by_speaker and "by_speaker" not in started
@@ -70,6 +73,12 @@ def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
                                      by_speaker, word_share)
     specs = plan_clips(args, voice_pools(args))
     phash = plan_hash(args, specs)
+    if expect_plan is not None and phash != expect_plan:
+        raise LivefaceError(
+            f"the speech engines and voices installed here plan another data set than the "
+            f"expected one (plan {phash[:12]}, expected {expect_plan[:12]}), so its test "
+            "split would not hold out what the model's did; score a data set of your own "
+            "with --data DIR, or install exactly the engines' voices the model card lists.")
     prepare_out_dir(out, args, phash)
     clips_dir = out / CLIPS_DIR
     complete = complete_ids(clips_dir, specs)

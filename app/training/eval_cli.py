@@ -68,14 +68,16 @@ def _cached_data(models_dir: Path) -> Path:
     if not card_path.is_file():
         raise LivefaceError(f"{card_path} is missing; pass --data DIR (a data set whose test "
                             "split the models never trained on).")
-    build = json.loads(card_path.read_text())["data"]["build"]
+    data = json.loads(card_path.read_text())["data"]
+    build = data["build"]
     key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:12]
     out = Path(user_cache_dir("liveface")) / f"eval-data-{key}"
     build_dataset(out, build["minutes"], tuple(build["langs"]), build["seed"],
                   tuple(build["heldout_langs"]), tuple(build["engines"]),
                   train_engines=tuple(build.get("train_engines", ())),
                   by_speaker=bool(build.get("by_speaker", False)),
-                  word_share=float(build.get("word_share", 0.0)))
+                  word_share=float(build.get("word_share", 0.0)),
+                  expect_plan=data.get("plan_hash"))
     return out
 
 

@@ -20,6 +20,8 @@ Symbol tables, one per engine family:
 | espeak-ng, piper  | IPA with ˈ ˌ ː, ties, tones  | `IPA_ALIASES`      |
 | flite, festival   | ARPAbet / CMU "radio" set    | `ARPABET_TO_IPA`   |
 | festival (rab)    | MRPA (British)               | `MRPA_TO_IPA`      |
+| festival (ru)     | msu_ru's own set             | `MSU_RUSSIAN_TO_IPA` |
+| festival (it)     | IFM's Italian set            | `IFM_ITALIAN_TO_IPA` |
 
 `to_shared(symbol, engine)` never raises: a symbol it does not know loses its diacritics
 and modifiers, falls back to its nearest base phone, and is reported once through the
@@ -94,12 +96,35 @@ MRPA_TO_IPA: dict[str, str] = {
     "sh": "ʃ", "t": "t", "th": "θ", "v": "v", "w": "w", "y": "j", "z": "z", "zh": "ʒ",
 }
 
+# festival's Russian voice (msu_ru_nsh): doubled vowels are stressed, reduced vowels have
+# their own names, a doubled consonant is palatalised (folded away, as everywhere).
+MSU_RUSSIAN_TO_IPA: dict[str, str] = {
+    "aa": "a", "ee": "e", "ii": "i", "oo": "o", "uu": "u", "yy": "ɨ",
+    "a": "ɐ", "ay": "ə", "ae": "ɪ", "e": "e", "i": "ɪ", "y": "ɨ", "u": "ʊ", "ur": "ʊ",
+    "p": "p", "pp": "p", "b": "b", "bb": "b", "t": "t", "tt": "t", "d": "d", "dd": "d",
+    "k": "k", "kk": "k", "g": "g", "gg": "g", "c": "ts", "ch": "tɕ", "f": "f", "ff": "f",
+    "v": "v", "vv": "v", "s": "s", "ss": "s", "z": "z", "zz": "z", "sh": "ʂ", "sch": "ɕ",
+    "zh": "ʐ", "h": "x", "hh": "x", "m": "m", "mm": "m", "n": "n", "nn": "n", "l": "l",
+    "ll": "l", "r": "r", "rr": "r", "j": "j",
+}
+
+# festival's Italian voices (IFM lp_diphone, pc_diphone): case matters (E, O open vowels;
+# S, Z, J, L postalveolar and palatal), a trailing 1 marks the stressed vowel.
+IFM_ITALIAN_TO_IPA: dict[str, str] = {
+    "a": "a", "e": "e", "E": "ɛ", "i": "i", "o": "o", "O": "ɔ", "u": "u", "j": "j", "w": "w",
+    "p": "p", "b": "b", "t": "t", "d": "d", "k": "k", "g": "g", "f": "f", "v": "v",
+    "s": "s", "z": "z", "S": "ʃ", "Z": "ʒ", "ts": "ts", "dz": "dz", "tS": "tʃ", "dZ": "dʒ",
+    "m": "m", "n": "n", "J": "ɲ", "ng": "ŋ", "l": "l", "L": "ʎ", "r": "r",
+    "nf": "f",  # the labiodental nasal of "invece": lower lip at the teeth, as for f
+}
+
 SILENCE_SYMBOLS = frozenset({"", "_", "pau", "sil", "h#", "#", "brth", "sp", "spn"})
 
 # Which table an engine's symbols are read with.
 ENGINE_TABLES: dict[str, dict[str, str]] = {
     "espeak-ng": IPA_ALIASES, "piper": IPA_ALIASES, "mbrola": IPA_ALIASES,
     "flite": ARPABET_TO_IPA, "festival": ARPABET_TO_IPA, "festival-mrpa": MRPA_TO_IPA,
+    "festival-ru": MSU_RUSSIAN_TO_IPA, "festival-it": IFM_ITALIAN_TO_IPA,
     "pocketsphinx": ARPABET_TO_IPA,
 }
 
@@ -159,13 +184,14 @@ def is_vowel(phone: str) -> bool:
 
 
 def _map_table(symbol: str, table: dict[str, str]) -> Mapped:
-    key = symbol.strip().lower()
+    key = symbol.strip()
     stress = 1 if key[-1:] == "1" else 2 if key[-1:] == "2" else 0
     key = key.rstrip("012")  # CMU lexical stress digits
-    if key in SILENCE_SYMBOLS:
+    if key.lower() in SILENCE_SYMBOLS:
         return Mapped(SILENCE, 0, True)
-    if key in table:
-        return Mapped(table[key], stress, True)
+    for spelling in (key, key.lower()):  # some sets tell cases apart (Italian E and e)
+        if spelling in table:
+            return Mapped(table[spelling], stress, True)
     fallback = _map_ipa(symbol)  # some voices spell phones in IPA already
     return Mapped(fallback.phone, stress, fallback.exact and fallback.phone != SILENCE)
 
