@@ -4,8 +4,9 @@ A small Scheme script selects the voice, synthesises, saves the wave, and prints
 item of the utterance's Segment relation with its end time, its word and its syllable's
 stress. The English voices speak the ARPAbet-like "radio" phone set (a voice in the British
 MRPA set would be read with `phones.MRPA_TO_IPA`); the Russian and Italian voices speak
-their own sets, read with their own tables, and read their text in their own encoding. Rate comes from festival's
-`Duration_Stretch`, volume from scaling the samples; the voices keep their own pitch.
+their own sets, read with their own tables, and read their text in their own encoding.
+Rate comes from festival's `Duration_Stretch`, volume from scaling the samples; the voices
+keep their own pitch.
 """
 
 import shutil
