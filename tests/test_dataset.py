@@ -122,7 +122,8 @@ def test_train_engines_only_train_and_leave_the_other_splits_alone():
         assert len(splits["fixed"][split]) >= len(splits["plain"][split]) - 2
     assert not splits["fixed"]["test"] & (splits["fixed"]["train"] | splits["fixed"]["validation"])
     assert build_dict(plain_args) == {k: v for k, v in asdict(plain_args).items()
-                                      if k not in ("train_engines", "by_speaker", "word_share")}
+                                      if k not in ("train_engines", "by_speaker", "word_share",
+                                                   "voices")}
     assert build_dict(fixed_args)["train_engines"] == ("neural",)
     with pytest.raises(LivefaceError, match="too few voices"):
         plan_clips(fixed_args, {**pools, "en": [PoolVoice("e", "a", "MIT"),
@@ -179,7 +180,8 @@ def test_word_share_sets_how_many_clips_say_frequent_words_instead_of_the_corpus
     assert build_dict(args)["word_share"] == 1.0
 
 
-@pytest.mark.parametrize("legacy", [{"by_speaker": False}, {"word_share": 0.0}])
+@pytest.mark.parametrize("legacy", [{"by_speaker": False}, {"word_share": 0.0},
+                                    {"voices": ()}])
 def test_a_folder_begun_by_an_older_rule_is_finished_by_it(tmp_path, legacy):
     """A build begun before splits kept speakers together, or before word-list text, is
     finished with the rule it began with, whatever today's defaults are."""
@@ -234,6 +236,34 @@ def test_bad_requests_are_user_errors_that_write_nothing(tmp_path, change, messa
     with pytest.raises(LivefaceError, match=message):
         build_dataset(tmp_path / "new", workers=1, **{**TINY, **change})
     assert not (tmp_path / "new").exists()
+
+
+def test_a_build_records_its_voices_and_a_rebuild_draws_on_those_alone(tiny, tmp_path,
+                                                                      monkeypatch):
+    """Voices installed later (another festvox package, say) must not move a recorded
+    build's splits: the rebuild draws on the recorded voices, and one that is missing is
+    named in the error."""
+    build = json.loads((tiny / "build.json").read_text())["build"]
+    pools = dataset_voices.voice_pools(BuildArgs(TINY["minutes"], TINY["langs"], ("it", "pt"),
+                                                 TINY["engines"], TINY["seed"]))
+    assert tuple(build["voices"]) == dataset_voices.pool_ids(pools)
+    assert all(v.startswith("espeak-ng/") for v in build["voices"])
+    real_pool = dataset_voices._pool
+
+    def one_more_voice(language, engines):
+        return real_pool(language, engines) + [PoolVoice("espeak-ng", f"{language}+new", "x")]
+
+    monkeypatch.setattr(dataset_voices, "_pool", one_more_voice)
+    shutil.copytree(tiny, tmp_path / "again")
+    (tmp_path / "again" / "manifest.json").unlink()
+    rebuilt = build_dataset(tmp_path / "again", workers=1, voices=tuple(build["voices"]), **TINY)
+    assert rebuilt.synthesised == 0 and _files(tmp_path / "again") == _files(tiny)
+    with pytest.raises(LivefaceError, match="other arguments"):  # unpinned: another plan
+        build_dataset(tmp_path / "again", workers=1, **TINY)
+    with pytest.raises(LivefaceError, match="1 voice.*not installed here.*espeak-ng/en[+]gone"):
+        build_dataset(tmp_path / "gone", workers=1,
+                      voices=tuple(build["voices"]) + ("espeak-ng/en+gone",), **TINY)
+    assert not (tmp_path / "gone").exists()
 
 
 def test_a_rebuild_that_would_plan_otherwise_is_refused_before_writing(tiny, tmp_path):

@@ -97,5 +97,5 @@ def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_e
     assert args == (out, 180.0, ("en", "de"), 1, ("it",), ("espeak-ng", "piper"))
     # a card from before speakers counted rebuilds its data split by engine voice
     assert kwargs == {"train_engines": tuple(train_engines or ()), "by_speaker": bool(by_speaker),
-                      "word_share": 0.0, "expect_plan": "f00d"}
+                      "word_share": 0.0, "voices": (), "expect_plan": "f00d"}
     assert str(out).startswith(str(tmp_path / "cache"))

@@ -37,7 +37,7 @@ manifest.json:
 
     {"format": "liveface-dataset/1",
      "build": {"minutes", "langs", "heldout_langs", "engines", "seed"[, "train_engines"]
-               [, "by_speaker"][, "word_share"]},
+               [, "by_speaker"][, "word_share"][, "voices"]},
      "plan_hash": sha256 of the build arguments and every clip spec,
      "sample_rate_hz": 16000, "frame_rate_hz": 50, "rig_names": [57 names],
      "clips": [{"id", "audio", "timeline", "rig", "meta", "language", "voice", "engine",
@@ -91,10 +91,14 @@ class BuildArgs:
     # The share of clips whose text is pseudo-sentences of frequent words (`word_text`)
     # instead of the corpus's sentences; 0 is how builds made before it existed read.
     word_share: float = 0.0
+    # Every voice the plan may draw from, as "engine/voice", in pool order: a build records
+    # the voices installed when it began, so that a rebuild elsewhere draws the same plan or
+    # says which voice is missing. Empty: whatever is installed (builds made before it).
+    voices: tuple[str, ...] = ()
 
 
 # Arguments added after the first builds, with the value that reproduces builds made before.
-LEGACY_VALUES = {"train_engines": (), "by_speaker": False, "word_share": 0.0}
+LEGACY_VALUES = {"train_engines": (), "by_speaker": False, "word_share": 0.0, "voices": ()}
 
 
 def build_dict(args: BuildArgs) -> dict:
@@ -116,6 +120,10 @@ class PoolVoice:
     @property
     def speaker(self) -> str:
         return speaker_of(self.engine, self.voice)
+
+    @property
+    def id(self) -> str:
+        return f"{self.engine}/{self.voice}"
 
 
 @dataclass(frozen=True)

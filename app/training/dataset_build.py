@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -39,7 +39,12 @@ from app.training.dataset_files import (
     write_npy,
 )
 from app.training.dataset_manifest import BUILD_NAME, CLIPS_DIR, FORMAT, write_manifest
-from app.training.dataset_voices import DEFAULT_WORD_SHARE, resolve_request, voice_pools
+from app.training.dataset_voices import (
+    DEFAULT_WORD_SHARE,
+    pool_ids,
+    resolve_request,
+    voice_pools,
+)
 from app.training.speech import get_engine
 from app.training.teacher import Style, animate
 
@@ -58,20 +63,27 @@ def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
                   progress: Callable[[int, int], None] | None = None,
                   train_engines: tuple[str, ...] = (), by_speaker: bool = True,
                   word_share: float = DEFAULT_WORD_SHARE,
+                  voices: tuple[str, ...] | None = None,
                   expect_plan: str | None = None) -> BuildResult:
     """Build (or finish) the data set in `out`; `progress(done, total)` after each clip.
     `by_speaker=False, word_share=0` rebuild a data set made before splits kept speakers
     together and before word-list text; a folder started before then is finished with the
-    rules it was started with. `expect_plan`: the plan hash a rebuild must reproduce (the
-    plan depends on the installed voices too); a different plan is refused before any file
-    is written."""
+    rules it was started with. `voices`: the "engine/voice" list to draw from (a rebuild
+    passes its build's list); None records every installed voice, () leaves the build
+    unpinned as builds before the list were. `expect_plan`: the plan hash a rebuild must
+    reproduce; a different plan is refused before any file is written."""
     out = Path(out)
     started = _started_without(out)
     by_speaker = by_speaker and "by_speaker" not in started
     word_share = 0.0 if "word_share" in started else word_share
+    if voices is None:
+        voices = () if "voices" in started else None
     args, warnings = resolve_request(minutes, langs, seed, heldout_langs, engines, train_engines,
-                                     by_speaker, word_share)
-    specs = plan_clips(args, voice_pools(args))
+                                     by_speaker, word_share, voices or ())
+    pools = voice_pools(args)
+    if voices is None:
+        args = replace(args, voices=pool_ids(pools))
+    specs = plan_clips(args, pools)
     phash = plan_hash(args, specs)
     if expect_plan is not None and phash != expect_plan:
         raise LivefaceError(
@@ -98,7 +110,7 @@ def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
 
 
 def _started_without(out: Path) -> frozenset[str]:
-    """The later build arguments (by_speaker, word_share) that a build begun in `out`
+    """The later build arguments (by_speaker, word_share, voices) that a build begun in `out`
     before they existed lacks: it is finished with their legacy values."""
     try:
         build = json.loads((out / BUILD_NAME).read_text())["build"]
@@ -106,7 +118,8 @@ def _started_without(out: Path) -> frozenset[str]:
         return frozenset()  # no build there, or a corrupt one that prepare_out_dir reports
     if not isinstance(build, dict):
         return frozenset()
-    return frozenset(name for name in ("by_speaker", "word_share") if name not in build)
+    return frozenset(name for name in ("by_speaker", "word_share", "voices")
+                     if name not in build)
 
 
 def complete_ids(clips_dir: Path, specs: list[ClipSpec]) -> set[str]:

@@ -29,7 +29,7 @@ def resolve_request(minutes: float, langs: tuple[str, ...], seed: int,
                     heldout_langs: tuple[str, ...] | None,
                     engines: tuple[str, ...] | None,
                     train_engines: tuple[str, ...] = (), by_speaker: bool = True,
-                    word_share: float = DEFAULT_WORD_SHARE
+                    word_share: float = DEFAULT_WORD_SHARE, voices: tuple[str, ...] = ()
                     ) -> tuple[BuildArgs, tuple[str, ...]]:
     """The checked build arguments, and warnings for default engines that are missing."""
     if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or minutes <= 0:
@@ -49,7 +49,7 @@ def resolve_request(minutes: float, langs: tuple[str, ...], seed: int,
         raise LivefaceError(f"--train-engines names {', '.join(unused)}, which this build does "
                             f"not use (engines: {', '.join(names)}).")
     return (BuildArgs(float(minutes), langs, heldout, names, int(seed), train_engines,
-                      bool(by_speaker), float(word_share)), warnings)
+                      bool(by_speaker), float(word_share), tuple(voices)), warnings)
 
 
 def resolve_engines(requested: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -109,9 +109,12 @@ def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def voice_pools(args: BuildArgs) -> dict[str, list[PoolVoice]]:
-    """Every language's voices in a fixed order; a training language needs MIN_VOICES."""
+    """Every language's voices in a fixed order (only `args.voices` when the build lists
+    them); a training language needs MIN_VOICES."""
     engines = {name: get_engine(name) for name in args.engines}
     pools = {lang: _pool(lang, engines) for lang in args.langs + args.heldout_langs}
+    if args.voices:
+        pools = _only(pools, args.voices)
     for lang in args.langs:
         if len(pools[lang]) < MIN_VOICES:
             raise LivefaceError(
@@ -119,6 +122,24 @@ def voice_pools(args: BuildArgs) -> dict[str, list[PoolVoice]]:
                 f"{', '.join(args.engines)}; splitting by voice needs {MIN_VOICES}: "
                 "add --engines espeak-ng.")
     return pools
+
+
+def pool_ids(pools: dict[str, list[PoolVoice]]) -> tuple[str, ...]:
+    """Every voice of the pools as "engine/voice", in pool order (a build's `voices`)."""
+    return tuple(dict.fromkeys(v.id for pool in pools.values() for v in pool))
+
+
+def _only(pools: dict[str, list[PoolVoice]], voices: tuple[str, ...]
+          ) -> dict[str, list[PoolVoice]]:
+    installed = set(pool_ids(pools))
+    missing = [v for v in voices if v not in installed]
+    if missing:
+        raise LivefaceError(
+            f"this build draws on {len(missing)} voice(s) not installed here "
+            f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}); install "
+            "them (see the engines' install hints) or build another data set.")
+    wanted = set(voices)
+    return {lang: [v for v in pool if v.id in wanted] for lang, pool in pools.items()}
 
 
 def _pool(language: str, engines: dict[str, SpeechEngine]) -> list[PoolVoice]:

@@ -77,6 +77,7 @@ def _cached_data(models_dir: Path) -> Path:
                   train_engines=tuple(build.get("train_engines", ())),
                   by_speaker=bool(build.get("by_speaker", False)),
                   word_share=float(build.get("word_share", 0.0)),
+                  voices=tuple(build.get("voices", ())),
                   expect_plan=data.get("plan_hash"))
     return out
 
