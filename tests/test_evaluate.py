@@ -99,3 +99,24 @@ def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_e
     assert kwargs == {"train_engines": tuple(train_engines or ()), "by_speaker": bool(by_speaker),
                       "word_share": 0.0, "voices": (), "expect_plan": "f00d"}
     assert str(out).startswith(str(tmp_path / "cache"))
+
+
+def test_the_shipped_cards_data_plan_reproduces_from_its_voices():
+    """`liveface eval` rebuilds the shipped model's data set from the card: with the card's
+    voices listed, the plan is the card's whatever else is installed here."""
+    from app.resources import asset_path
+    from app.training.dataset import plan_clips, plan_hash
+    from app.training.dataset_voices import resolve_request, voice_pools
+    from app.training.speech import available_engines
+
+    data = json.loads(asset_path("models", "model-card.json").read_text())["data"]
+    build = data["build"]
+    missing = set(build["engines"]) - set(available_engines())
+    if missing:
+        pytest.skip(f"engines not installed here: {', '.join(sorted(missing))}")
+    args, _ = resolve_request(build["minutes"], tuple(build["langs"]), build["seed"],
+                              tuple(build["heldout_langs"]), tuple(build["engines"]),
+                              tuple(build.get("train_engines", ())),
+                              bool(build.get("by_speaker", False)),
+                              float(build.get("word_share", 0.0)), tuple(build["voices"]))
+    assert plan_hash(args, plan_clips(args, voice_pools(args))) == data["plan_hash"]
