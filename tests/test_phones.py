@@ -40,6 +40,9 @@ def test_espeak_ipa_maps_into_the_set(symbol, phone, stress):
     ("festival-ru", "aa", "a"), ("festival-ru", "sch", "ɕ"), ("festival-ru", "pp", "p"),
     ("festival-it", "E", "ɛ"), ("festival-it", "e", "e"), ("festival-it", "S", "ʃ"),
     ("festival-it", "s", "s"), ("festival-it", "dZ", "dʒ"), ("festival-it", "#", SILENCE),
+    ("festival-cs", "i:", "i"), ("festival-cs", "i", "ɪ"), ("festival-cs", "s~", "ʃ"),
+    ("festival-fi", "p:", "p"), ("festival-fi", "@:", "æ"), ("festival-fi", "7", "ø"),
+    ("festival-ca", "rr", "r"), ("festival-ca", "r", "ɾ"), ("festival-ca", "E1", "ɛ"),
 ])
 def test_engine_tables(engine, symbol, phone):
     assert to_shared(symbol, engine) == phone
@@ -53,7 +56,8 @@ def test_stress_digits_and_case_of_table_symbols():
 
 def test_every_table_lands_in_the_set():
     for table in (phones.ARPABET_TO_IPA, phones.MRPA_TO_IPA, phones.IPA_ALIASES,
-                  phones.MSU_RUSSIAN_TO_IPA, phones.IFM_ITALIAN_TO_IPA):
+                  phones.MSU_RUSSIAN_TO_IPA, phones.IFM_ITALIAN_TO_IPA, phones.CZECH_TO_IPA,
+                  phones.SUOPUHE_FINNISH_TO_IPA, phones.UPC_CATALAN_TO_IPA):
         for target in table.values():
             assert target in SHARED_PHONES, target
 

@@ -213,15 +213,22 @@ def test_festival_timeline():
     assert stressed and all(is_vowel(p.phone) for p in stressed)
 
 
-@pytest.mark.parametrize("language, bilabials", [("ru", 5), ("it", 4)])
-def test_festival_voices_of_other_languages(language, bilabials):
-    """Russian and Italian voices (festvox-ru, festvox-italp16k/itapc16k) read their text
-    in their own encoding and name phones in their own sets, which map into the shared one."""
+@pytest.mark.parametrize("language, text, bilabials", [
+    ("ru", "Мама мыла раму, папа пил пиво.", 5),
+    ("it", "Il bambino mangia una mela, perché è così bella.", 4),
+    ("cs", "Dnes ráno jel autobus pozdě, tak jsem šel do práce pěšky.", 3),
+    ("fi", "Bussi oli taas myöhässä tänä aamuna, joten kävelin töihin.", 3),
+    ("ca", "El pare menja pa amb tomàquet i beu vi.", 4),
+])
+def test_festival_voices_of_other_languages(language, text, bilabials):
+    """Russian, Italian, Czech, Finnish and Catalan voices (festvox-ru, -italp16k, -czech-*,
+    -suopuhe-*, -ca-ona-hts) read their text in their own encoding and name phones in their
+    own sets, every one of which maps exactly into the shared set."""
+    from app.training.phones import unknown_symbols
+
     festival = _engine_or_skip("festival")
     if language not in festival.languages():
         pytest.skip(f"no festival voice for '{language}' installed here")
-    text = {"ru": "Мама мыла раму, папа пил пиво.",
-            "it": "Il bambino mangia una mela, perché è così bella."}[language]
     for voice in festival.voices(language):
         clip = festival.synthesize(text, language, voice.id)
         _check_clip(clip)
@@ -229,6 +236,8 @@ def test_festival_voices_of_other_languages(language, bilabials):
         words = [w.text for w in clip.timeline.words]
         assert words[0].lower() == text.split()[0].lower() and len(words) == len(text.split())
         assert sum(p.phone in ("p", "b", "m") for p in clip.timeline.phones) >= bilabials
+        assert not {symbol for engine, symbol in unknown_symbols()
+                    if engine == f"festival-{language}"}
 
 
 def test_piper_timeline():

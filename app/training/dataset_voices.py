@@ -4,8 +4,8 @@ A language is available when the built-in corpus has sentences for it and an ins
 engine speaks it. espeak-ng speaks them all, with a curated set of its voice variants
 (male, female and klatt-synthesis voices; the novelty voices are left out, and so are
 variants with breath noise, which espeak-ng seeds from the clock, so that a seed gives the
-same audio on every run); flite and piper add English voices, festival English, Russian
-and Italian ones (whichever festvox packages are installed).
+same audio on every run); flite and piper add English voices, festival English, Russian,
+Italian, Czech, Finnish and Catalan ones (whichever festvox packages are installed).
 """
 
 import math

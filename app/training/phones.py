@@ -22,6 +22,7 @@ Symbol tables, one per engine family:
 | festival (rab)    | MRPA (British)               | `MRPA_TO_IPA`      |
 | festival (ru)     | msu_ru's own set             | `MSU_RUSSIAN_TO_IPA` |
 | festival (it)     | IFM's Italian set            | `IFM_ITALIAN_TO_IPA` |
+| festival (cs, fi, ca) | their voices' own sets   | `CZECH_TO_IPA`, ... |
 
 `to_shared(symbol, engine)` never raises: a symbol it does not know loses its diacritics
 and modifiers, falls back to its nearest base phone, and is reported once through the
@@ -118,6 +119,34 @@ IFM_ITALIAN_TO_IPA: dict[str, str] = {
     "nf": "f",  # the labiodental nasal of "invece": lower lip at the teeth, as for f
 }
 
+# festival's Czech voices (czech_dita, _krb, _machac, _ph): "~" marks the palatal or
+# postalveolar of a letter, ":" a long vowel (short i and u are the lax ones).
+CZECH_TO_IPA: dict[str, str] = {
+    "a": "a", "a:": "a", "e": "ɛ", "e:": "ɛ", "i": "ɪ", "i:": "i", "o": "o", "o:": "o",
+    "u": "ʊ", "u:": "u", "b": "b", "c": "ts", "c~": "tʃ", "ch": "x", "d": "d", "d~": "ɟ",
+    "dz": "dz", "dz~": "dʒ", "f": "f", "g": "g", "h": "ɦ", "j": "j", "k": "k", "l": "l",
+    "m": "m", "n": "n", "n*": "ŋ", "n~": "ɲ", "p": "p", "r": "r", "s": "s", "s~": "ʃ",
+    "t": "t", "t~": "c", "v": "v", "z": "z", "z~": "ʒ",
+    "r~": "ʒ", "r~*": "ʃ",  # ř: a raised trill whose friction the face shows as ʒ / ʃ
+}
+
+# festival's Finnish voices (suopuhe lj, mv): "@" is ä, "7" ö; ":" marks length (a long
+# vowel, a geminate consonant), which the face does not show.
+SUOPUHE_FINNISH_TO_IPA: dict[str, str] = {
+    "a": "a", "e": "e", "i": "i", "o": "o", "u": "u", "y": "y", "@": "æ", "7": "ø",
+    "&": "ə", "p": "p", "t": "t", "k": "k", "b": "b", "d": "d", "g": "g", "f": "f",
+    "T": "θ", "D": "ð", "s": "s", "z": "z", "S": "ʃ", "Z": "ʒ", "h": "h", "v": "ʋ",
+    "m": "m", "n": "n", "N": "ŋ", "l": "l", "L": "l", "r": "r", "j": "j", "w": "w",
+}
+
+# festival's Catalan voice (upc_ca_ona_hts): case matters as in Italian, "1" marks stress.
+UPC_CATALAN_TO_IPA: dict[str, str] = {
+    "ax": "ə", "a": "a", "e": "e", "E": "ɛ", "i": "i", "o": "o", "O": "ɔ", "u": "u",
+    "j": "j", "w": "w", "p": "p", "b": "b", "t": "t", "d": "d", "k": "k", "g": "g",
+    "f": "f", "s": "s", "z": "z", "S": "ʃ", "Z": "ʒ", "m": "m", "n": "n", "J": "ɲ",
+    "l": "l", "L": "ʎ", "r": "ɾ", "rr": "r",
+}
+
 SILENCE_SYMBOLS = frozenset({"", "_", "pau", "sil", "h#", "#", "brth", "sp", "spn"})
 
 # Which table an engine's symbols are read with.
@@ -125,6 +154,8 @@ ENGINE_TABLES: dict[str, dict[str, str]] = {
     "espeak-ng": IPA_ALIASES, "piper": IPA_ALIASES, "mbrola": IPA_ALIASES,
     "flite": ARPABET_TO_IPA, "festival": ARPABET_TO_IPA, "festival-mrpa": MRPA_TO_IPA,
     "festival-ru": MSU_RUSSIAN_TO_IPA, "festival-it": IFM_ITALIAN_TO_IPA,
+    "festival-cs": CZECH_TO_IPA, "festival-fi": SUOPUHE_FINNISH_TO_IPA,
+    "festival-ca": UPC_CATALAN_TO_IPA,
     "pocketsphinx": ARPABET_TO_IPA,
 }
 
@@ -189,7 +220,9 @@ def _map_table(symbol: str, table: dict[str, str]) -> Mapped:
     key = key.rstrip("012")  # CMU lexical stress digits
     if key.lower() in SILENCE_SYMBOLS:
         return Mapped(SILENCE, 0, True)
-    for spelling in (key, key.lower()):  # some sets tell cases apart (Italian E and e)
+    # some sets tell cases apart (Italian E and e); a trailing ":" marks length, which a
+    # table lists only where it changes the vowel (Czech i: and i)
+    for spelling in (key, key.lower(), key.rstrip(":"), key.rstrip(":").lower()):
         if spelling in table:
             return Mapped(table[spelling], stress, True)
     fallback = _map_ipa(symbol)  # some voices spell phones in IPA already

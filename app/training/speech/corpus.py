@@ -91,6 +91,27 @@ SENTENCES: dict[str, tuple[str, ...]] = {
         "Vi ska äta middag hos mormor på söndag.",
         "Affären stänger klockan sex i kväll.",
     ),
+    "cs": (
+        "Dnes ráno jel autobus pozdě, tak jsem šel do práce pěšky.",
+        "Můžeš mi prosím podat chleba a máslo?",
+        "Moje sestra si v pátek koupila modré kolo.",
+        "Večer půjdeme s babičkou na procházku do parku.",
+        "Obchod na rohu je otevřený do osmi hodin.",
+    ),
+    "fi": (
+        "Bussi oli taas myöhässä tänä aamuna, joten kävelin töihin.",
+        "Voisitko ojentaa minulle leivän ja voin?",
+        "Siskoni osti perjantaina sinisen polkupyörän.",
+        "Menemme huomenna mummon luokse syömään.",
+        "Kauppa on auki kello kahdeksaan asti.",
+    ),
+    "ca": (
+        "Aquest matí l'autobús ha arribat tard, i he anat a la feina a peu.",
+        "Em pots passar el pa i la mantega, si us plau?",
+        "La meva germana es va comprar una bicicleta blava divendres.",
+        "Demà anirem a dinar a casa dels avis.",
+        "La botiga de la cantonada obre fins a les vuit.",
+    ),
     "tr": (
         "Bu sabah otobüs yine geç geldi.",
         "Bana bir bardak su verir misin?",

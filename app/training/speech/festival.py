@@ -3,8 +3,9 @@
 A small Scheme script selects the voice, synthesises, saves the wave, and prints every
 item of the utterance's Segment relation with its end time, its word and its syllable's
 stress. The English voices speak the ARPAbet-like "radio" phone set (a voice in the British
-MRPA set would be read with `phones.MRPA_TO_IPA`); the Russian and Italian voices speak
-their own sets, read with their own tables, and read their text in their own encoding.
+MRPA set would be read with `phones.MRPA_TO_IPA`); the Russian, Italian, Czech, Finnish
+and Catalan voices speak their own sets, read with their own tables, and read their text in
+their own encoding.
 Rate comes from festival's `Duration_Stretch`, volume from scaling the samples; the voices
 keep their own pitch.
 """
@@ -38,7 +39,8 @@ from app.training.timeline import SILENCE, Word
 ENGINE = "festival"
 INSTALL_HINT = ("festival is not installed: apt-get install festival festvox-kallpc16k "
                 "festvox-kdlpc16k festvox-us-slt-hts (more languages: festvox-ru, "
-                "festvox-italp16k, festvox-itapc16k)")
+                "festvox-italp16k, festvox-itapc16k, festvox-czech-dita, festvox-suopuhe-lj, "
+                "festvox-ca-ona-hts, ...)")
 FESTVOX_LICENCE = "LicenseRef-Festvox (free use, modification and distribution)"
 ARCTIC_LICENCE = "LicenseRef-CMU-ARCTIC (BSD-style: free use with attribution)"
 
@@ -63,6 +65,18 @@ KNOWN_VOICES = {
     # festvox-italp16k, festvox-itapc16k: diphones (Italian FESTIVAL Modules)
     "lp_diphone": FestivalVoice("female", "GPL-2.0-or-later", "it", "festival-it"),
     "pc_diphone": FestivalVoice("male", "GPL-2.0-or-later", "it", "festival-it"),
+    # festvox-czech-dita, -krb (a child), -machac, -ph: diphones
+    "czech_dita": FestivalVoice("female", "GPL-3.0-or-later", "cs", "festival-cs",
+                                "iso-8859-2"),
+    "czech_krb": FestivalVoice("male", "GPL-3.0-or-later", "cs", "festival-cs", "iso-8859-2"),
+    "czech_machac": FestivalVoice("male", "GPL-3.0-or-later", "cs", "festival-cs",
+                                  "iso-8859-2"),
+    "czech_ph": FestivalVoice("male", "GPL-2.0-or-later", "cs", "festival-cs", "iso-8859-2"),
+    # festvox-suopuhe-lj, -mv: diphones
+    "suo_fi_lj_diphone": FestivalVoice("female", "LGPL-2.1-or-later", "fi", "festival-fi"),
+    "hy_fi_mv_diphone": FestivalVoice("male", "LGPL-2.1-or-later", "fi", "festival-fi"),
+    # festvox-ca-ona-hts: statistical parametric (HTS)
+    "upc_ca_ona_hts": FestivalVoice("female", "LGPL-2.1-or-later", "ca", "festival-ca"),
 }
 TIMEOUT_S = 120
 
