@@ -47,20 +47,17 @@ def run_data_command(args: argparse.Namespace) -> None:
 
 def _build(args: argparse.Namespace) -> None:
     from app.training.dataset_build import build_dataset, print_warnings
+    from app.training.dataset_voices import DEFAULT_WORD_SHARE
 
     with _ProgressBar() as bar:
         result = build_dataset(args.out, args.minutes, args.langs, args.seed,
                                args.heldout_langs, args.engines,
                                args.workers or os.cpu_count(), bar.update,
-                               args.train_engines, **_given(word_share=args.word_share))
+                               args.train_engines, word_share=DEFAULT_WORD_SHARE
+                               if args.word_share is None else args.word_share)
     print_warnings(result.warnings)
     print(f"wrote {result.manifest}: {result.clips} clips "
           f"({result.synthesised} synthesised now, {result.clips - result.synthesised} kept)")
-
-
-def _given(**options) -> dict:
-    """The options the user gave (the others keep the callee's defaults)."""
-    return {name: value for name, value in options.items() if value is not None}
 
 
 class _ProgressBar:

@@ -99,6 +99,13 @@ class BuildArgs:
 
 # Arguments added after the first builds, with the value that reproduces builds made before.
 LEGACY_VALUES = {"train_engines": (), "by_speaker": False, "word_share": 0.0, "voices": ()}
+# Rules a build folder begun before them is finished without (train_engines is a request).
+LATER_RULES = ("by_speaker", "word_share", "voices")
+
+
+def legacy_arguments(build: dict) -> dict:
+    """The later arguments of stored build arguments, their legacy values where absent."""
+    return {name: build.get(name, legacy) for name, legacy in LEGACY_VALUES.items()}
 
 
 def build_dict(args: BuildArgs) -> dict:

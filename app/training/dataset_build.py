@@ -21,6 +21,7 @@ from pathlib import Path
 
 from app.errors import LivefaceError
 from app.training.dataset import (
+    LATER_RULES,
     BuildArgs,
     ClipSpec,
     build_dict,
@@ -110,16 +111,15 @@ def build_dataset(out: Path, minutes: float, langs: tuple[str, ...], seed: int,
 
 
 def _started_without(out: Path) -> frozenset[str]:
-    """The later build arguments (by_speaker, word_share, voices) that a build begun in `out`
-    before they existed lacks: it is finished with their legacy values."""
+    """The later rules (`LATER_RULES`) that a build begun in `out` before they existed
+    lacks: it is finished with their legacy values."""
     try:
         build = json.loads((out / BUILD_NAME).read_text())["build"]
     except (OSError, ValueError, KeyError, TypeError):
         return frozenset()  # no build there, or a corrupt one that prepare_out_dir reports
     if not isinstance(build, dict):
         return frozenset()
-    return frozenset(name for name in ("by_speaker", "word_share", "voices")
-                     if name not in build)
+    return frozenset(name for name in LATER_RULES if name not in build)
 
 
 def complete_ids(clips_dir: Path, specs: list[ClipSpec]) -> set[str]:

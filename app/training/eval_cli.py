@@ -62,6 +62,7 @@ def _sets(max_clips: int, data: Path) -> dict:
 
 def _cached_data(models_dir: Path) -> Path:
     """The shipped model's data set, rebuilt (deterministically) into the user's cache."""
+    from app.training.dataset import legacy_arguments
     from app.training.dataset_build import build_dataset
 
     card_path = models_dir / MODEL_CARD
@@ -72,13 +73,12 @@ def _cached_data(models_dir: Path) -> Path:
     build = data["build"]
     key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:12]
     out = Path(user_cache_dir("liveface")) / f"eval-data-{key}"
+    later = legacy_arguments(build)
     build_dataset(out, build["minutes"], tuple(build["langs"]), build["seed"],
                   tuple(build["heldout_langs"]), tuple(build["engines"]),
-                  train_engines=tuple(build.get("train_engines", ())),
-                  by_speaker=bool(build.get("by_speaker", False)),
-                  word_share=float(build.get("word_share", 0.0)),
-                  voices=tuple(build.get("voices", ())),
-                  expect_plan=data.get("plan_hash"))
+                  train_engines=tuple(later["train_engines"]),
+                  by_speaker=bool(later["by_speaker"]), word_share=float(later["word_share"]),
+                  voices=tuple(later["voices"]), expect_plan=data.get("plan_hash"))
     return out
 
 
