@@ -14,6 +14,7 @@ from app.avatar.rig import GAZE_SLICE, RIG_INDEX, RIG_NAMES, RIG_SIZE
 from app.checkpoints import load_animator, load_checkpoint, load_parts
 from app.errors import LivefaceError
 from app.model.animator import animate_clip, generate_offline
+from app.model.config import tiny_config
 from app.model.denoiser import Conditions
 from app.training import train_cli
 from app.training.augment import AugmentConfig
@@ -27,11 +28,13 @@ from app.training.data import (
 )
 from app.training.train import (
     DiffusionNet,
+    Past,
     Run,
     Runtime,
     denoiser_losses,
     initialise_from,
     open_run,
+    own_past,
     train,
     train_codec,
     train_denoiser,
@@ -261,12 +264,34 @@ def test_offline_windows_share_one_noise_level_and_causal_frames_do_not(data_dir
     cond = Conditions.absent(3, x0.shape[1], x0)
     for causal in (False, True):
         denoiser_losses(net, batch, x0, cond, run.preset, torch.Generator().manual_seed(0),
-                        causal)
+                        causal, config=run.preset.model)
         t = seen["t"]
         assert t.shape == x0.shape[:2]
         assert (t == t[:, :1]).all() != causal
         assert (seen["past"] is None) != causal
     assert (seen["past"].level == seen["past"].level[:, :1]).all()  # one level per window
+
+
+def test_own_past_puts_the_models_estimate_in_the_chosen_windows():
+    windows, frames = 64, 5
+    past = Past(torch.randn(windows, frames, 32), torch.rand(windows, frames))
+    cond = Conditions.absent(windows, frames, past.latent)
+    seen = {}
+
+    def net(audio, z, t, cond, given):
+        seen["z"], seen["t"], seen["given"] = z, t, given
+        return -(given.latent + 5.0)  # at t = 1, x0 = -v: "the given past plus 5"
+
+    config, generator = tiny_config(past_level=0.3, noise_scale=0.5), torch.Generator()
+    assert own_past(net, None, past, cond, 0.0, config, generator) is past
+    mixed = own_past(net, None, past, cond, 0.5, config, generator)
+    assert seen["given"] is past and (seen["t"] == 1).all()
+    assert 0.45 < float(seen["z"].std()) < 0.55  # streaming's temperature
+    own = (mixed.level == 0.3).all(1)
+    assert 10 < int(own.sum()) < 54  # about half the windows, whole windows at a time
+    torch.testing.assert_close(mixed.latent[own], past.latent[own] + 5.0)
+    assert torch.equal(mixed.latent[~own], past.latent[~own])
+    assert torch.equal(mixed.level[~own], past.level[~own])
 
 
 def test_existing_checkpoint_needs_resume(data_dir, tmp_path):
@@ -296,7 +321,6 @@ def test_user_errors(tmp_path, data_dir):
 
 def test_lip_vertex_loss_measures_what_the_metrics_measure():
     from app.model.codec import ExpressionCodec
-    from app.model.config import tiny_config
     from app.training.lip_loss import LipVertexLoss
     from app.training.teacher import default_geometry
 

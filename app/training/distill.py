@@ -54,6 +54,7 @@ from app.training.train import (
     load_denoiser,
     make_optimiser,
     optimiser_step,
+    own_past,
     sampling_settings,
     to_device,
     training_conditions,
@@ -156,6 +157,9 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
             cond = training_conditions(batch, config, generator)
             x0 = data_latents(codec, batch["rig"], config)
             past = corrupted_past(x0, preset, generator)
+            if preset.own_past:  # the student's own one-step frames, as it streams on them
+                past = own_past(student_net, batch["audio"], past, cond, preset.own_past,
+                                config, generator)
             losses = distill_losses(student_net, teacher, fake, batch, x0, past, cond,
                                     teacher_steps, (preset.dmd_weight,
                                                     preset.distill_jitter_weight),

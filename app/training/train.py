@@ -388,9 +388,35 @@ def corrupted_past(x0: Tensor, preset: Preset, generator: torch.Generator) -> Pa
     return Past(d.diffuse(x0, noise, level), level)
 
 
+@torch.no_grad()
+def own_past(net: nn.Module, audio: Tensor, past: Past, cond: Conditions, share: float,
+             config: ModelConfig, generator: torch.Generator) -> Past:
+    """In `share` of the windows, the past becomes the model's own estimate of each frame,
+    made in one evaluation from noise at the sampling temperature given `past`, and labelled
+    with the level streaming presents its past at (the config's `noise_scale` and
+    `past_level`).
+
+    A corrupted data past is still the data's: noised, but free of the model's own errors,
+    so a model that leans on it learns nothing of the past it streams on, where last frame's
+    mistake is this frame's context. Its own estimates carry those mistakes (one frame's
+    worth, not a whole rollout's), so the model learns how far to trust them.
+    """
+    windows, frames = past.level.shape
+    chosen = (torch.rand(windows, 1, generator=generator) < share).to(past.level.device)
+    if not bool(chosen.any()):
+        return past
+    noise = torch.randn(past.latent.shape, generator=generator).to(past.latent.device)
+    z, t = noise * config.noise_scale, torch.ones_like(past.level)
+    estimate = d.x0_from_v(z, net(audio, z, t, cond, past), t)
+    level = torch.full_like(past.level, config.past_level)
+    return Past(torch.where(chosen[..., None], estimate, past.latent),
+                torch.where(chosen, level, past.level))
+
+
 def denoiser_losses(net: nn.Module, batch: dict[str, Tensor], x0: Tensor, cond: Conditions,
                     preset: Preset, generator: torch.Generator, causal: bool = True,
-                    lip_loss: LipVertexLoss | None = None) -> dict[str, Tensor]:
+                    lip_loss: LipVertexLoss | None = None,
+                    config: ModelConfig | None = None) -> dict[str, Tensor]:
     """v-prediction diffusion loss plus velocity and jitter losses on the x0 estimate.
 
     Causal models noise every frame to its own level (each frame is generated alone, from
@@ -402,6 +428,10 @@ def denoiser_losses(net: nn.Module, batch: dict[str, Tensor], x0: Tensor, cond: 
     t = d.sample_training_times(shape, generator=generator).to(x0.device).expand(x0.shape[:2])
     z = d.diffuse(x0, noise, t)
     past = corrupted_past(x0, preset, generator) if causal else None
+    if causal and preset.own_past:
+        if config is None:
+            raise ValueError("own_past needs the model config (its streaming level)")
+        past = own_past(net, batch["audio"], past, cond, preset.own_past, config, generator)
     v = net(batch["audio"], z, t, cond, past)
     # The velocity and jitter losses see the x0 estimate's error scaled by alpha^2 =
     # SNR / (1 + SNR): a frame near pure noise has no smooth estimate to give, and its
@@ -477,7 +507,7 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
             cond = training_conditions(batch, config, generator)
             x0 = data_latents(codec, batch["rig"], config)
             losses = denoiser_losses(net, batch, x0, cond, preset, generator, config.causal,
-                                     lip_loss)
+                                     lip_loss, config)
             lr = learning_rate(schedule, step, total)
             optimiser_step(optimiser, model, losses["loss"], lr, schedule.grad_clip)
             update_ema(ema, model, preset.ema_decay)
