@@ -263,8 +263,8 @@ def test_offline_windows_share_one_noise_level_and_causal_frames_do_not(data_dir
 
     cond = Conditions.absent(3, x0.shape[1], x0)
     for causal in (False, True):
-        denoiser_losses(net, batch, x0, cond, run.preset, torch.Generator().manual_seed(0),
-                        causal, config=run.preset.model)
+        denoiser_losses(net, batch, x0, cond, run.preset, replace(run.preset.model,
+                        causal=causal), torch.Generator().manual_seed(0))
         t = seen["t"]
         assert t.shape == x0.shape[:2]
         assert (t == t[:, :1]).all() != causal

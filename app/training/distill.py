@@ -45,7 +45,6 @@ from app.training.train import (
     Runtime,
     StageLog,
     check_resume,
-    corrupted_past,
     data_latents,
     gather_generators,
     generator_for,
@@ -54,10 +53,10 @@ from app.training.train import (
     load_denoiser,
     make_optimiser,
     optimiser_step,
-    own_past,
     sampling_settings,
     to_device,
     training_conditions,
+    training_past,
     window_dataset,
     wrap_ddp,
 )
@@ -156,10 +155,9 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
                                          runtime.world), runtime.device)
             cond = training_conditions(batch, config, generator)
             x0 = data_latents(codec, batch["rig"], config)
-            past = corrupted_past(x0, preset, generator)
-            if preset.own_past:  # the student's own one-step frames, as it streams on them
-                past = own_past(student_net, batch["audio"], past, cond, preset.own_past,
-                                config, generator)
+            # with own_past: the student's own one-step frames, as it streams on them
+            past = training_past(student_net, batch["audio"], x0, cond, preset, config,
+                                 generator)
             losses = distill_losses(student_net, teacher, fake, batch, x0, past, cond,
                                     teacher_steps, (preset.dmd_weight,
                                                     preset.distill_jitter_weight),

@@ -401,8 +401,7 @@ def own_past(net: nn.Module, audio: Tensor, past: Past, cond: Conditions, share:
     mistake is this frame's context. Its own estimates carry those mistakes (one frame's
     worth, not a whole rollout's), so the model learns how far to trust them.
     """
-    windows, frames = past.level.shape
-    chosen = (torch.rand(windows, 1, generator=generator) < share).to(past.level.device)
+    chosen = (torch.rand(past.level.shape[0], 1, generator=generator) < share).to(past.level.device)
     if not bool(chosen.any()):
         return past
     noise = torch.randn(past.latent.shape, generator=generator).to(past.latent.device)
@@ -413,10 +412,19 @@ def own_past(net: nn.Module, audio: Tensor, past: Past, cond: Conditions, share:
                 torch.where(chosen, level, past.level))
 
 
+def training_past(net: nn.Module, audio: Tensor, x0: Tensor, cond: Conditions,
+                  preset: Preset, config: ModelConfig, generator: torch.Generator) -> Past:
+    """The past a causal model conditions on in a training step (teacher and student alike):
+    the corrupted data, and in the preset's `own_past` share the model's own estimates."""
+    past = corrupted_past(x0, preset, generator)
+    if not preset.own_past:
+        return past
+    return own_past(net, audio, past, cond, preset.own_past, config, generator)
+
+
 def denoiser_losses(net: nn.Module, batch: dict[str, Tensor], x0: Tensor, cond: Conditions,
-                    preset: Preset, generator: torch.Generator, causal: bool = True,
-                    lip_loss: LipVertexLoss | None = None,
-                    config: ModelConfig | None = None) -> dict[str, Tensor]:
+                    preset: Preset, config: ModelConfig, generator: torch.Generator,
+                    lip_loss: LipVertexLoss | None = None) -> dict[str, Tensor]:
     """v-prediction diffusion loss plus velocity and jitter losses on the x0 estimate.
 
     Causal models noise every frame to its own level (each frame is generated alone, from
@@ -424,14 +432,12 @@ def denoiser_losses(net: nn.Module, batch: dict[str, Tensor], x0: Tensor, cond: 
     with one level per window, as it samples.
     """
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    causal = config.causal
     shape = x0.shape[:2] if causal else (x0.shape[0], 1)
     t = d.sample_training_times(shape, generator=generator).to(x0.device).expand(x0.shape[:2])
     z = d.diffuse(x0, noise, t)
-    past = corrupted_past(x0, preset, generator) if causal else None
-    if causal and preset.own_past:
-        if config is None:
-            raise ValueError("own_past needs the model config (its streaming level)")
-        past = own_past(net, batch["audio"], past, cond, preset.own_past, config, generator)
+    past = (training_past(net, batch["audio"], x0, cond, preset, config, generator)
+            if causal else None)
     v = net(batch["audio"], z, t, cond, past)
     # The velocity and jitter losses see the x0 estimate's error scaled by alpha^2 =
     # SNR / (1 + SNR): a frame near pure noise has no smooth estimate to give, and its
@@ -506,8 +512,7 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
                                          runtime.world), runtime.device)
             cond = training_conditions(batch, config, generator)
             x0 = data_latents(codec, batch["rig"], config)
-            losses = denoiser_losses(net, batch, x0, cond, preset, generator, config.causal,
-                                     lip_loss, config)
+            losses = denoiser_losses(net, batch, x0, cond, preset, config, generator, lip_loss)
             lr = learning_rate(schedule, step, total)
             optimiser_step(optimiser, model, losses["loss"], lr, schedule.grad_clip)
             update_ema(ema, model, preset.ema_decay)
