@@ -176,7 +176,7 @@ def test_every_stage_end_to_end(data_dir, tmp_path):
                        ("teacher", "lips")):
         lines = log_lines(run, stage)
         assert lines[-1][key] < lines[0][key], (stage, lines[0], lines[-1])
-    assert len(log_lines(run, "distill")) >= 1
+    assert len(log_lines(run, "distill")) >= 1 and "contact" in log_lines(run, "distill")[-1]
 
     animator, config = load_animator(out / "liveface-student.safetensors")
     assert config.past_conditioning and config.past_level == run.preset.model.past_level
@@ -330,7 +330,7 @@ def test_lip_vertex_loss_measures_what_the_metrics_measure():
     loss = LipVertexLoss(codec, geometry, latent_std=2.0)
     rig = torch.rand(2, 5, RIG_SIZE) * 0.5
     latent = torch.randn(2, 5, 32, requires_grad=True)
-    value = loss(latent, rig)
+    value = loss(latent, rig)["lips"]
     decoded = codec.decode(latent.detach() * 2.0).rig.detach().reshape(-1, RIG_SIZE).numpy()
     lips = geometry.lip_vertices
     expected = np.square((geometry.skin_vertices(decoded, lips)
@@ -340,4 +340,32 @@ def test_lip_vertex_loss_measures_what_the_metrics_measure():
     value.backward()
     assert latent.grad.abs().sum() > 0
     same = codec.decode(latent.detach() * 2.0).rig.detach()
-    assert loss(latent.detach(), same).item() < 1e-10
+    assert loss(latent.detach(), same)["lips"].item() < 1e-10
+
+
+def test_contact_term_charges_parted_lips_only_where_the_reference_touches():
+    from app.avatar.rig import ARKIT_NAMES
+    from app.model.codec import ExpressionCodec
+    from app.training.lip_loss import LipVertexLoss
+    from app.training.teacher import default_geometry
+
+    geometry = default_geometry()
+    loss = LipVertexLoss(ExpressionCodec(tiny_config()), geometry, latent_std=1.0)
+    jaw = ARKIT_NAMES.index("jawOpen")
+    closed, open_ = torch.zeros(RIG_SIZE), torch.zeros(RIG_SIZE)
+    open_[jaw] = 0.6
+    gaps_mm = geometry.lip_gap_mm(torch.stack([closed, open_]).numpy())
+    assert gaps_mm[0] < 1.0 and gaps_mm[1] > 3.0
+    # the gap in torch is the metrics' gap
+    assert loss.lip_gap(torch.stack([closed, open_])).numpy() * 10 == pytest.approx(gaps_mm,
+                                                                                   abs=1e-3)
+    ref = torch.stack([closed, open_, closed])[None]  # touching, open, touching
+    pred = torch.stack([open_, closed, closed])[None].requires_grad_(True)
+    value = loss.contact(pred, ref)
+    # only the first frame counts: parted where the reference touches; the second frame
+    # (closed where the reference is open) is the lip-vertex loss's business
+    excess_cm = (gaps_mm[1] - max(gaps_mm[0], 0.0)) / 10
+    assert value.item() == pytest.approx(excess_cm ** 2 / 2, rel=1e-4)
+    value.backward()
+    assert pred.grad[0, 0, jaw] > 0 and pred.grad[0, 1:].abs().sum() == 0
+    assert loss.contact(torch.stack([open_] * 3)[None], torch.stack([open_] * 3)[None]) == 0

@@ -5,6 +5,12 @@ The diffusion loss weighs all 32 latent dimensions alike, so head turns, blinks 
 decodes the estimate with the frozen codec, poses the default avatar's lip vertices with
 linear blendshapes (as `FaceGeometry.skin_vertices` does) and takes the mean squared
 distance to the reference's lip vertices, in cm² (so its size is near the diffusion loss's).
+
+Its contact term (as lip-contact losses in speech-driven animation do) looks only at the
+frames where the reference's lips touch: p/b/m closures and closed pauses. A mean-squared
+loss lets an unsure model leave the lips a few millimetres apart there, which still reads
+as open; the contact term charges every millimetre of gap the estimate leaves on the centre
+line (the gap the metrics measure), so closing becomes the cheaper guess.
 """
 
 import torch
@@ -13,8 +19,10 @@ from torch import Tensor, nn
 from app.avatar.landmarks import FaceGeometry
 from app.avatar.rig import BLENDSHAPE_SLICE
 from app.model.codec import ExpressionCodec
+from app.training.metrics import CLOSED_GAP_MM
 
 CM_PER_M = 100.0
+CLOSED_GAP_CM = CLOSED_GAP_MM / 10
 
 
 class LipVertexLoss(nn.Module):
@@ -24,14 +32,37 @@ class LipVertexLoss(nn.Module):
         lips = geometry.lip_vertices
         deltas = torch.from_numpy(geometry.deltas[:, lips].reshape(geometry.deltas.shape[0], -1))
         self.register_buffer("deltas", deltas * CM_PER_M, persistent=False)
+        for name, idx in (("upper", geometry.upper_lip_centre), ("lower", geometry.lower_lip_centre)):
+            self.register_buffer(f"{name}_rest", torch.from_numpy(geometry.rest[idx, 1] * CM_PER_M),
+                                 persistent=False)
+            self.register_buffer(f"{name}_deltas",
+                                 torch.from_numpy(geometry.deltas[:, idx, 1] * CM_PER_M),
+                                 persistent=False)
 
     def lip_offsets(self, rig: Tensor) -> Tensor:
         """(..., 57) rig -> (..., lips * 3) lip-vertex offsets from rest, cm."""
         return rig[..., BLENDSHAPE_SLICE] @ self.deltas
 
-    def forward(self, latent: Tensor, rig: Tensor) -> Tensor:
-        """latent (B, T, 32) at diffusion scale against the reference rig (B, T, 57)."""
+    def lip_gap(self, rig: Tensor) -> Tensor:
+        """(..., 57) rig -> (...) centre-line lip gap in cm, as `FaceGeometry.lip_gap_mm`."""
+        weights = rig[..., BLENDSHAPE_SLICE]
+        upper = (self.upper_rest + weights @ self.upper_deltas).amin(-1)
+        lower = (self.lower_rest + weights @ self.lower_deltas).amax(-1)
+        return upper - lower
+
+    def forward(self, latent: Tensor, rig: Tensor) -> dict[str, Tensor]:
+        """latent (B, T, 32) at diffusion scale against the reference rig (B, T, 57):
+        {"lips": lip-vertex loss, "contact": contact term} (cm²)."""
         decoded = self.codec.decode(latent * self.latent_std).rig
         error = (self.lip_offsets(decoded) - self.lip_offsets(rig)).view(
             *rig.shape[:-1], -1, 3)
-        return error.square().sum(-1).mean()
+        return {"lips": error.square().sum(-1).mean(), "contact": self.contact(decoded, rig)}
+
+    def contact(self, decoded: Tensor, rig: Tensor) -> Tensor:
+        """Mean squared excess gap over the frames where the reference's lips touch (zero
+        when there are none): a gap wider than the reference's, or than zero where it
+        presses."""
+        ref_gap = self.lip_gap(rig)
+        touching = (ref_gap < CLOSED_GAP_CM).to(decoded.dtype)
+        excess = torch.relu(self.lip_gap(decoded) - ref_gap.clamp(min=0.0))
+        return (excess.square() * touching).sum() / touching.sum().clamp(min=1.0)

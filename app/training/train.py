@@ -450,8 +450,9 @@ def denoiser_losses(net: nn.Module, batch: dict[str, Tensor], x0: Tensor, cond: 
                       + preset.jitter_weight * losses["jitter"])
     if lip_loss is not None:
         # on the plain x0 estimate: at t = 1 it is what the one-step student must give
-        losses["lips"] = lip_loss(d.x0_from_v(z, v, t), batch["rig"])
-        losses["loss"] = losses["loss"] + preset.lip_vertex_weight * losses["lips"]
+        losses.update(lip_loss(d.x0_from_v(z, v, t), batch["rig"]))
+        losses["loss"] = (losses["loss"] + preset.lip_vertex_weight * losses["lips"]
+                          + preset.lip_contact_weight * losses["contact"])
     return losses
 
 
@@ -496,7 +497,7 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
     net = wrap_ddp(model, runtime)
     dataset = window_dataset(run)
     lip_loss = (LipVertexLoss(codec, default_geometry(), config.latent_std).to(runtime.device)
-                if preset.lip_vertex_weight else None)
+                if preset.lip_vertex_weight or preset.lip_contact_weight else None)
 
     def checkpoint(step: int) -> None:
         states = gather_generators(generator, runtime)
