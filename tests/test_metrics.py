@@ -45,7 +45,7 @@ def test_identical_tracks_score_zero(geometry, teacher_clip):
     timeline, track = teacher_clip
     scores = metrics.evaluate_clip(track, track.copy(), timeline, geometry)
     assert set(scores) == {"lve_mm", "mve_mm", "fdd", "bilabial_closure", "silence_closure",
-                           "lag_ms", "jitter", *metrics.COUNTS}
+                           "lag_ms", "jitter", "vowel_closure", *metrics.COUNTS}
     assert scores["lve_mm"] == 0 and scores["mve_mm"] == 0 and scores["fdd"] == 0
     assert scores["lag_ms"] == 0 and scores["jitter"] > 0
 
@@ -74,6 +74,18 @@ def test_closure_rates_fall_when_lips_are_forced_open(geometry, teacher_clip):
     assert metrics.bilabial_closures(opened, timeline, geometry) == (0, phones)
     scores = metrics.evaluate_clip(opened, track, timeline, geometry)
     assert (scores["silences_closed"], scores["silences"]) == (0, 3)
+
+
+def test_a_face_held_shut_closes_every_vowel_and_the_teachers_closes_none(geometry,
+                                                                         teacher_clip):
+    timeline, track = teacher_clip
+    vowels = sum(p.phone == "a" for p in timeline.phones)
+    assert metrics.vowel_closures(track, timeline, geometry) == (0, vowels) != (0, 0)
+    shut = np.repeat(track[:1], len(track), axis=0)  # the first frame: lips at rest, closed
+    assert geometry.lip_gap_mm(shut[:1])[0] < metrics.CLOSED_GAP_MM
+    scores = metrics.evaluate_clip(shut, track, timeline, geometry)
+    assert scores["vowel_closure"] == 1.0 and scores["bilabial_closure"] == 1.0
+    assert (scores["vowels_closed"], scores["vowels"]) == (vowels, vowels)
 
 
 def test_lve_and_mve_match_brute_force(geometry):

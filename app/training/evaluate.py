@@ -38,7 +38,8 @@ from app.training.timeline import Timeline
 
 MODELS = ("student", "teacher", "offline")
 SETS = ("heldout_voices", "heldout_languages", "real_speech")
-METRICS = ("lve_mm", "mve_mm", "fdd", "bilabial_closure", "silence_closure", "lag_ms", "jitter")
+METRICS = ("lve_mm", "mve_mm", "fdd", "bilabial_closure", "silence_closure", "lag_ms", "jitter",
+           "vowel_closure")
 MODEL_FILES = {"student": STUDENT_FILE, "teacher": TEACHER_FILE, "offline": OFFLINE_FILE}
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # 16 kHz audio -> (T, 57) rig track

@@ -14,6 +14,9 @@ rotation and gaze ignored) and report millimetres. Definitions:
   prediction's upper face moves less than the reference's.
 - **Bilabial closure rate**: share of p/b/m phones whose smallest lip gap (centre line,
   see `FaceGeometry.lip_gap_mm`) over the frames inside the phone is under 1 mm.
+- **Vowel closure rate** (false closures; lower is better): share of vowel phones whose
+  smallest lip gap inside the phone is under 1 mm. A model can raise its bilabial rate by
+  closing often; this shows what that costs.
 - **Silence closure rate**: share of silences of at least 300 ms whose lip gap stays under
   2 mm over their middle third. The middle third, because anticipation and carry-over
   legitimately open the lips up to ~100 ms from speech (a 300 ms pause keeps its central
@@ -30,13 +33,15 @@ A frame belongs to a phone when its centre, (t + 0.5) / 50 s, lies inside it; a 
 short to hold a frame centre is judged on the frame holding its midpoint.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 
 from app.audio.contract import FRAME_RATE_HZ
 from app.avatar.landmarks import MM_PER_M, FaceGeometry
 from app.errors import LivefaceError
 from app.training.timeline import SILENCE, Timeline
-from app.training.visemes import is_bilabial
+from app.training.visemes import is_bilabial, is_vowel
 
 CLOSED_GAP_MM = 1.0
 SILENCE_MIN_S = 0.3
@@ -81,9 +86,20 @@ def _phone_frames(start_s: float, end_s: float, frames: int) -> np.ndarray:
 def bilabial_closures(track: np.ndarray, timeline: Timeline,
                       geometry: FaceGeometry) -> tuple[int, int]:
     """(closed, all) p/b/m phones; closed: the smallest lip gap inside the phone is < 1 mm."""
+    return _closures(track, timeline, geometry, is_bilabial)
+
+
+def vowel_closures(track: np.ndarray, timeline: Timeline,
+                   geometry: FaceGeometry) -> tuple[int, int]:
+    """(closed, all) vowel phones, closed as p/b/m phones are: false closures."""
+    return _closures(track, timeline, geometry, is_vowel)
+
+
+def _closures(track: np.ndarray, timeline: Timeline, geometry: FaceGeometry,
+              chosen: Callable[[str], bool]) -> tuple[int, int]:
     gap = geometry.lip_gap_mm(track)
     closed = [bool(gap[f].min() < CLOSED_GAP_MM)
-              for p in timeline.phones if is_bilabial(p.phone)
+              for p in timeline.phones if chosen(p.phone)
               for f in [_phone_frames(p.start_s, p.end_s, len(track))] if f.size]
     return sum(closed), len(closed)
 
@@ -168,7 +184,8 @@ def jitter_mm(track: np.ndarray, geometry: FaceGeometry) -> float:
     return float(np.linalg.norm(jerk, axis=-1).mean() * MM_PER_M)
 
 
-COUNTS = ("bilabial_closed", "bilabial_phones", "silences_closed", "silences")
+COUNTS = ("bilabial_closed", "bilabial_phones", "silences_closed", "silences", "vowels_closed",
+          "vowels")
 
 
 def evaluate_clip(pred: np.ndarray, ref: np.ndarray, timeline: Timeline,
@@ -186,13 +203,15 @@ def evaluate_clip(pred: np.ndarray, ref: np.ndarray, timeline: Timeline,
     pred, ref = pred[:frames], ref[:frames]
     bilabial = bilabial_closures(pred, timeline, geometry)
     silence = silence_closures(pred, timeline, geometry)
+    vowel = vowel_closures(pred, timeline, geometry)
     return {
         "lve_mm": lip_vertex_error_mm(pred, ref, geometry),
         "mve_mm": mean_vertex_error_mm(pred, ref, geometry),
         "fdd": upper_face_dynamics_deviation_mm(pred, ref, geometry),
         "bilabial_closure": _share(*bilabial),
         "silence_closure": _share(*silence),
+        "vowel_closure": _share(*vowel),
         "lag_ms": lip_sync_lag_ms(pred, ref, geometry),
         "jitter": jitter_mm(pred, geometry),
-        **dict(zip(COUNTS, (*bilabial, *silence))),
+        **dict(zip(COUNTS, (*bilabial, *silence, *vowel))),
     }

@@ -168,6 +168,11 @@ def is_bilabial(phone: str) -> bool:
     return strip_diacritics(phone) in BILABIALS
 
 
+def is_vowel(phone: str) -> bool:
+    """A vowel or diphthong (unknown phones fall back to a consonant viseme: not vowels)."""
+    return set(phone_visemes(phone)) <= VOWEL_VISEMES
+
+
 def is_labiodental(phone: str) -> bool:
     return strip_diacritics(phone) in LABIODENTALS
 
