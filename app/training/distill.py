@@ -151,7 +151,7 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
     student_net, fake_net = wrap_ddp(student, runtime), wrap_ddp(fake, runtime)
     dataset = window_dataset(run)
     lip_loss = (LipVertexLoss(codec, default_geometry(), config.latent_std).to(runtime.device)
-                if preset.lip_contact_weight else None)
+                if preset.distill_contact_weight else None)
 
     def checkpoint(step: int) -> None:
         states = gather_generators(generator, runtime)
@@ -174,7 +174,7 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
             losses = distill_losses(student_net, teacher, fake, batch, x0, past, cond,
                                     teacher_steps, (preset.dmd_weight,
                                                     preset.distill_jitter_weight,
-                                                    preset.lip_contact_weight),
+                                                    preset.distill_contact_weight),
                                     config.guidance_scale, generator, lip_loss)
             lr = learning_rate(schedule, step, total)
             optimiser_step(optimiser, student, losses["loss"], lr, schedule.grad_clip)

@@ -53,7 +53,8 @@ class Preset:
     distill_jitter_weight: float = 1e-3  # on the student's one-step samples vs the data
     lip_weight: float = 3.0  # codec: mouth and jaw errors count this much more
     lip_vertex_weight: float = 0.0  # denoisers: the lip-vertex loss (see training.lip_loss)
-    lip_contact_weight: float = 0.0  # all three models: its contact term (lips that touch)
+    lip_contact_weight: float = 0.0  # teacher and offline: its contact term (lips that touch)
+    distill_contact_weight: float = 0.0  # the student's contact term against the data
     engine_balance: float = 0.0  # repeat clips of rare speech engines (see data.engine_repeats)
     texture_weight: float = 0.5
     dmd_weight: float = 0.25  # distillation: DMD term beside the teacher regression
@@ -81,7 +82,7 @@ def _tiny() -> Preset:
         window_frames=24, context_frames=8, ema_decay=0.9,
         augment=AugmentConfig(speed_probability=0.5),
         log_every=5, checkpoint_every=10, past_noise_max=1.0, lip_vertex_weight=1.0,
-        lip_contact_weight=1.0, own_past=0.5)
+        lip_contact_weight=1.0, distill_contact_weight=1.0, own_past=0.5)
 
 
 def _cpu() -> Preset:
@@ -95,8 +96,9 @@ def _cpu() -> Preset:
         offline=StageSchedule(steps=8000, batch=8, lr=1e-3, warmup_steps=300),
         distill=StageSchedule(steps=3000, batch=4, lr=2e-4, warmup_steps=100),
         window_frames=96, context_frames=32, distill_teacher_steps=8, checkpoint_every=500,
-        past_noise_max=1.0, lip_vertex_weight=1.0, lip_contact_weight=1.0, engine_balance=0.5,
-        own_past=0.5, augment=AugmentConfig(speed_probability=0.5))
+        past_noise_max=1.0, lip_vertex_weight=1.0, lip_contact_weight=1.0,
+        distill_contact_weight=0.25, engine_balance=0.5, own_past=0.5,
+        augment=AugmentConfig(speed_probability=0.5))
 
 
 def _gpu() -> Preset:
@@ -112,7 +114,8 @@ def _gpu() -> Preset:
         distill=StageSchedule(steps=10000, batch=32, lr=1e-4, warmup_steps=200),
         window_frames=150, context_frames=32, ema_decay=0.9995, log_every=100,
         checkpoint_every=1000, past_noise_max=1.0, lip_vertex_weight=1.0,
-        lip_contact_weight=1.0, engine_balance=0.5, own_past=0.5, augment=AugmentConfig(speed_probability=0.5))
+        lip_contact_weight=1.0, distill_contact_weight=0.25, engine_balance=0.5, own_past=0.5,
+        augment=AugmentConfig(speed_probability=0.5))
 
 
 PRESETS = {"tiny": _tiny, "cpu": _cpu, "gpu": _gpu}
