@@ -97,7 +97,7 @@ def _cpu() -> Preset:
         distill=StageSchedule(steps=3000, batch=4, lr=2e-4, warmup_steps=100),
         window_frames=96, context_frames=32, distill_teacher_steps=8, checkpoint_every=500,
         past_noise_max=1.0, lip_vertex_weight=1.0, lip_contact_weight=1.0,
-        distill_contact_weight=0.25, engine_balance=0.5, own_past=0.5,
+        distill_contact_weight=0.1, engine_balance=0.5, own_past=0.5,
         augment=AugmentConfig(speed_probability=0.5))
 
 
@@ -114,7 +114,7 @@ def _gpu() -> Preset:
         distill=StageSchedule(steps=10000, batch=32, lr=1e-4, warmup_steps=200),
         window_frames=150, context_frames=32, ema_decay=0.9995, log_every=100,
         checkpoint_every=1000, past_noise_max=1.0, lip_vertex_weight=1.0,
-        lip_contact_weight=1.0, distill_contact_weight=0.25, engine_balance=0.5, own_past=0.5,
+        lip_contact_weight=1.0, distill_contact_weight=0.1, engine_balance=0.5, own_past=0.5,
         augment=AugmentConfig(speed_probability=0.5))
 
 
