@@ -112,8 +112,8 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
     dmd_weight, jitter_weight, contact_weight = weights
     losses = {"loss": regression + dmd_weight * dmd + jitter_weight * jitter,
               "regression": regression, "dmd": dmd, "jitter": jitter}
-    if lip_loss is not None and contact_weight:
-        losses["contact"] = lip_loss(sample, batch["rig"])["contact"]
+    if lip_loss is not None:
+        losses["contact"] = lip_loss.contact(lip_loss.decode(sample), batch["rig"])
         losses["loss"] = losses["loss"] + contact_weight * losses["contact"]
     return {**losses, "sample": sample.detach()}
 

@@ -32,8 +32,10 @@ class LipVertexLoss(nn.Module):
         lips = geometry.lip_vertices
         deltas = torch.from_numpy(geometry.deltas[:, lips].reshape(geometry.deltas.shape[0], -1))
         self.register_buffer("deltas", deltas * CM_PER_M, persistent=False)
-        for name, idx in (("upper", geometry.upper_lip_centre), ("lower", geometry.lower_lip_centre)):
-            self.register_buffer(f"{name}_rest", torch.from_numpy(geometry.rest[idx, 1] * CM_PER_M),
+        centres = (("upper", geometry.upper_lip_centre), ("lower", geometry.lower_lip_centre))
+        for name, idx in centres:
+            self.register_buffer(f"{name}_rest",
+                                 torch.from_numpy(geometry.rest[idx, 1] * CM_PER_M),
                                  persistent=False)
             self.register_buffer(f"{name}_deltas",
                                  torch.from_numpy(geometry.deltas[:, idx, 1] * CM_PER_M),
@@ -50,10 +52,14 @@ class LipVertexLoss(nn.Module):
         lower = (self.lower_rest + weights @ self.lower_deltas).amax(-1)
         return upper - lower
 
+    def decode(self, latent: Tensor) -> Tensor:
+        """latent (..., 32) at diffusion scale -> (..., 57) rig, through the frozen codec."""
+        return self.codec.decode(latent * self.latent_std).rig
+
     def forward(self, latent: Tensor, rig: Tensor) -> dict[str, Tensor]:
         """latent (B, T, 32) at diffusion scale against the reference rig (B, T, 57):
         {"lips": lip-vertex loss, "contact": contact term} (cm²)."""
-        decoded = self.codec.decode(latent * self.latent_std).rig
+        decoded = self.decode(latent)
         error = (self.lip_offsets(decoded) - self.lip_offsets(rig)).view(
             *rig.shape[:-1], -1, 3)
         return {"lips": error.square().sum(-1).mean(), "contact": self.contact(decoded, rig)}
