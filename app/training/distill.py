@@ -7,6 +7,7 @@ as in streaming outpainting (here: the data latents, every frame at once). Its l
     regression_loss(G(eps), teacher_K(eps))  +  dmd_weight * dmd_loss(G(eps), real, fake)
                                              +  jitter_weight * jitter_loss(G(eps), data)
                                              +  contact_weight * lip_contact(G(eps), data)
+                                             +  opening_weight * lip_opening(G(eps), data)
 
 where teacher_K is the teacher's deterministic K-step DDIM output from the same noise, same
 audio, same conditions and same past; `real` and `fake` are the teacher's and a "fake"
@@ -15,7 +16,8 @@ teacher too and is trained alongside, with the plain diffusion loss on student s
 tracks the student's distribution (DMD, Yin et al. 2024). The student is used without
 classifier-free guidance; the teacher it matches applies the config's guidance scale. The
 contact term (`lip_loss.LipVertexLoss.contact`) holds the student to the data's closed lips
-where the teacher's sample leaves them parted.
+where the teacher's sample leaves them parted; the opening term keeps it from shutting them
+where the data's are apart.
 
 `export` writes the shipping bundle (student + encoder + codec + config) as one safetensors
 file, and the teacher and offline baseline bundles beside it for evaluation.
@@ -86,12 +88,13 @@ def teacher_velocity(teacher: DiffusionNet, features: Tensor, cond: Conditions, 
 
 def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet,
                    batch: dict[str, Tensor], x0: Tensor, past: Past, cond: Conditions,
-                   teacher_steps: int, weights: tuple[float, float, float], guidance: float,
+                   teacher_steps: int, weights: tuple[float, float, float, float],
+                   guidance: float,
                    generator: torch.Generator, lip_loss: LipVertexLoss | None = None
                    ) -> dict[str, Tensor]:
     """The student's losses; also returns its detached sample for the fake denoiser.
     `past` is the (corrupted) context all three networks condition on; `weights` are the
-    DMD, jitter and contact weights (the contact term needs `lip_loss`)."""
+    DMD, jitter, contact and opening weights (the last two need `lip_loss`)."""
     device = x0.device
     noise = torch.randn(x0.shape, generator=generator).to(device)
     with torch.no_grad():
@@ -109,12 +112,15 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
             z_t, t, fake.features(batch["audio"]), cond, past.latent, past.level), t)
     dmd = d.dmd_loss(sample, real_x0, fake_x0)
     jitter = d.jitter_loss(sample, x0)
-    dmd_weight, jitter_weight, contact_weight = weights
+    dmd_weight, jitter_weight, contact_weight, opening_weight = weights
     losses = {"loss": regression + dmd_weight * dmd + jitter_weight * jitter,
               "regression": regression, "dmd": dmd, "jitter": jitter}
     if lip_loss is not None:
-        losses["contact"] = lip_loss.contact(lip_loss.decode(sample), batch["rig"])
-        losses["loss"] = losses["loss"] + contact_weight * losses["contact"]
+        decoded = lip_loss.decode(sample)
+        losses["contact"] = lip_loss.contact(decoded, batch["rig"])
+        losses["opening"] = lip_loss.opening(decoded, batch["rig"])
+        losses["loss"] = (losses["loss"] + contact_weight * losses["contact"]
+                          + opening_weight * losses["opening"])
     return {**losses, "sample": sample.detach()}
 
 
@@ -151,7 +157,7 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
     student_net, fake_net = wrap_ddp(student, runtime), wrap_ddp(fake, runtime)
     dataset = window_dataset(run)
     lip_loss = (LipVertexLoss(codec, default_geometry(), config.latent_std).to(runtime.device)
-                if preset.distill_contact_weight else None)
+                if preset.distill_contact_weight or preset.distill_opening_weight else None)
 
     def checkpoint(step: int) -> None:
         states = gather_generators(generator, runtime)
@@ -174,7 +180,8 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
             losses = distill_losses(student_net, teacher, fake, batch, x0, past, cond,
                                     teacher_steps, (preset.dmd_weight,
                                                     preset.distill_jitter_weight,
-                                                    preset.distill_contact_weight),
+                                                    preset.distill_contact_weight,
+                                                    preset.distill_opening_weight),
                                     config.guidance_scale, generator, lip_loss)
             lr = learning_rate(schedule, step, total)
             optimiser_step(optimiser, student, losses["loss"], lr, schedule.grad_clip)

@@ -10,7 +10,10 @@ Its contact term (as lip-contact losses in speech-driven animation do) looks onl
 frames where the reference's lips touch: p/b/m closures and closed pauses. A mean-squared
 loss lets an unsure model leave the lips a few millimetres apart there, which still reads
 as open; the contact term charges every millimetre of gap the estimate leaves on the centre
-line (the gap the metrics measure), so closing becomes the cheaper guess.
+line (the gap the metrics measure), so closing becomes the cheaper guess. Its opening term
+is the counterpart: on frames where the reference's lips are apart (vowels, releases) it
+charges an estimate that shuts them, before it reads as closed (a false closure), so that
+closing is cheaper only where the audio says it should be.
 """
 
 import torch
@@ -23,6 +26,7 @@ from app.training.metrics import CLOSED_GAP_MM
 
 CM_PER_M = 100.0
 CLOSED_GAP_CM = CLOSED_GAP_MM / 10
+APART_GAP_CM = 2 * CLOSED_GAP_CM  # the opening term's frames, and the gap it asks of them
 
 
 class LipVertexLoss(nn.Module):
@@ -62,7 +66,8 @@ class LipVertexLoss(nn.Module):
         decoded = self.decode(latent)
         error = (self.lip_offsets(decoded) - self.lip_offsets(rig)).view(
             *rig.shape[:-1], -1, 3)
-        return {"lips": error.square().sum(-1).mean(), "contact": self.contact(decoded, rig)}
+        return {"lips": error.square().sum(-1).mean(), "contact": self.contact(decoded, rig),
+                "opening": self.opening(decoded, rig)}
 
     def contact(self, decoded: Tensor, rig: Tensor) -> Tensor:
         """Mean squared excess gap over the frames where the reference's lips touch (zero
@@ -72,3 +77,10 @@ class LipVertexLoss(nn.Module):
         touching = (ref_gap < CLOSED_GAP_CM).to(decoded.dtype)
         excess = torch.relu(self.lip_gap(decoded) - ref_gap.clamp(min=0.0))
         return (excess.square() * touching).sum() / touching.sum().clamp(min=1.0)
+
+    def opening(self, decoded: Tensor, rig: Tensor) -> Tensor:
+        """Mean squared shortfall over the frames where the reference's lips are apart (at
+        least 2 mm; zero when there are none): the gap the estimate leaves under 2 mm."""
+        apart = (self.lip_gap(rig) >= APART_GAP_CM).to(decoded.dtype)
+        shortfall = torch.relu(APART_GAP_CM - self.lip_gap(decoded))
+        return (shortfall.square() * apart).sum() / apart.sum().clamp(min=1.0)

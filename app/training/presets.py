@@ -58,6 +58,7 @@ class Preset:
     lip_vertex_weight: float = 0.0  # denoisers: the lip-vertex loss (see training.lip_loss)
     lip_contact_weight: float = 0.0  # teacher and offline: its contact term (lips that touch)
     distill_contact_weight: float = 0.0  # the student's contact term against the data
+    distill_opening_weight: float = 0.0  # its opening term (lips shut where the data's are apart)
     engine_balance: float = 0.0  # repeat clips of rare speech engines (see data.engine_repeats)
     texture_weight: float = 0.5
     dmd_weight: float = 0.25  # distillation: DMD term beside the teacher regression
@@ -85,7 +86,8 @@ def _tiny() -> Preset:
         window_frames=24, context_frames=8, ema_decay=0.9,
         augment=AugmentConfig(speed_probability=0.5),
         log_every=5, checkpoint_every=10, past_noise_max=1.0, lip_vertex_weight=1.0,
-        lip_contact_weight=1.0, distill_contact_weight=1.0, own_past=0.5)
+        lip_contact_weight=1.0, distill_contact_weight=1.0, distill_opening_weight=1.0,
+        own_past=0.5)
 
 
 def _cpu() -> Preset:
