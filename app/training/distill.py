@@ -116,9 +116,7 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
     losses = {"loss": regression + dmd_weight * dmd + jitter_weight * jitter,
               "regression": regression, "dmd": dmd, "jitter": jitter}
     if lip_loss is not None:
-        decoded = lip_loss.decode(sample)
-        losses["contact"] = lip_loss.contact(decoded, batch["rig"])
-        losses["opening"] = lip_loss.opening(decoded, batch["rig"])
+        losses.update(lip_loss.gap_terms(lip_loss.decode(sample), batch["rig"]))
         losses["loss"] = (losses["loss"] + contact_weight * losses["contact"]
                           + opening_weight * losses["opening"])
     return {**losses, "sample": sample.detach()}

@@ -62,25 +62,33 @@ class LipVertexLoss(nn.Module):
 
     def forward(self, latent: Tensor, rig: Tensor) -> dict[str, Tensor]:
         """latent (B, T, 32) at diffusion scale against the reference rig (B, T, 57):
-        {"lips": lip-vertex loss, "contact": contact term} (cm²)."""
+        {"lips": lip-vertex loss, "contact": contact term, "opening": opening term} (cm²)."""
         decoded = self.decode(latent)
         error = (self.lip_offsets(decoded) - self.lip_offsets(rig)).view(
             *rig.shape[:-1], -1, 3)
-        return {"lips": error.square().sum(-1).mean(), "contact": self.contact(decoded, rig),
-                "opening": self.opening(decoded, rig)}
+        return {"lips": error.square().sum(-1).mean(), **self.gap_terms(decoded, rig)}
+
+    def gap_terms(self, decoded: Tensor, rig: Tensor) -> dict[str, Tensor]:
+        """{"contact", "opening"} from one lip-gap computation of each track."""
+        ref_gap, gap = self.lip_gap(rig), self.lip_gap(decoded)
+        return {"contact": _masked_mean(torch.relu(gap - ref_gap.clamp(min=0.0)),
+                                        ref_gap < CLOSED_GAP_CM),
+                "opening": _masked_mean(torch.relu(APART_GAP_CM - gap),
+                                        ref_gap >= APART_GAP_CM)}
 
     def contact(self, decoded: Tensor, rig: Tensor) -> Tensor:
         """Mean squared excess gap over the frames where the reference's lips touch (zero
         when there are none): a gap wider than the reference's, or than zero where it
         presses."""
-        ref_gap = self.lip_gap(rig)
-        touching = (ref_gap < CLOSED_GAP_CM).to(decoded.dtype)
-        excess = torch.relu(self.lip_gap(decoded) - ref_gap.clamp(min=0.0))
-        return (excess.square() * touching).sum() / touching.sum().clamp(min=1.0)
+        return self.gap_terms(decoded, rig)["contact"]
 
     def opening(self, decoded: Tensor, rig: Tensor) -> Tensor:
         """Mean squared shortfall over the frames where the reference's lips are apart (at
         least 2 mm; zero when there are none): the gap the estimate leaves under 2 mm."""
-        apart = (self.lip_gap(rig) >= APART_GAP_CM).to(decoded.dtype)
-        shortfall = torch.relu(APART_GAP_CM - self.lip_gap(decoded))
-        return (shortfall.square() * apart).sum() / apart.sum().clamp(min=1.0)
+        return self.gap_terms(decoded, rig)["opening"]
+
+
+def _masked_mean(error: Tensor, frames: Tensor) -> Tensor:
+    """Mean of error² over the chosen frames (zero when none is chosen)."""
+    weights = frames.to(error.dtype)
+    return (error.square() * weights).sum() / weights.sum().clamp(min=1.0)
