@@ -66,6 +66,25 @@ def test_eval_one_recording(tiny_models, capsys):
     assert f"{student['bilabial_closed']} of {student['bilabial_phones']}" in rows[1]
 
 
+@needs_real_speech
+def test_eval_probe_reports_an_auc_per_feature_set_and_set(tiny_models, capsys):
+    data, models = tiny_models
+    capsys.readouterr()
+    assert main(["eval", "--probe", "--models", str(models), "--data", str(data),
+                 "--max-clips", "3", "--probe-clips", "8", "--lookahead-ms", "40",
+                 "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["lookahead_ms"] == 40 and 0 < results["training_clips"] <= 8
+    for name in ("log_mel", "student_encoder"):
+        assert set(results[name]) == {"training", "heldout_voices", "real_speech",
+                                      "real_speech_within"}
+        assert all(v is None or 0.0 <= v <= 1.0 for v in results[name].values())
+        assert results[name]["real_speech"] is not None  # recordings hold p/b/m and more
+    assert main(["eval", "--probe", "--models", str(models), "--data", str(data),
+                 "--lookahead-ms", "30"]) == 2
+    assert "multiple of 20" in capsys.readouterr().err
+
+
 def test_eval_user_errors(tmp_path, capsys):
     assert main(["eval", "--audio", "x.wav"]) == 2
     assert "--text" in capsys.readouterr().err

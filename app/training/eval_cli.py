@@ -24,6 +24,15 @@ def add_eval_command(subparsers) -> None:
     parser.add_argument("--audio", type=Path, help="score one recording instead of the sets")
     parser.add_argument("--text", help="the words spoken in --audio (English)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--probe", action="store_true",
+                        help="instead of scoring the models: how well p/b/m frames can be told "
+                        "from other speech by the log-mel and by the student's audio encoder "
+                        "(ROC AUC of a small classifier fit on the training split)")
+    parser.add_argument("--probe-clips", type=int, default=400,
+                        help="training clips the probe is fit on (default 400)")
+    parser.add_argument("--lookahead-ms", type=int, default=0,
+                        help="probe: audio heard past each frame, a multiple of 20 ms "
+                        "(default 0, as the online models)")
 
 
 def run_eval_command(args: argparse.Namespace, config=None) -> None:
@@ -33,6 +42,11 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
     models_dir = args.models or asset_path("models")
     if bool(args.audio) != bool(args.text):
         raise LivefaceError("--audio and --text go together: the words spoken in the recording.")
+    if args.probe:
+        data = args.data or _cached_data(models_dir)
+        results = _probe(models_dir, data, args.probe_clips, args.max_clips, args.lookahead_ms)
+        print(json.dumps(results, indent=2) if args.json else _probe_table(results))
+        return
     models = predictors(models_dir)
     if args.audio:
         results = _evaluate_recording(models, args.audio, args.text, default_geometry())
@@ -50,6 +64,35 @@ def _evaluate_recording(models, audio: Path, text: str, geometry) -> dict:
     aligned = align_file(audio, text)
     clip = EvalClip(audio.stem, aligned.audio, aligned.timeline, aligned.rig)
     return {name: score(predict, [clip], geometry) for name, predict in models.items()}
+
+
+def _probe(models_dir: Path, data: Path, train_clips: int, max_clips: int,
+           lookahead_ms: int) -> dict:
+    from app.checkpoints import STUDENT_FILE, load_parts
+    from app.training.probe import Featuriser, probe_aucs, probe_sets, training_clips
+
+    if lookahead_ms < 0 or lookahead_ms % 20:
+        raise LivefaceError(f"--lookahead-ms {lookahead_ms}: give a multiple of 20 ms, 0 or more.")
+    if train_clips < 2:
+        raise LivefaceError("--probe-clips: the probe needs at least 2 training clips.")
+    student = load_parts(models_dir / STUDENT_FILE)
+    lookahead = lookahead_ms // 20
+    train, sets = training_clips(data, train_clips), probe_sets(data, max_clips)
+    return {"lookahead_ms": lookahead_ms, "training_clips": len(train),
+            "log_mel": probe_aucs(train, sets, Featuriser(student.config, None, lookahead)),
+            "student_encoder": probe_aucs(train, sets, Featuriser(student.config,
+                                                                  student.encoder, lookahead))}
+
+
+def _probe_table(results: dict) -> str:
+    sets = list(results["log_mel"])
+    title = (f"p/b/m against other speech, ROC AUC ({results['training_clips']} training "
+             f"clips, {results['lookahead_ms']} ms look-ahead)")
+    lines = [title,
+             f"{'features':16s} " + " ".join(f"{s:>18s}" for s in sets)]
+    for name in ("log_mel", "student_encoder"):
+        lines.append(f"{name:16s} " + " ".join(f"{results[name][s]:>18}" for s in sets))
+    return "\n".join(lines)
 
 
 def _sets(max_clips: int, data: Path) -> dict:

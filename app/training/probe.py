@@ -1,0 +1,215 @@
+"""How well can p/b/m be told from other speech by what a causal model hears? A probe.
+
+A probe is a small classifier (one hidden layer of 64 units) fit on frames of the training
+split: each 20 ms frame is described by features of the audio up to its end (plus
+`lookahead_frames` frames, to see what waiting would buy) and labelled 1 inside a p/b/m phone,
+0 inside any other speech phone; silences are left out. Its ROC AUC on the held-out voices and
+on recorded speech says how far the closures the metrics count can be heard at all by a
+model trained on these voices: 1 tells every p/b/m frame from every other speech frame, 0.5 is
+chance. Two feature sets:
+- `log_mel`: the raw log-mel of the last 80 ms (eight 10 ms frames), what the front end gives;
+- `encoder`: a model bundle's audio encoder output for the frame and the one before.
+The training clips are augmented as in training (room, device rate, band, noise, gain), so
+the probe sees the same variety the models do.
+
+`real_speech_within` fits the probe on all recordings but one and scores the one left out,
+for each in turn: how separable p/b/m is when the probe has heard this kind of recording
+(five of the ten share one reader), against `real_speech`, where it only heard synthetic
+voices. The gap between the two is the part of the problem that more natural training speech
+could close; what is left below 1 is not heard in this front end at all.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+from torch import Tensor, nn
+
+from app.audio.contract import SAMPLES_PER_FRAME
+from app.audio.features import LogMel
+from app.audio.io import read_audio
+from app.model.audio_encoder import AudioEncoder
+from app.model.config import ModelConfig
+from app.training.augment import AugmentConfig, augment
+from app.training.data import read_manifest
+from app.training.dataset_files import timeline_from_dict
+from app.training.evaluate import heldout_clips, real_speech_clips
+from app.training.timeline import SILENCE, Timeline
+from app.training.visemes import is_bilabial
+
+FRAME_RATE_HZ = 50
+MEL_CONTEXT = 8  # mel frames (10 ms each) of the log-mel probe: the last 80 ms
+HIDDEN_UNITS = 64
+FIT_STEPS = 300
+IGNORED = -1  # label of silent frames: neither class
+
+
+@dataclass(frozen=True)
+class ProbeClip:
+    audio: np.ndarray  # float32, 16 kHz
+    timeline: Timeline
+
+
+def frame_labels(timeline: Timeline, frames: int) -> np.ndarray:
+    """(frames,) int8: 1 in p/b/m phones, 0 in other speech, `IGNORED` in silence and after."""
+    labels = np.full(frames, IGNORED, dtype=np.int8)
+    for phone in timeline.phones:
+        if phone.phone == SILENCE:
+            continue
+        first = int(phone.start_s * FRAME_RATE_HZ)
+        last = max(first + 1, int(phone.end_s * FRAME_RATE_HZ))
+        labels[first:last] = 1 if is_bilabial(phone.phone) else 0
+    return labels
+
+
+def mel_rows(log_mel: Tensor, lookahead_frames: int = 0) -> Tensor:
+    """(2T, 80) log-mel -> (T, 8 * 80): row t holds the eight mel frames that end with
+    animation frame t + lookahead (zeros before the clip and past its end)."""
+    frames = log_mel.shape[0] // 2
+    end = 2 * (np.arange(frames) + 1 + lookahead_frames)  # one past the last mel frame
+    padded = torch.cat([log_mel.new_zeros(MEL_CONTEXT, log_mel.shape[1]), log_mel,
+                        log_mel.new_zeros(2 * lookahead_frames, log_mel.shape[1])])
+    return torch.stack([padded[e:e + MEL_CONTEXT].flatten() for e in end])
+
+
+def encoder_rows(features: Tensor, lookahead_frames: int = 0) -> Tensor:
+    """(T, C) encoder features -> (T, 2C): frame t + lookahead and the one before it."""
+    padded = torch.cat([features.new_zeros(1, features.shape[1]), features,
+                        features.new_zeros(lookahead_frames, features.shape[1])])
+    now = padded[1 + lookahead_frames:1 + lookahead_frames + features.shape[0]]
+    return torch.cat([now, padded[lookahead_frames:lookahead_frames + features.shape[0]]], 1)
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a random positive outscores a random
+    negative, ties counting half (the Mann-Whitney U statistic over n+ n-)."""
+    labels = np.asarray(labels).astype(bool)
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if not positives or not negatives:
+        raise ValueError("the AUC needs frames of both classes")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2)
+                 / (positives * negatives))
+
+
+def fit_probe(features: Tensor, labels: np.ndarray, seed: int = 0
+              ) -> Callable[[Tensor], np.ndarray]:
+    """A one-hidden-layer classifier fit with the classes weighted equally (full-batch Adam);
+    returns its scoring function."""
+    target = torch.from_numpy(labels.astype(np.float32))
+    mean, std = features.mean(0), features.std(0) + 1e-6
+    generator = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Linear(features.shape[1], HIDDEN_UNITS), nn.GELU(),
+                        nn.Linear(HIDDEN_UNITS, 1))
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator)
+                            / np.sqrt(parameter.shape[-1]))
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    balance = torch.tensor(float((target == 0).sum() / target.sum().clamp_min(1.0)))
+    inputs = (features - mean) / std
+    for _ in range(FIT_STEPS):
+        optimiser.zero_grad()
+        logits = net(inputs)[:, 0]
+        nn.functional.binary_cross_entropy_with_logits(logits, target,
+                                                        pos_weight=balance).backward()
+        optimiser.step()
+
+    def score(rows: Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return net((rows - mean) / std)[:, 0].numpy()
+
+    return score
+
+
+class Featuriser:
+    """Probe features of a clip: the raw log-mel context, or a bundle encoder's output."""
+
+    def __init__(self, config: ModelConfig, encoder: AudioEncoder | None,
+                 lookahead_frames: int = 0):
+        self.log_mel = LogMel(config.mel_mean, config.mel_std, config.mel_log_floor)
+        self.encoder, self.lookahead_frames = encoder, lookahead_frames
+
+    def __call__(self, audio: np.ndarray) -> Tensor:
+        samples = audio.size // SAMPLES_PER_FRAME * SAMPLES_PER_FRAME
+        with torch.inference_mode():
+            mel = self.log_mel(torch.from_numpy(np.ascontiguousarray(audio[:samples]))[None])
+            if self.encoder is None:
+                return mel_rows(mel[0], self.lookahead_frames)
+            return encoder_rows(self.encoder(mel)[0][0], self.lookahead_frames)
+
+
+def frames_of(clips: list[ProbeClip], featurise: Featuriser) -> tuple[Tensor, np.ndarray]:
+    """All labelled (non-silent) frames of the clips: features and labels."""
+    rows, labels = [], []
+    for clip in clips:
+        features = featurise(clip.audio)
+        clip_labels = frame_labels(clip.timeline, features.shape[0])
+        keep = clip_labels != IGNORED
+        rows.append(features[torch.from_numpy(keep)])
+        labels.append(clip_labels[keep])
+    return torch.cat(rows), np.concatenate(labels)
+
+
+def training_clips(data_dir: Path, count: int, seed: int = 0) -> list[ProbeClip]:
+    """`count` training clips, augmented once each: every clip of the rarer engines (closer
+    to recorded speech, and few) first, then espeak-ng's drawn at random."""
+    entries = [e for e in read_manifest(data_dir) if e["split"] == "train"]
+    rng = np.random.default_rng(seed)
+    rare = [e for e in entries if e.get("engine") != "espeak-ng"]
+    common = [e for e in entries if e.get("engine") == "espeak-ng"]
+    order = rare + [common[i] for i in rng.permutation(len(common))]
+    config = AugmentConfig()
+    clips = []
+    for entry in order[:count]:
+        audio = read_audio(Path(data_dir) / entry["audio"])
+        timeline = timeline_from_dict(json.loads((Path(data_dir) / entry["timeline"]).read_text()))
+        clips.append(ProbeClip(augment(audio, config, rng), timeline))
+    return clips
+
+
+def probe_sets(data_dir: Path, max_clips: int) -> dict[str, list[ProbeClip]]:
+    """The evaluation's held-out voices and recorded speech, as probe clips."""
+    return {"heldout_voices": [ProbeClip(c.audio, c.timeline)
+                               for c in heldout_clips(data_dir, "heldout_voices", max_clips)],
+            "real_speech": [ProbeClip(c.audio, c.timeline)
+                            for c in real_speech_clips(max_clips)]}
+
+
+def probe_aucs(train: list[ProbeClip], sets: dict[str, list[ProbeClip]],
+               featurise: Featuriser) -> dict[str, float]:
+    """AUC of a probe fit on `train` on each set (and on `train` itself), and the
+    leave-one-recording-out AUC within the recorded set."""
+    features, labels = frames_of(train, featurise)
+    score = fit_probe(features, labels)
+    results = {"training": _rounded_auc(score(features), labels)}
+    for name, clips in sets.items():
+        set_features, set_labels = frames_of(clips, featurise)
+        results[name] = _rounded_auc(score(set_features), set_labels)
+    results["real_speech_within"] = _rounded_auc(*_left_out_scores(sets["real_speech"],
+                                                                   featurise))
+    return results
+
+
+def _rounded_auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    """The AUC to three places, or None where the frames hold only one class."""
+    if labels.size == 0 or labels.all() or not labels.any():
+        return None
+    return round(roc_auc(scores, labels), 3)
+
+
+def _left_out_scores(clips: list[ProbeClip], featurise: Featuriser
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Each clip's frames scored by a probe fit on the other clips."""
+    per_clip = [frames_of([clip], featurise) for clip in clips]
+    scores, labels = [], []
+    for i, (features, clip_labels) in enumerate(per_clip):
+        rest = [p for j, p in enumerate(per_clip) if j != i]
+        score = fit_probe(torch.cat([f for f, _ in rest]), np.concatenate([l for _, l in rest]))
+        scores.append(score(features))
+        labels.append(clip_labels)
+    return np.concatenate(scores), np.concatenate(labels)
