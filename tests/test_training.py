@@ -396,3 +396,35 @@ def test_opening_term_charges_shut_lips_only_where_the_reference_is_apart():
     assert pred.grad[0, 0, jaw] < 0 and pred.grad[0, 1:].abs().sum() == 0
     # lips 2 mm apart or more cost nothing, however far from the reference's gap
     assert loss.opening(torch.stack([ajar] * 3)[None], ref).item() == 0
+
+
+def test_band_masks_hide_up_to_the_asked_bands_and_reach_every_bin():
+    from app.training.distill import band_masks
+
+    masks = band_masks(500, 2, 10, torch.Generator().manual_seed(0))
+    assert masks.shape == (500, 80) and masks.dtype == torch.bool
+    assert int(masks.sum(1).max()) <= 20 and masks.sum(1).float().mean() > 5
+    assert masks.any(0).all()  # no bin is spared throughout
+    assert not band_masks(8, 0, 10, torch.Generator()).any()
+    again = band_masks(500, 2, 10, torch.Generator().manual_seed(0))
+    assert torch.equal(masks, again)
+    # each row is at most two runs of hidden bins
+    starts = (masks[:, 1:] & ~masks[:, :-1]).sum(1) + masks[:, 0]
+    assert int(starts.max()) <= 2
+
+
+def test_a_band_mask_hides_those_bins_of_the_log_mel_from_the_encoder():
+    config = tiny_config()
+    net = DiffusionNet(config, context_frames=2).eval()
+    audio = torch.randn(2, 6 * SAMPLES_PER_FRAME) * 0.1
+    mask = torch.zeros(2, 80, dtype=torch.bool)
+    with torch.no_grad():
+        plain = net.features(audio)
+        assert torch.equal(net.features(audio, mask), plain)
+        mask[0, 10:20] = True
+        hidden = net.features(audio, mask)
+        assert not torch.allclose(hidden[0], plain[0]) and torch.equal(hidden[1], plain[1])
+        # the encoder sees bins 10-19 as the data's mean (0 after standardisation)
+        mel = net.log_mel(audio)
+        mel[0, :, 10:20] = 0.0
+        torch.testing.assert_close(hidden, net.encoder(mel)[0][:, 2:])

@@ -17,7 +17,9 @@ tracks the student's distribution (DMD, Yin et al. 2024). The student is used wi
 classifier-free guidance; the teacher it matches applies the config's guidance scale. The
 contact term (`lip_loss.LipVertexLoss.contact`) holds the student to the data's closed lips
 where the teacher's sample leaves them parted; the opening term keeps it from shutting them
-where the data's are apart.
+where the data's are apart. With `distill_mel_masks`, the student hears its window's log-mel
+with a few frequency bands hidden while the teacher it matches hears them all (SpecAugment's
+frequency masking): matching the teacher then needs cues spread over the spectrum.
 
 `export` writes the shipping bundle (student + encoder + codec + config) as one safetensors
 file, and the teacher and offline baseline bundles beside it for evaluation.
@@ -38,6 +40,7 @@ from app.checkpoints import (
     save_bundle,
     save_checkpoint,
 )
+from app.audio.contract import MEL_BINS
 from app.errors import LivefaceError
 from app.model import diffusion as d
 from app.model.config import ModelConfig
@@ -90,11 +93,12 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
                    batch: dict[str, Tensor], x0: Tensor, past: Past, cond: Conditions,
                    teacher_steps: int, weights: tuple[float, float, float, float],
                    guidance: float,
-                   generator: torch.Generator, lip_loss: LipVertexLoss | None = None
-                   ) -> dict[str, Tensor]:
+                   generator: torch.Generator, lip_loss: LipVertexLoss | None = None,
+                   mel_mask: Tensor | None = None) -> dict[str, Tensor]:
     """The student's losses; also returns its detached sample for the fake denoiser.
     `past` is the (corrupted) context all three networks condition on; `weights` are the
-    DMD, jitter, contact and opening weights (the last two need `lip_loss`)."""
+    DMD, jitter, contact and opening weights (the last two need `lip_loss`); `mel_mask`
+    hides frequency bands from the student alone (see `band_masks`)."""
     device = x0.device
     noise = torch.randn(x0.shape, generator=generator).to(device)
     with torch.no_grad():
@@ -102,7 +106,7 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
         real_v = teacher_velocity(teacher, features, cond, past, guidance)
         target = d.ddim_sample(real_v, noise, teacher_steps)
     sample = d.student_x0(lambda z, t: student(batch["audio"], z, t.expand(z.shape[:2]), cond,
-                                               past), noise)
+                                               past, mel_mask), noise)
     regression = d.regression_loss(sample, target)
     t = (0.02 + 0.96 * torch.rand(x0.shape[:2], generator=generator)).to(device)
     z_t = d.diffuse(sample.detach(), torch.randn(x0.shape, generator=generator).to(device), t)
@@ -120,6 +124,21 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
         losses["loss"] = (losses["loss"] + contact_weight * losses["contact"]
                           + opening_weight * losses["opening"])
     return {**losses, "sample": sample.detach()}
+
+
+def band_masks(batch: int, masks: int, max_bins: int, generator: torch.Generator,
+               bins: int = MEL_BINS) -> Tensor:
+    """(batch, bins) bool: per window, `masks` bands of 0..max_bins bins at random places
+    (SpecAugment's frequency masking, Park et al. 2019). A student that must match its
+    teacher with parts of the spectrum hidden learns cues spread over the spectrum rather
+    than the narrow ones a few synthetic voices share."""
+    hidden = torch.zeros(batch, bins, dtype=torch.bool)
+    index = torch.arange(bins)
+    for _ in range(masks):
+        width = torch.randint(0, max_bins + 1, (batch, 1), generator=generator)
+        start = (torch.rand(batch, 1, generator=generator) * (bins - width + 1)).long()
+        hidden |= (index >= start) & (index < start + width)
+    return hidden
 
 
 def fake_loss(fake: nn.Module, batch: dict[str, Tensor], sample: Tensor, past: Past,
@@ -175,12 +194,15 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
             # with own_past: the student's own one-step frames, as it streams on them
             past = training_past(student_net, batch["audio"], x0, cond, preset, config,
                                  generator)
+            mel_mask = (band_masks(x0.shape[0], preset.distill_mel_masks,
+                                   preset.mel_mask_bins, generator).to(runtime.device)
+                        if preset.distill_mel_masks else None)
             losses = distill_losses(student_net, teacher, fake, batch, x0, past, cond,
                                     teacher_steps, (preset.dmd_weight,
                                                     preset.distill_jitter_weight,
                                                     preset.distill_contact_weight,
                                                     preset.distill_opening_weight),
-                                    config.guidance_scale, generator, lip_loss)
+                                    config.guidance_scale, generator, lip_loss, mel_mask)
             lr = learning_rate(schedule, step, total)
             optimiser_step(optimiser, student, losses["loss"], lr, schedule.grad_clip)
             fake_value = fake_loss(fake_net, batch, losses.pop("sample"), past, cond, generator)

@@ -59,6 +59,10 @@ class Preset:
     lip_contact_weight: float = 0.0  # teacher and offline: its contact term (lips that touch)
     distill_contact_weight: float = 0.0  # the student's contact term against the data
     distill_opening_weight: float = 0.0  # its opening term (lips shut where the data's are apart)
+    # SpecAugment-style frequency masking of the student's log-mel in distillation: this many
+    # bands per window, each up to `mel_mask_bins` wide, hidden (the teacher hears them all)
+    distill_mel_masks: int = 0
+    mel_mask_bins: int = 10
     engine_balance: float = 0.0  # repeat clips of rare speech engines (see data.engine_repeats)
     texture_weight: float = 0.5
     dmd_weight: float = 0.25  # distillation: DMD term beside the teacher regression
@@ -87,7 +91,7 @@ def _tiny() -> Preset:
         augment=AugmentConfig(speed_probability=0.5),
         log_every=5, checkpoint_every=10, past_noise_max=1.0, lip_vertex_weight=1.0,
         lip_contact_weight=1.0, distill_contact_weight=1.0, distill_opening_weight=1.0,
-        own_past=0.5)
+        own_past=0.5, distill_mel_masks=2)
 
 
 def _cpu() -> Preset:

@@ -332,15 +332,20 @@ class DiffusionNet(nn.Module):
         self.log_mel = LogMel(config.mel_mean, config.mel_std, config.mel_log_floor)
         self.encoder, self.denoiser = AudioEncoder(config), Denoiser(config)
 
-    def features(self, audio: Tensor) -> Tensor:
-        """(B, (context + W) 320) samples -> (B, W, C): the context frames warm up the encoder."""
-        return self.encoder(self.log_mel(audio))[0][:, self.context_frames:]
+    def features(self, audio: Tensor, mel_mask: Tensor | None = None) -> Tensor:
+        """(B, (context + W) 320) samples -> (B, W, C): the context frames warm up the encoder.
+        `mel_mask` (B, 80), training only: True bins are hidden for the whole window (set to
+        0, the training data's mean after standardisation)."""
+        mel = self.log_mel(audio)
+        if mel_mask is not None:
+            mel = mel.masked_fill(mel_mask[:, None, :], 0.0)
+        return self.encoder(mel)[0][:, self.context_frames:]
 
     def forward(self, audio: Tensor, noisy: Tensor, level: Tensor, cond: Conditions,
-                past: "Past | None" = None) -> Tensor:
+                past: "Past | None" = None, mel_mask: Tensor | None = None) -> Tensor:
         clean, clean_level = (past.latent, past.level) if past is not None else (None, None)
-        return self.denoiser.forward_sequence(noisy, level, self.features(audio), cond, clean,
-                                              clean_level)
+        return self.denoiser.forward_sequence(noisy, level, self.features(audio, mel_mask), cond,
+                                              clean, clean_level)
 
 
 def training_conditions(batch: dict[str, Tensor], config: ModelConfig,
