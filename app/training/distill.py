@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from app.audio.contract import MEL_BINS
 from app.checkpoints import (
     OFFLINE_FILE,
     STUDENT_FILE,
@@ -40,7 +41,6 @@ from app.checkpoints import (
     save_bundle,
     save_checkpoint,
 )
-from app.audio.contract import MEL_BINS
 from app.errors import LivefaceError
 from app.model import diffusion as d
 from app.model.config import ModelConfig
@@ -70,7 +70,6 @@ from app.training.train import (
     window_dataset,
     wrap_ddp,
 )
-
 
 
 def teacher_velocity(teacher: DiffusionNet, features: Tensor, cond: Conditions, past: Past,
