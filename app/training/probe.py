@@ -8,7 +8,7 @@ on recorded speech says how far the closures the metrics count can be heard at a
 model trained on these voices: 1 tells every p/b/m frame from every other speech frame, 0.5 is
 chance. Two feature sets:
 - `log_mel`: the raw log-mel of the last 80 ms (eight 10 ms frames), what the front end gives;
-- `encoder`: a model bundle's audio encoder output for the frame and the one before.
+- `student_encoder`: the student bundle's audio encoder output for the frame and the one before.
 The training clips are augmented as in training (room, device rate, band, noise, gain), so
 the probe sees the same variety the models do.
 
@@ -29,19 +29,18 @@ import torch
 from scipy.stats import rankdata
 from torch import Tensor, nn
 
-from app.audio.contract import SAMPLES_PER_FRAME
+from app.audio.contract import FRAME_RATE_HZ, SAMPLES_PER_FRAME
 from app.audio.features import LogMel
 from app.audio.io import read_audio
 from app.model.audio_encoder import AudioEncoder
 from app.model.config import ModelConfig
 from app.training.augment import AugmentConfig, augment
-from app.training.data import read_manifest
 from app.training.dataset_files import timeline_from_dict
+from app.training.dataset_manifest import load_manifest
 from app.training.evaluate import heldout_clips, real_speech_clips
 from app.training.timeline import SILENCE, Timeline
 from app.training.visemes import is_bilabial
 
-FRAME_RATE_HZ = 50
 MEL_CONTEXT = 8  # mel frames (10 ms each) of the log-mel probe: the last 80 ms
 HIDDEN_UNITS = 64
 FIT_STEPS = 300
@@ -143,33 +142,32 @@ class Featuriser:
             return encoder_rows(self.encoder(mel)[0][0], self.lookahead_frames)
 
 
-def frames_of(clips: list[ProbeClip], featurise: Featuriser) -> tuple[Tensor, np.ndarray]:
-    """All labelled (non-silent) frames of the clips: features and labels."""
-    rows, labels = [], []
-    for clip in clips:
-        features = featurise(clip.audio)
-        clip_labels = frame_labels(clip.timeline, features.shape[0])
-        keep = clip_labels != IGNORED
-        rows.append(features[torch.from_numpy(keep)])
-        labels.append(clip_labels[keep])
-    return torch.cat(rows), np.concatenate(labels)
+def clip_frames(clip: ProbeClip, featurise: Featuriser) -> tuple[Tensor, np.ndarray]:
+    """The clip's labelled (non-silent) frames: features and labels."""
+    features = featurise(clip.audio)
+    labels = frame_labels(clip.timeline, features.shape[0])
+    keep = labels != IGNORED
+    return features[torch.from_numpy(keep)], labels[keep]
+
+
+def pooled(per_clip: list[tuple[Tensor, np.ndarray]]) -> tuple[Tensor, np.ndarray]:
+    """The frames of several clips as one set."""
+    return torch.cat([f for f, _ in per_clip]), np.concatenate([l for _, l in per_clip])
 
 
 def training_clips(data_dir: Path, count: int, seed: int = 0) -> list[ProbeClip]:
     """`count` training clips, augmented once each: every clip of the rarer engines (closer
     to recorded speech, and few) first, then espeak-ng's drawn at random."""
-    entries = [e for e in read_manifest(data_dir) if e["split"] == "train"]
+    manifest = load_manifest(data_dir)
+    entries = [e for e in manifest.clips if e.split == "train"]
     rng = np.random.default_rng(seed)
-    rare = [e for e in entries if e.get("engine") != "espeak-ng"]
-    common = [e for e in entries if e.get("engine") == "espeak-ng"]
+    rare = [e for e in entries if e.engine != "espeak-ng"]
+    common = [e for e in entries if e.engine == "espeak-ng"]
     order = rare + [common[i] for i in rng.permutation(len(common))]
     config = AugmentConfig()
-    clips = []
-    for entry in order[:count]:
-        audio = read_audio(Path(data_dir) / entry["audio"])
-        timeline = timeline_from_dict(json.loads((Path(data_dir) / entry["timeline"]).read_text()))
-        clips.append(ProbeClip(augment(audio, config, rng), timeline))
-    return clips
+    return [ProbeClip(augment(read_audio(manifest.path(e.audio)), config, rng),
+                      timeline_from_dict(json.loads(manifest.path(e.timeline).read_text())))
+            for e in order[:count]]
 
 
 def probe_sets(data_dir: Path, max_clips: int) -> dict[str, list[ProbeClip]]:
@@ -181,17 +179,17 @@ def probe_sets(data_dir: Path, max_clips: int) -> dict[str, list[ProbeClip]]:
 
 
 def probe_aucs(train: list[ProbeClip], sets: dict[str, list[ProbeClip]],
-               featurise: Featuriser) -> dict[str, float]:
+               featurise: Featuriser) -> dict[str, float | None]:
     """AUC of a probe fit on `train` on each set (and on `train` itself), and the
     leave-one-recording-out AUC within the recorded set."""
-    features, labels = frames_of(train, featurise)
+    features, labels = pooled([clip_frames(c, featurise) for c in train])
     score = fit_probe(features, labels)
     results = {"training": _rounded_auc(score(features), labels)}
-    for name, clips in sets.items():
-        set_features, set_labels = frames_of(clips, featurise)
+    per_set = {name: [clip_frames(c, featurise) for c in clips] for name, clips in sets.items()}
+    for name, per_clip in per_set.items():
+        set_features, set_labels = pooled(per_clip)
         results[name] = _rounded_auc(score(set_features), set_labels)
-    results["real_speech_within"] = _rounded_auc(*_left_out_scores(sets["real_speech"],
-                                                                   featurise))
+    results["real_speech_within"] = _rounded_auc(*_left_out_scores(per_set["real_speech"]))
     return results
 
 
@@ -202,14 +200,11 @@ def _rounded_auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     return round(roc_auc(scores, labels), 3)
 
 
-def _left_out_scores(clips: list[ProbeClip], featurise: Featuriser
+def _left_out_scores(per_clip: list[tuple[Tensor, np.ndarray]]
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Each clip's frames scored by a probe fit on the other clips."""
-    per_clip = [frames_of([clip], featurise) for clip in clips]
-    scores, labels = [], []
-    for i, (features, clip_labels) in enumerate(per_clip):
-        rest = [p for j, p in enumerate(per_clip) if j != i]
-        score = fit_probe(torch.cat([f for f, _ in rest]), np.concatenate([l for _, l in rest]))
+    scores = []
+    for i, (features, _) in enumerate(per_clip):
+        score = fit_probe(*pooled(per_clip[:i] + per_clip[i + 1:]))
         scores.append(score(features))
-        labels.append(clip_labels)
-    return np.concatenate(scores), np.concatenate(labels)
+    return np.concatenate(scores), np.concatenate([labels for _, labels in per_clip])
