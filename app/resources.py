@@ -1,4 +1,4 @@
-"""Finds the project's `shaders/` and `assets/` folders.
+"""Finds the project's `shaders/`, `assets/` and `calibration/` folders.
 
 In a checkout (or an editable install) they sit beside the `app` package; in an installed
 wheel they are packed inside it under `app/_data/`.
@@ -14,7 +14,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 @cache
 def resource_dir(kind: str) -> Path:
-    """The folder holding one kind of resource: "shaders" or "assets"."""
+    """The folder holding one kind of resource: "shaders", "assets" or "calibration"."""
     for candidate in (_PACKAGE_DIR / "_data" / kind, _PACKAGE_DIR.parent / kind):
         if candidate.is_dir():
             return candidate

@@ -1,0 +1,1 @@
+"""Eye cameras: pupil tracking and calibrated gaze."""

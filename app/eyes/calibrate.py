@@ -1,0 +1,108 @@
+"""Eye-camera calibration runs: pupil fixes collected while the user follows the targets,
+turned into a `GazeCalibration`.
+
+Live (a camera, or the synthetic eye): frames are read for the schedule's length on the
+injected clock, and `on_target` is told which target to show. Recorded (an eye video made
+while following the same schedule from its first frame): every frame is used, timed by
+its index, as fast as it decodes.
+"""
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+
+from app.audio.sources import Clock
+from app.errors import LivefaceError
+from app.eyes.calibration import GazeCalibration, TargetSchedule, fixations
+from app.eyes.camera import EyeCamera, as_grey
+from app.eyes.pupil import find_pupil
+
+Sample = tuple[float, float, float]  # (t_s after the start, pupil x, pupil y)
+MIN_CONFIDENCE = 0.5
+
+
+def schedule_gaze(schedule: TargetSchedule) -> Callable[[float], tuple[float, float]]:
+    """Where an ideal user looks `t_s` into the schedule: each target in turn, the first
+    one before the start and the last one after the end."""
+    def gaze_at(t_s: float) -> tuple[float, float]:
+        index = min(max(math.floor(t_s / schedule.hold_s), 0), len(schedule.targets_rad) - 1)
+        yaw, pitch = schedule.targets_rad[index]
+        return float(yaw), float(pitch)
+    return gaze_at
+
+
+def _fix(image) -> tuple[float, float] | None:
+    pupil = find_pupil(image)
+    if pupil is None or pupil.confidence < MIN_CONFIDENCE:
+        return None
+    return pupil.x, pupil.y
+
+
+def record_live(camera: EyeCamera, schedule: TargetSchedule, clock: Clock,
+                on_target: Callable[[int | None], None] | None = None) -> list[Sample]:
+    """Read `camera` for the schedule's length; `on_target(index)` whenever the target to
+    show changes (None at the end)."""
+    samples: list[Sample] = []
+    shown: int | None = -1
+    camera.start()
+    try:
+        start_s = clock.now_s()
+        while (t_s := clock.now_s() - start_s) < schedule.duration_s:
+            target = schedule.target_at(t_s)
+            if target != shown and on_target is not None:
+                on_target(target)
+            shown = target
+            frame = camera.read()
+            if frame is not None and (fix := _fix(frame[0])) is not None:
+                samples.append((frame[1] - start_s, *fix))
+    finally:
+        camera.stop()
+        if on_target is not None:
+            on_target(None)
+    return samples
+
+
+def record_video(path: Path, schedule: TargetSchedule) -> list[Sample]:
+    """Pupil fixes of every frame of an eye video recorded while following `schedule`."""
+    if not path.is_file():
+        raise LivefaceError(f"no eye video at {path}.")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        if not capture.isOpened() or not (math.isfinite(fps) and fps > 0):
+            raise LivefaceError(f"cannot read {path} as a video.")
+        samples: list[Sample] = []
+        index = 0
+        while index / fps < schedule.duration_s:
+            ok, image = capture.read()
+            if not ok:
+                break
+            if (fix := _fix(as_grey(image))) is not None:
+                samples.append((index / fps, *fix))
+            index += 1
+    finally:
+        capture.release()
+    if index / fps < schedule.duration_s - schedule.hold_s:
+        raise LivefaceError(f"{path} holds {index / fps:.1f} s; the calibration targets take "
+                            f"{schedule.duration_s:.1f} s.")
+    return samples
+
+
+def calibrate(samples: list[Sample], schedule: TargetSchedule) -> GazeCalibration:
+    pupil_xy, gaze_rad = fixations(samples, schedule)
+    return GazeCalibration.fit(pupil_xy, gaze_rad)
+
+
+def synthetic_calibration() -> GazeCalibration:
+    """The synthetic eye's calibration, run through the shipped targets in simulated time
+    (about a second of work)."""
+    from app.eyes.calibration import load_schedule
+    from app.eyes.camera import SyntheticEyeCamera
+    from app.live.clock import ManualClock
+
+    schedule = load_schedule()
+    clock = ManualClock()
+    samples = record_live(SyntheticEyeCamera(clock, schedule_gaze(schedule)), schedule, clock)
+    return calibrate(samples, schedule)

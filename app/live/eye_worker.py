@@ -1,0 +1,95 @@
+"""The eye worker: eye-camera frames in, calibrated and smoothed gaze out, on its own
+thread at the camera's rate.
+
+Each frame: find the pupil, map it through the user's calibration, smooth it (One Euro),
+and hand the gaze to `on_gaze`. Through a blink the last gaze is held; when no pupil has
+been seen for `lost_after_s` (eye closed, camera off the face, device unplugged) the
+worker hands over None, and the model goes back to making up its own gaze.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.audio.sources import Clock
+from app.eyes.calibration import GazeCalibration
+from app.eyes.camera import EyeCamera
+from app.eyes.pupil import find_pupil
+from app.eyes.smoothing import OneEuro
+from app.live.worker import Worker
+
+GazeSink = Callable[[tuple[float, float] | None], None]
+
+
+@dataclass(frozen=True)
+class EyeConfig:
+    min_confidence: float = 0.5  # weaker pupil fits count as no pupil
+    lost_after_s: float = 0.4  # no pupil this long: the gaze is handed back to the model
+    max_angle_rad: float = 0.7  # gaze beyond this is clipped (a bad fit, not an eye)
+    poll_s: float = 0.004  # a paced camera with no new frame is asked again after this
+
+
+@dataclass(frozen=True)
+class EyeStats:
+    frames: int
+    tracked: int  # frames with a pupil
+    device_ok: bool
+    gaze_rad: tuple[float, float] | None  # the latest gaze handed over
+
+    def to_dict(self) -> dict:
+        return {"frames": self.frames, "tracked": self.tracked, "device_ok": self.device_ok,
+                "gaze_rad": None if self.gaze_rad is None else [round(a, 4) for a in self.gaze_rad]}
+
+
+class EyeWorker(Worker):
+    name = "liveface-eyes"
+
+    def __init__(self, camera: EyeCamera, calibration: GazeCalibration, on_gaze: GazeSink,
+                 clock: Clock, config: EyeConfig | None = None):
+        super().__init__()
+        self.camera, self.calibration, self.on_gaze = camera, calibration, on_gaze
+        self.clock, self.config = clock, config or EyeConfig()
+        self._filters = (OneEuro(), OneEuro())
+        self._frames = self._tracked = 0
+        self._last_pupil_s = -math.inf
+        self._gaze: tuple[float, float] | None = None
+
+    def startup(self) -> None:
+        self.camera.start()
+
+    def shutdown(self) -> None:
+        self.camera.stop()
+
+    def step(self) -> None:
+        frame = self.camera.read()
+        if frame is None:
+            self._hand_back_if_lost(self.clock.now_s())
+            self.clock.sleep_s(self.config.poll_s)
+            return
+        image, capture_s = frame
+        self._frames += 1
+        pupil = find_pupil(image)
+        if pupil is None or pupil.confidence < self.config.min_confidence:
+            self._hand_back_if_lost(capture_s)
+            return
+        self._tracked += 1
+        self._last_pupil_s = capture_s
+        limit = self.config.max_angle_rad
+        raw = self.calibration.gaze(pupil.x, pupil.y)
+        yaw, pitch = (max(-limit, min(limit, f.filter(a, capture_s)))
+                      for f, a in zip(self._filters, raw))
+        self._publish((yaw, pitch))
+
+    def _hand_back_if_lost(self, now_s: float) -> None:
+        if self._gaze is not None and now_s - self._last_pupil_s > self.config.lost_after_s:
+            for f in self._filters:
+                f.reset()  # a new fixation starts fresh, not from where the eye was lost
+            self._publish(None)
+
+    def _publish(self, gaze: tuple[float, float] | None) -> None:
+        self._gaze = gaze
+        self.on_gaze(gaze)
+
+    @property
+    def stats(self) -> EyeStats:
+        return EyeStats(self._frames, self._tracked, self.camera.device_ok, self._gaze)
