@@ -13,11 +13,12 @@ from app.avatar.emotions import EMOTIONS
 from app.cli_args import positive_int, size
 from app.config import Config, load_config
 from app.errors import LivefaceError
+from app.eyes.cli import add_calibrate_command, run_calibrate_command
 from app.mirror.cli import add_mirror_command, run_mirror_command
-from app.xr.cli import add_run_command, run_run_command
 from app.training.data_cli import add_data_commands, run_data_command
 from app.training.eval_cli import add_eval_command, run_eval_command
 from app.training.train_cli import TRAIN_COMMANDS, add_train_commands, run_train_command
+from app.xr.cli import add_run_command, run_run_command
 
 
 def _add_avatar_flag(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     add_eval_command(commands)
     add_mirror_command(commands)
     add_run_command(commands)
+    add_calibrate_command(commands)
     return parser
 
 
@@ -174,7 +176,12 @@ def _bench_shipped_model(student_steps: int) -> dict:
     """The shipped student's architecture, and its teacher's K (a default-sized model when
     nothing is shipped: timing does not depend on the weights' values)."""
     from app.bench import bench_model
-    from app.checkpoints import STUDENT_FILE, TEACHER_FILE, load_animator, load_checkpoint
+    from app.checkpoints import (
+        STUDENT_FILE,
+        TEACHER_FILE,
+        load_animator,
+        load_checkpoint,
+    )
     from app.model.animator import Animator
     from app.model.config import ModelConfig
     from app.resources import asset_path
@@ -201,6 +208,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "eval": run_eval_command,
     "mirror": run_mirror_command,
     "run": run_run_command,
+    "calibrate": run_calibrate_command,
 }
 
 

@@ -150,8 +150,11 @@ def _check_screenshot(path: Path, size: tuple[int, int]) -> None:
 @pytest.mark.xvfb
 @requires_xvfb
 def test_mirror_under_xvfb_with_the_stand_in(xvfb, tmp_path):  # noqa: F811
-    stats = _check_run(tmp_path, "--stand-in")
+    stats = _check_run(tmp_path, "--stand-in", "--eye-camera", "synthetic")
     assert stats["animator"] == "stand-in" and stats["overlay"] is True
+    eyes = stats["eyes"]  # the synthetic eye looks around; its gaze reaches the avatar
+    assert eyes["device_ok"] and eyes["tracked"] > 0.9 * eyes["frames"] > 100
+    assert eyes["gaze_rad"] is not None and max(map(abs, eyes["gaze_rad"])) < 0.5
     print(f"mirror under Xvfb: {stats['fps']:.1f} fps at {stats['size']} "
           f"(drawn at {stats['render_size']}), capture-to-frame "
           f"p50 {stats['capture_to_frame_ms']['p50']} ms p99 {stats['capture_to_frame_ms']['p99']} ms")

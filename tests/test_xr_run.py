@@ -104,12 +104,16 @@ def test_the_headset_view_returns_after_the_runtime_goes_away(monado, tmp_path):
 @requires_xvfb
 def test_the_platform_binding_runs_through_glx_on_an_x_display(monado, xvfb, tmp_path):
     """Desktop runtimes without EGL get GLX: a hidden glfw window's context, on Xvfb here
-    (its socket is under /tmp, which the chroot shares)."""
-    done = monado.run(liveface_run(tmp_path, 3, "--stand-in", "--graphics", "platform"))
+    (its socket is under /tmp, which the chroot shares). An eye camera (the synthetic eye)
+    drives the gaze meanwhile."""
+    done = monado.run(liveface_run(tmp_path, 3, "--stand-in", "--graphics", "platform",
+                                   "--eye-camera", "synthetic"))
     assert done.returncode == 0, done.stderr[-3000:]
     stats = json.loads((tmp_path / "x.json").read_text())
     assert stats["graphics"] == "platform" and stats["states"][-1] == "exiting"
     assert "focused" in stats["states"] and min(stats["eye_frames"]) >= 10
+    assert stats["eyes"]["tracked"] > 0.9 * stats["eyes"]["frames"] > 50  # the eye camera's
+    assert stats["eyes"]["gaze_rad"] is not None  # gaze, beside the session
 
 
 def test_ctrl_c_ends_the_session_cleanly_and_keeps_the_figures(monado, tmp_path):

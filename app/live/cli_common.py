@@ -31,6 +31,12 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         + ", ".join(EMOTIONS))
     parser.add_argument("--intensity", type=float, default=0.0,
                         help="starting emotion intensity 0..1")
+    parser.add_argument("--eye-camera", metavar="CAMERA",
+                        help="drive the avatar's gaze from an eye camera: its index, a "
+                             "recorded eye video, or `synthetic` (default: the headset's eye "
+                             "tracker when it has one, else the model's own gaze)")
+    parser.add_argument("--eye-profile", type=Path, help="the eye camera's calibration "
+                        "(default: the one `liveface calibrate eyes` saved)")
 
 
 def write_stats_json(path: Path, stats: dict) -> None:

@@ -77,3 +77,37 @@ class _NoGrad:
 
         with torch.inference_mode():
             return self.animator.push(block, emotion=emotion, intensity=intensity, gaze=gaze)
+
+
+def make_eye_tracking(camera: str | None, profile: Path | None, clock):
+    """(eye camera, its calibration), checked before any window opens; None without
+    `camera`. The synthetic eye is calibrated on the spot unless a profile is given; a real
+    camera needs the user's profile (`liveface calibrate eyes`)."""
+    if camera is None:
+        return None
+    from app.eyes.calibration import load_profile
+    from app.eyes.camera import open_eye_camera
+
+    eye_camera = open_eye_camera(camera, clock)
+    if camera == "synthetic" and profile is None:
+        from app.eyes.calibrate import synthetic_calibration
+
+        return eye_camera, synthetic_calibration()
+    return eye_camera, load_profile(profile)
+
+
+def start_eye_worker(stack, eye_tracking, pipeline, clock):
+    """Start the eye worker feeding `pipeline` its gaze, mirrored for the reflection the
+    user sees; stopped by `stack`. None without eye tracking."""
+    if eye_tracking is None:
+        return None
+    from app.live.eye_worker import EyeWorker
+    from app.xr.poses import reflected_gaze
+
+    def on_gaze(gaze):
+        pipeline.set_gaze(None if gaze is None else reflected_gaze(*gaze))
+
+    worker = EyeWorker(*eye_tracking, on_gaze, clock)
+    worker.start()
+    stack.callback(worker.stop)
+    return worker

@@ -13,9 +13,15 @@ from pathlib import Path
 
 from app.config import MirrorConfig
 from app.errors import LivefaceError, notice
-from app.live.factory import make_animator, make_source
+from app.live.factory import (
+    make_animator,
+    make_eye_tracking,
+    make_source,
+    start_eye_worker,
+)
 from app.mirror.app import MirrorApp, mirror_stats
 from app.mirror.orbit import OrbitCamera
+
 
 @dataclass(frozen=True)
 class MirrorRequest:
@@ -28,6 +34,8 @@ class MirrorRequest:
     screenshot: Path | None = None
     emotion: str = "neutral"
     intensity: float = 0.0
+    eye_camera: str | None = None  # an eye camera's index, an eye video, or "synthetic"
+    eye_profile: Path | None = None  # its calibration (None: the user's saved one)
 
 
 def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
@@ -38,8 +46,10 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
     avatar = load_avatar(request.avatar or default_avatar_path())
     source = make_source(request.audio, request.device, clock)
     animator, animator_label = make_animator(request.model, request.stand_in)
+    eye_tracking = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
     with ExitStack() as stack:
         app, pipeline = _open(stack, avatar, source, animator, request, config, clock)
+        eyes = start_eye_worker(stack, eye_tracking, pipeline, clock)
         result = app.run(request.duration_s, request.screenshot)
         extra = {"animator": animator_label, "size": list(app.target.size),
                  "render_scale": round(app.target.scale, 3),
@@ -48,7 +58,8 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
                  "msaa_samples": app.samples, "overlay": app.overlay is not None,
                  "gl_renderer": app.ctx.info.get("GL_RENDERER", ""),
                  "source": source.status.device_name,
-                 "screenshot": str(result.screenshot) if result.screenshot else None}
+                 "screenshot": str(result.screenshot) if result.screenshot else None,
+                 "eyes": None if eyes is None else eyes.stats.to_dict()}
         stats = mirror_stats(pipeline, result.frames, extra)
     return stats
 

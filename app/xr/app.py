@@ -52,6 +52,7 @@ class XrOptions:
     mirror_distance_m: float = MIRROR_DISTANCE_M
     background: tuple[float, float, float] = (0.16, 0.17, 0.2)
     resolution_scale: float = 1.0  # of the runtime's recommended eye size
+    runtime_gaze: bool = True  # the runtime's eye tracker drives the gaze (off: an eye camera does)
 
 
 @dataclass
@@ -210,7 +211,7 @@ class XrApp:
         if self.mirror is None:
             self.mirror = Mirror.in_front_of(head, self.bounds, self.options.mirror_distance_m)
         self.tracked_frames += 1
-        if session.gaze is not None:
+        if session.gaze is not None and self.options.runtime_gaze:
             gaze = session.gaze.sample(session.head, time_xr)
             self.pipeline.set_gaze(None if gaze is None else reflected_gaze(*gaze))
             self.gaze_frames += gaze is not None

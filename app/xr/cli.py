@@ -47,7 +47,8 @@ def run_run_command(args: argparse.Namespace, config: Config) -> None:
     avatar_path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
     request = XrRequest(args.audio, args.device, args.model, args.stand_in, avatar_path,
                         args.duration, args.screenshot, args.emotion, args.intensity,
-                        args.mirror_distance, args.resolution_scale, args.graphics)
+                        args.mirror_distance, args.resolution_scale, args.graphics,
+                        args.eye_camera, args.eye_profile)
     stats = run_headset(request, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

@@ -7,7 +7,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.live.factory import make_animator, make_source
+from app.live.factory import (
+    make_animator,
+    make_eye_tracking,
+    make_source,
+    start_eye_worker,
+)
 from app.mirror.app import is_software, mirror_stats
 
 SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot fill two
@@ -28,6 +33,8 @@ class XrRequest:
     mirror_distance_m: float = 1.0
     resolution_scale: float | None = None  # None: 1 on a GPU, less on software OpenGL
     graphics: str = "auto"  # how OpenGL meets the runtime: auto, egl, platform (GLX/WGL)
+    eye_camera: str | None = None  # an eye camera's index, an eye video, or "synthetic"
+    eye_profile: Path | None = None  # its calibration (None: the user's saved one)
 
 
 def run_headset(request: XrRequest, clock) -> dict:
@@ -46,6 +53,7 @@ def run_headset(request: XrRequest, clock) -> dict:
         avatar = load_avatar(request.avatar or default_avatar_path())
         source = make_source(request.audio, request.device, clock)
         animator, animator_label = make_animator(request.model, request.stand_in)
+        eye_tracking = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
         graphics = create_graphics(runtime)
         stack.callback(graphics.close)
         ctx = graphics.ctx
@@ -53,13 +61,15 @@ def run_headset(request: XrRequest, clock) -> dict:
         stack.callback(renderer.release)
         scale = request.resolution_scale or _default_scale(ctx, runtime.eyes[0])
         options = XrOptions(request.duration_s, request.screenshot, request.mirror_distance_m,
-                            resolution_scale=scale)
+                            resolution_scale=scale, runtime_gaze=eye_tracking is None)
         pipeline = LivePipeline(source, animator, clock)
         pipeline.set_emotion(request.emotion, request.intensity)
         app = XrApp(graphics, runtime, renderer, pipeline, options, clock,
                     connect=lambda: connect(request.graphics))
         with pipeline:
+            eyes = start_eye_worker(stack, eye_tracking, pipeline, clock)
             result = app.run()
+            eyes_stats = None if eyes is None else eyes.stats.to_dict()
         eye = runtime.eyes[0]
         extra = {"animator": animator_label, "runtime": runtime.runtime_name,
                  "system": runtime.system_name,
@@ -68,11 +78,12 @@ def run_headset(request: XrRequest, clock) -> dict:
                  "eye_frames": result.eye_frames, "tracked_frames": result.tracked_frames,
                  "depth_frames": result.depth_frames,
                  "head_yaw_range_deg": result.head_yaw_range_deg,
-                 "eye_tracker": runtime.eye_gaze, "gaze_frames": result.gaze_frames, "reconnects": result.reconnects,
+                 "eye_tracker": runtime.eye_gaze, "gaze_frames": result.gaze_frames,
+                 "reconnects": result.reconnects,
                  "gl_renderer": ctx.info.get("GL_RENDERER", ""),
                  "source": source.status.device_name,
                  "screenshot": str(result.screenshot) if result.screenshot else None,
-                 "states": result.states}
+                 "states": result.states, "eyes": eyes_stats}
         return mirror_stats(pipeline, result.frames, extra)
 
 
