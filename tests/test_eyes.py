@@ -266,7 +266,7 @@ def test_calibrate_eyes_from_a_recording_saves_a_profile(tmp_path):
 
 
 def test_calibrate_eyes_refuses_clearly(tmp_path):
-    for camera, message in (("0", "record the eye camera"),
+    for camera, message in (("0", "--calibrate-eyes"),
                             (str(tmp_path / "missing.mkv"), "no eye video")):
         result = _liveface("calibrate", "eyes", "--camera", camera,
                            "--profile", str(tmp_path / "p.json"))

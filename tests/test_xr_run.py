@@ -116,6 +116,29 @@ def test_the_platform_binding_runs_through_glx_on_an_x_display(monado, xvfb, tmp
     assert stats["eyes"]["gaze_rad"] is not None  # gaze, beside the session
 
 
+def test_the_eye_calibration_runs_in_the_headset_then_drives_the_gaze(monado, tmp_path):
+    """`--calibrate-eyes`: the targets show in both eyes one after another while the eye
+    camera (the synthetic eye, which looks at whatever target is shown) is recorded; then
+    the profile is fitted, saved and used for the rest of the run."""
+    from app.eyes.calibration import load_profile, load_schedule
+
+    profile = tmp_path / "eyes.json"
+    done = monado.run(liveface_run(tmp_path, 21, "--stand-in", "--eye-camera", "synthetic",
+                                   "--calibrate-eyes", "--eye-profile", str(profile)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    stats = json.loads((tmp_path / "x.json").read_text())
+    calibration = stats["eyes"]["calibration"]
+    print(f"eye calibration in the headset: {calibration}, "
+          f"{stats['calibration_frames']} frames with a target")
+    targets = len(load_schedule().targets_rad)
+    assert calibration["targets"] == targets and calibration["targets_used"] >= targets - 1
+    assert calibration["error_deg"] < 1.5 and calibration["profile"] == str(profile)
+    assert load_profile(profile).targets_used == calibration["targets_used"]
+    assert stats["calibration_frames"] >= 100  # about 16 s of targets at the runtime's rate
+    assert stats["eyes"]["gaze_rad"] is not None  # calibrated gaze after the targets
+    assert "eye calibration:" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_ctrl_c_ends_the_session_cleanly_and_keeps_the_figures(monado, tmp_path):
     stats_path = tmp_path / "x.json"
     command = [LIVEFACE, "run", "--stand-in", "--audio", str(SPEECH), "--stats-json",

@@ -106,6 +106,29 @@ def test_gaze_angles_and_their_reflection():
     assert reflected_gaze(0.3, 0.1) == (-0.3, 0.1)
 
 
+def test_calibration_targets_land_where_the_eye_looks():
+    """A head-locked target in gaze direction (yaw, pitch) projects into each eye's image
+    on that side; looking along it from the eye gives back its angles."""
+    from types import SimpleNamespace
+
+    from app.xr.poses import gaze_direction, target_pixel
+
+    for yaw, pitch in ((0.3, -0.2), (-0.1, 0.25)):
+        assert gaze_angles(gaze_direction(yaw, pitch)) == pytest.approx((yaw, pitch))
+    fov = SimpleNamespace(angle_left=-0.8, angle_right=0.8, angle_up=0.8, angle_down=-0.8)
+    head = pose_matrix((0.0, 0.3, 0.0, 1.0), (0.2, 1.6, -0.4))  # turned, moved
+    left, right = head.copy(), head.copy()
+    left[:3, 3] -= head[:3, 0] * 0.032
+    right[:3, 3] += head[:3, 0] * 0.032
+    size = (400, 300)
+    straight = [target_pixel(head, eye, fov, size, 0.0, 0.0, 2.0) for eye in (left, right)]
+    assert all(abs(x - 200) < 10 and abs(y - 150) < 1e-6 for x, y in straight)
+    assert straight[0][0] > straight[1][0]  # disparity, as for anything 2 m ahead
+    x, y = target_pixel(head, left, fov, size, 0.35, 0.25, 2.0)
+    assert x < 200 - 50 and y > 150 + 30  # the user's left, up (GL's y grows upwards)
+    assert target_pixel(head, left, fov, size, math.pi, 0.0, 2.0) is None  # behind
+
+
 # ---- the session's states ----------------------------------------------------------------
 
 def test_a_normal_session_walks_through_its_states():

@@ -2,9 +2,10 @@
 turned into a `GazeCalibration`.
 
 Live (a camera, or the synthetic eye): frames are read for the schedule's length on the
-injected clock, and `on_target` is told which target to show. Recorded (an eye video made
-while following the same schedule from its first frame): every frame is used, timed by
-its index, as fast as it decodes.
+injected clock, and `on_target` is told which target to show. In the headset
+(`CalibrationRecording`): the frame loop shows the targets and the eye worker adds the
+fixes. Recorded (an eye video made while following the same schedule from its first
+frame): every frame is used, timed by its index, as fast as it decodes.
 """
 
 import math
@@ -106,3 +107,38 @@ def synthetic_calibration() -> GazeCalibration:
     clock = ManualClock()
     samples = record_live(SyntheticEyeCamera(clock, schedule_gaze(schedule)), schedule, clock)
     return calibrate(samples, schedule)
+
+
+class CalibrationRecording:
+    """A calibration run paced by whoever shows the targets (the headset's frame loop):
+    it starts with the first target shown, and the eye worker adds each pupil fix to it
+    from its own thread."""
+
+    def __init__(self, schedule: TargetSchedule):
+        self.schedule = schedule
+        self.start_s: float | None = None
+        self.samples: list[Sample] = []
+        self.shown: tuple[float, float] | None = None  # the target on show, (yaw, pitch)
+
+    def target_to_show(self, now_s: float) -> tuple[float, float] | None:
+        """The target (yaw, pitch) to show at `now_s`, the first call starting the run;
+        None once it is over."""
+        if self.start_s is None:
+            self.start_s = now_s
+        index = self.schedule.target_at(now_s - self.start_s)
+        self.shown = None if index is None else tuple(map(float, self.schedule.targets_rad[index]))
+        return self.shown
+
+    def over(self, now_s: float) -> bool:
+        return self.start_s is not None and now_s - self.start_s >= self.schedule.duration_s
+
+    def add(self, capture_s: float, x: float, y: float) -> None:
+        if self.start_s is not None:
+            self.samples.append((capture_s - self.start_s, x, y))
+
+    def gaze_at(self, _t_s: float) -> tuple[float, float]:
+        """Where a user following the targets looks: for the synthetic eye."""
+        return self.shown or (0.0, 0.0)
+
+    def result(self) -> GazeCalibration:
+        return calibrate(list(self.samples), self.schedule)

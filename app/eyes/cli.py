@@ -5,7 +5,8 @@
     liveface calibrate eyes --camera eye.mkv --profile me.json --json
 
 The targets (calibration/eye_targets.toml) are looked at in order, each for 1.5 s, from the
-recording's first frame.
+recording's first frame. A live camera is calibrated in the headset, which shows the
+targets: `liveface run --eye-camera 0 --calibrate-eyes`.
 """
 
 import argparse
@@ -56,9 +57,10 @@ def calibrate_from(camera: str, schedule):
         clock = MonotonicClock()
         samples = record_live(SyntheticEyeCamera(clock, schedule_gaze(schedule)), schedule, clock)
     elif camera.isdigit():
-        raise LivefaceError("calibrating a live camera needs the targets shown to you, which "
-                            "liveface cannot do yet; record the eye camera while following "
-                            "calibration/eye_targets.toml and pass the recording.")
+        raise LivefaceError(f"a live camera is calibrated in the headset, where the targets "
+                            f"can be shown: `liveface run --eye-camera {camera} "
+                            "--calibrate-eyes`; or pass a recording made while following "
+                            "calibration/eye_targets.toml.")
     else:
         samples = record_video(Path(camera), schedule)
     return calibrate(samples, schedule)

@@ -5,6 +5,9 @@ Each frame: find the pupil, map it through the user's calibration, smooth it (On
 and hand the gaze to `on_gaze`. Through a blink the last gaze is held; when no pupil has
 been seen for `lost_after_s` (eye closed, camera off the face, device unplugged) the
 worker hands over None, and the model goes back to making up its own gaze.
+
+While a calibration is being recorded (`recording`), each pupil fix goes to it too; a
+worker without a calibration yet hands over no gaze until `calibrated` gives it one.
 """
 
 import math
@@ -12,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.audio.sources import Clock
+from app.eyes.calibrate import CalibrationRecording
 from app.eyes.calibration import GazeCalibration
 from app.eyes.camera import EyeCamera
 from app.eyes.pupil import find_pupil
@@ -44,11 +48,12 @@ class EyeStats:
 class EyeWorker(Worker):
     name = "liveface-eyes"
 
-    def __init__(self, camera: EyeCamera, calibration: GazeCalibration, on_gaze: GazeSink,
-                 clock: Clock, config: EyeConfig | None = None):
+    def __init__(self, camera: EyeCamera, calibration: GazeCalibration | None,
+                 on_gaze: GazeSink, clock: Clock, config: EyeConfig | None = None,
+                 recording: CalibrationRecording | None = None):
         super().__init__()
         self.camera, self.calibration, self.on_gaze = camera, calibration, on_gaze
-        self.clock, self.config = clock, config or EyeConfig()
+        self.clock, self.config, self.recording = clock, config or EyeConfig(), recording
         self._filters = (OneEuro(), OneEuro())
         self._frames = self._tracked = 0
         self._last_pupil_s = -math.inf
@@ -74,11 +79,20 @@ class EyeWorker(Worker):
             return
         self._tracked += 1
         self._last_pupil_s = capture_s
+        if self.recording is not None:
+            self.recording.add(capture_s, pupil.x, pupil.y)
+        if self.calibration is None:
+            return
         limit = self.config.max_angle_rad
         raw = self.calibration.gaze(pupil.x, pupil.y)
         yaw, pitch = (max(-limit, min(limit, f.filter(a, capture_s)))
                       for f, a in zip(self._filters, raw))
         self._publish((yaw, pitch))
+
+    def calibrated(self, calibration: GazeCalibration) -> None:
+        """Use `calibration` from the next frame on; recording ends."""
+        self.recording = None
+        self.calibration = calibration
 
     def _hand_back_if_lost(self, now_s: float) -> None:
         if self._gaze is not None and now_s - self._last_pupil_s > self.config.lost_after_s:

@@ -1,10 +1,11 @@
-"""The two ends every live front end (desktop mirror, headset) starts from: the audio
-source and the animator, both checked before any window or session opens so a missing
-file, device or model is a clear error instead of a half-open app."""
+"""What every live front end (desktop mirror, headset) starts from: the audio source, the
+animator and, when asked for, the eye camera, all checked before any window or session
+opens so a missing file, device or model is a clear error instead of a half-open app."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import notice
+from app.errors import LivefaceError, notice
 
 WARM_UP_BLOCKS = 3  # model steps run before the clock starts, so the first frames are not slow
 
@@ -79,27 +80,45 @@ class _NoGrad:
             return self.animator.push(block, emotion=emotion, intensity=intensity, gaze=gaze)
 
 
-def make_eye_tracking(camera: str | None, profile: Path | None, clock):
-    """(eye camera, its calibration), checked before any window opens; None without
-    `camera`. The synthetic eye is calibrated on the spot unless a profile is given; a real
-    camera needs the user's profile (`liveface calibrate eyes`)."""
+@dataclass
+class EyeTracking:
+    """An eye camera and what maps its pupil to gaze: a calibration, or a calibration run
+    (`recording`) whose result is saved to `profile` (None: the user's default)."""
+
+    camera: object
+    calibration: object | None
+    recording: object | None = None
+    profile: Path | None = None
+    outcome: dict | None = None  # the calibration run's figures, once it has ended
+
+
+def make_eye_tracking(camera: str | None, profile: Path | None, clock,
+                      calibrate: bool = False) -> EyeTracking | None:
+    """The eye camera and its calibration, checked before any window opens; None without
+    `camera`. With `calibrate`, a calibration run instead (the front end shows its
+    targets). The synthetic eye is calibrated on the spot unless a profile is given (and
+    follows the targets when calibrating); a real camera needs the user's profile."""
     if camera is None:
         return None
-    from app.eyes.calibration import load_profile
-    from app.eyes.camera import open_eye_camera
+    from app.eyes.calibrate import CalibrationRecording, synthetic_calibration
+    from app.eyes.calibration import load_profile, load_schedule
+    from app.eyes.camera import SyntheticEyeCamera, open_eye_camera
 
+    if calibrate:
+        recording = CalibrationRecording(load_schedule())
+        eye_camera = (SyntheticEyeCamera(clock, recording.gaze_at) if camera == "synthetic"
+                      else open_eye_camera(camera, clock))
+        return EyeTracking(eye_camera, None, recording, profile)
     eye_camera = open_eye_camera(camera, clock)
     if camera == "synthetic" and profile is None:
-        from app.eyes.calibrate import synthetic_calibration
-
-        return eye_camera, synthetic_calibration()
-    return eye_camera, load_profile(profile)
+        return EyeTracking(eye_camera, synthetic_calibration())
+    return EyeTracking(eye_camera, load_profile(profile), profile=profile)
 
 
-def start_eye_worker(stack, eye_tracking, pipeline, clock):
+def start_eye_worker(stack, eyes: EyeTracking | None, pipeline, clock):
     """Start the eye worker feeding `pipeline` its gaze, mirrored for the reflection the
     user sees; stopped by `stack`. None without eye tracking."""
-    if eye_tracking is None:
+    if eyes is None:
         return None
     from app.live.eye_worker import EyeWorker
     from app.xr.poses import reflected_gaze
@@ -107,7 +126,36 @@ def start_eye_worker(stack, eye_tracking, pipeline, clock):
     def on_gaze(gaze):
         pipeline.set_gaze(None if gaze is None else reflected_gaze(*gaze))
 
-    worker = EyeWorker(*eye_tracking, on_gaze, clock)
+    worker = EyeWorker(eyes.camera, eyes.calibration, on_gaze, clock, recording=eyes.recording)
     worker.start()
     stack.callback(worker.stop)
     return worker
+
+
+def finish_calibration(eyes: EyeTracking, worker) -> None:
+    """Fit the calibration run's fixes, save the profile and hand it to the worker; a run
+    that saw too little is reported, and the model keeps making the gaze up."""
+    from app.eyes.calibration import save_profile
+
+    try:
+        calibration = eyes.recording.result()
+        path = save_profile(calibration, eyes.profile)
+    except LivefaceError as err:
+        notice(f"eye calibration failed: {err}")
+        eyes.outcome = {"error": str(err)}
+        return
+    worker.calibrated(calibration)
+    eyes.outcome = {"targets_used": calibration.targets_used,
+                    "targets": len(eyes.recording.schedule.targets_rad),
+                    "error_deg": round(calibration.error_deg, 3), "profile": str(path)}
+    notice(f"eye calibration: {calibration.targets_used} targets, fit error "
+           f"{calibration.error_deg:.2f} deg; saved to {path}.")
+
+
+def eye_stats(eyes: EyeTracking | None, worker) -> dict | None:
+    if worker is None:
+        return None
+    outcome = eyes.outcome
+    if outcome is None and eyes.recording is not None:
+        outcome = {"error": "the run ended before all the calibration targets were shown"}
+    return {**worker.stats.to_dict(), "calibration": outcome}

@@ -13,12 +13,8 @@ from pathlib import Path
 
 from app.config import MirrorConfig
 from app.errors import LivefaceError, notice
-from app.live.factory import (
-    make_animator,
-    make_eye_tracking,
-    make_source,
-    start_eye_worker,
-)
+from app.live.factory import (eye_stats, make_animator, make_eye_tracking, make_source,
+                              start_eye_worker)
 from app.mirror.app import MirrorApp, mirror_stats
 from app.mirror.orbit import OrbitCamera
 
@@ -46,10 +42,10 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
     avatar = load_avatar(request.avatar or default_avatar_path())
     source = make_source(request.audio, request.device, clock)
     animator, animator_label = make_animator(request.model, request.stand_in)
-    eye_tracking = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
+    eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
     with ExitStack() as stack:
         app, pipeline = _open(stack, avatar, source, animator, request, config, clock)
-        eyes = start_eye_worker(stack, eye_tracking, pipeline, clock)
+        eye_worker = start_eye_worker(stack, eyes, pipeline, clock)
         result = app.run(request.duration_s, request.screenshot)
         extra = {"animator": animator_label, "size": list(app.target.size),
                  "render_scale": round(app.target.scale, 3),
@@ -59,7 +55,7 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
                  "gl_renderer": app.ctx.info.get("GL_RENDERER", ""),
                  "source": source.status.device_name,
                  "screenshot": str(result.screenshot) if result.screenshot else None,
-                 "eyes": None if eyes is None else eyes.stats.to_dict()}
+                 "eyes": eye_stats(eyes, eye_worker)}
         stats = mirror_stats(pipeline, result.frames, extra)
     return stats
 

@@ -26,11 +26,13 @@ import xr
 from app.avatar.rig import HEAD_SLICE
 from app.avatar.texture_controls import TextureControls
 from app.errors import notice
+from app.eyes.calibrate import CalibrationRecording
 from app.live.pipeline import LivePipeline
 from app.mirror.app import FrameCounter
 from app.render.offscreen import save_png
 from app.render.renderer import AvatarRenderer
-from app.xr.poses import FAR_M, MIRROR_DISTANCE_M, NEAR_M, Mirror, reflected_gaze
+from app.xr.poses import (FAR_M, MIRROR_DISTANCE_M, NEAR_M, Mirror, reflected_gaze,
+                          target_pixel)
 from app.xr.runtime import Graphics, RuntimeAbsent, XrRuntime, loader_messages_hidden
 from app.xr.session import XrSession
 from app.xr.states import Action, SessionStates
@@ -43,6 +45,9 @@ LOSS_ERRORS = (xr.InstanceLostError, xr.SessionLostError, xr.RuntimeFailureError
 IDLE_SLEEP_S = 0.01  # between event polls while no frames are wanted
 EXIT_GRACE_S = 3.0  # how long an exit request may take before the app leaves anyway
 RECONNECT_EVERY_S = 0.5
+TARGET_DISTANCE_M = 2.0  # eye-calibration targets float this far ahead, head-locked
+TARGET_HALF_SIZE = 0.012  # of the eye image's width: the target's white square
+TARGET_CORE = 0.35  # its dark centre, of its size: where to look
 
 
 @dataclass
@@ -53,6 +58,8 @@ class XrOptions:
     background: tuple[float, float, float] = (0.16, 0.17, 0.2)
     resolution_scale: float = 1.0  # of the runtime's recommended eye size
     runtime_gaze: bool = True  # the runtime's eye tracker drives the gaze (off: an eye camera does)
+    calibration: CalibrationRecording | None = None  # eye-camera targets to show first
+    on_calibrated: Callable[[], None] | None = None  # called once when they have all been shown
 
 
 @dataclass
@@ -66,6 +73,7 @@ class XrResult:
     head_yaw_range_deg: tuple[float, float] | None = None
     reconnects: int = 0
     screenshot: Path | None = None
+    calibration_frames: int = 0
 
 
 class XrApp:
@@ -84,6 +92,8 @@ class XrApp:
         self.tracked_frames = 0
         self.depth_frames = 0  # frames submitted with depth for both eyes
         self.gaze_frames = 0  # frames with a measured gaze
+        self.calibration_frames = 0  # frames showing an eye-calibration target
+        self.calibration = options.calibration  # None once all its targets were shown
         self.yaw_range_rad: tuple[float, float] | None = None  # reflected head, whole run
         self.reconnects = 0
         self.saved: Path | None = None
@@ -104,8 +114,8 @@ class XrApp:
         self._close_session()
         return XrResult(self.counter, list(self.states.seen), list(self.eye_frames),
                         self.tracked_frames, self.depth_frames, self.gaze_frames,
-                        self._yaw_range(),
-                        self.reconnects, self.saved)
+                        self._yaw_range(), self.reconnects, self.saved,
+                        self.calibration_frames)
 
     def _request_stop(self) -> None:
         notice("stopping: asking the runtime to end the session (Ctrl+C again to quit now).")
@@ -235,6 +245,7 @@ class XrApp:
         finally:
             if srgb:
                 self.ctx.disable_direct(GL_FRAMEBUFFER_SRGB)
+        self._calibration_target(head, eyes, framebuffers)
         if last and self.options.screenshot is not None and self.saved is None:
             self.saved = save_eyes(framebuffers, self.options.screenshot)
         for index, swapchain in enumerate(session.swapchains):
@@ -248,6 +259,31 @@ class XrApp:
         self.depth_frames += all(depth is not None for depth in depth_infos)
         layer = xr.CompositionLayerProjection(space=session.world, views=projection_views)
         return layer, projection_views, depth_infos
+
+    def _calibration_target(self, head, eyes, framebuffers) -> None:
+        """While the eye calibration runs, its current target over both eyes' pictures
+        (a white square with a dark centre); when it has run, `on_calibrated` once."""
+        recording = self.calibration
+        if recording is None:
+            return
+        now_s = self.clock.now_s()
+        target = recording.target_to_show(now_s)
+        if target is None:
+            if recording.over(now_s) and self.options.on_calibrated is not None:
+                self.options.on_calibrated()
+            self.calibration = None
+            return
+        self.calibration_frames += 1
+        for (pose, fov, _), framebuffer in zip(eyes, framebuffers):
+            width, height = framebuffer.size
+            centre = target_pixel(head, pose, fov, (width, height), *target, TARGET_DISTANCE_M)
+            if centre is None:
+                continue
+            half = TARGET_HALF_SIZE * width
+            for size, grey in ((half, 1.0), (half * TARGET_CORE, 0.0)):
+                framebuffer.clear(grey, grey, grey, 1.0, viewport=(
+                    round(centre[0] - size), round(centre[1] - size),
+                    max(1, round(2 * size)), max(1, round(2 * size))))
 
     # -- loss and reconnection -------------------------------------------------------------
     def _drop_runtime(self) -> None:

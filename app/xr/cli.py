@@ -27,6 +27,9 @@ def add_run_command(subparsers) -> None:
     run.add_argument("--resolution-scale", type=float,
                      help="fraction of the headset's recommended eye resolution (default: 1 "
                           "on a GPU, less on software OpenGL)")
+    run.add_argument("--calibrate-eyes", action="store_true",
+                     help="with --eye-camera: first show the eye-calibration targets (look at "
+                          "each in turn, about 16 s), then save the profile and use it")
     run.add_argument("--graphics", choices=("auto", "egl", "platform"), default="auto",
                      help="how OpenGL meets the runtime: EGL where offered (auto), or the "
                           "platform's GLX/WGL with a hidden window")
@@ -44,11 +47,13 @@ def run_run_command(args: argparse.Namespace, config: Config) -> None:
     if args.resolution_scale is not None and not 0.1 <= args.resolution_scale <= 2.0:
         raise LivefaceError(f"--resolution-scale must be within 0.1 .. 2, got "
                             f"{args.resolution_scale}.")
+    if args.calibrate_eyes and args.eye_camera is None:
+        raise LivefaceError("--calibrate-eyes needs --eye-camera (the camera to calibrate).")
     avatar_path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
     request = XrRequest(args.audio, args.device, args.model, args.stand_in, avatar_path,
                         args.duration, args.screenshot, args.emotion, args.intensity,
                         args.mirror_distance, args.resolution_scale, args.graphics,
-                        args.eye_camera, args.eye_profile)
+                        args.eye_camera, args.eye_profile, args.calibrate_eyes)
     stats = run_headset(request, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

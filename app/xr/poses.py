@@ -115,3 +115,25 @@ def reflected_gaze(yaw: float, pitch: float) -> tuple[float, float]:
     user's gaze (yaw > 0 towards the user's left): the reflection looks to the same side of
     the room, which is its own right."""
     return -yaw, pitch
+
+
+def gaze_direction(yaw: float, pitch: float) -> np.ndarray:
+    """Head-space unit vector of a gaze (yaw > 0 towards the head's left, pitch > 0 up);
+    the inverse of `gaze_angles`."""
+    return np.array([-math.sin(yaw) * math.cos(pitch), math.sin(pitch),
+                     -math.cos(yaw) * math.cos(pitch)])
+
+
+def target_pixel(head_pose: np.ndarray, eye_pose: np.ndarray, fov, size: tuple[int, int],
+                 yaw: float, pitch: float, distance_m: float) -> tuple[float, float] | None:
+    """Where in one eye's image (pixels, origin bottom left as GL has it) a head-locked
+    target `distance_m` away in gaze direction (yaw, pitch) appears; None when it is
+    behind the eye."""
+    point = head_pose @ np.append(distance_m * gaze_direction(yaw, pitch), 1.0)
+    in_eye = np.linalg.inv(eye_pose) @ point
+    clip = fov_projection(fov.angle_left, fov.angle_right, fov.angle_up, fov.angle_down,
+                          NEAR_M, FAR_M) @ in_eye
+    if clip[3] <= 1e-6:
+        return None
+    ndc_x, ndc_y = clip[0] / clip[3], clip[1] / clip[3]
+    return (ndc_x + 1.0) / 2.0 * size[0], (ndc_y + 1.0) / 2.0 * size[1]

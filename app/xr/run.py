@@ -7,12 +7,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.live.factory import (
-    make_animator,
-    make_eye_tracking,
-    make_source,
-    start_eye_worker,
-)
+from app.live.factory import (eye_stats, finish_calibration, make_animator,
+                              make_eye_tracking, make_source, start_eye_worker)
 from app.mirror.app import is_software, mirror_stats
 
 SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot fill two
@@ -35,6 +31,7 @@ class XrRequest:
     graphics: str = "auto"  # how OpenGL meets the runtime: auto, egl, platform (GLX/WGL)
     eye_camera: str | None = None  # an eye camera's index, an eye video, or "synthetic"
     eye_profile: Path | None = None  # its calibration (None: the user's saved one)
+    calibrate_eyes: bool = False  # show the eye-calibration targets first, then save the profile
 
 
 def run_headset(request: XrRequest, clock) -> dict:
@@ -53,23 +50,25 @@ def run_headset(request: XrRequest, clock) -> dict:
         avatar = load_avatar(request.avatar or default_avatar_path())
         source = make_source(request.audio, request.device, clock)
         animator, animator_label = make_animator(request.model, request.stand_in)
-        eye_tracking = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
+        eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock,
+                                 request.calibrate_eyes)
         graphics = create_graphics(runtime)
         stack.callback(graphics.close)
         ctx = graphics.ctx
         renderer = AvatarRenderer(ctx, avatar)
         stack.callback(renderer.release)
         scale = request.resolution_scale or _default_scale(ctx, runtime.eyes[0])
-        options = XrOptions(request.duration_s, request.screenshot, request.mirror_distance_m,
-                            resolution_scale=scale, runtime_gaze=eye_tracking is None)
         pipeline = LivePipeline(source, animator, clock)
         pipeline.set_emotion(request.emotion, request.intensity)
+        eye_worker = start_eye_worker(stack, eyes, pipeline, clock)
+        options = XrOptions(request.duration_s, request.screenshot, request.mirror_distance_m,
+                            resolution_scale=scale, runtime_gaze=eyes is None,
+                            calibration=None if eyes is None else eyes.recording,
+                            on_calibrated=lambda: finish_calibration(eyes, eye_worker))
         app = XrApp(graphics, runtime, renderer, pipeline, options, clock,
                     connect=lambda: connect(request.graphics))
         with pipeline:
-            eyes = start_eye_worker(stack, eye_tracking, pipeline, clock)
             result = app.run()
-            eyes_stats = None if eyes is None else eyes.stats.to_dict()
         eye = runtime.eyes[0]
         extra = {"animator": animator_label, "runtime": runtime.runtime_name,
                  "system": runtime.system_name,
@@ -83,7 +82,8 @@ def run_headset(request: XrRequest, clock) -> dict:
                  "gl_renderer": ctx.info.get("GL_RENDERER", ""),
                  "source": source.status.device_name,
                  "screenshot": str(result.screenshot) if result.screenshot else None,
-                 "states": result.states, "eyes": eyes_stats}
+                 "calibration_frames": result.calibration_frames,
+                 "states": result.states, "eyes": eye_stats(eyes, eye_worker)}
         return mirror_stats(pipeline, result.frames, extra)
 
 
