@@ -211,6 +211,22 @@ def test_bad_cameras_are_clear_errors(tmp_path):
         camera.start()
 
 
+def test_a_truncated_eye_video_plays_what_it_holds_and_never_raises(tmp_path):
+    video = tmp_path / "eye.mkv"
+    write_eye_video(video, np.array([[0.3 * np.sin(i / 5), 0.0] for i in range(60)]), 30.0)
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])
+    clock = ManualClock()
+    camera = open_eye_camera(str(video), clock)
+    camera.start()
+    frames = 0
+    for _ in range(150):  # 5 s of a 2 s recording cut in half
+        clock.advance_s(1 / 30)
+        frames += camera.read() is not None
+    assert frames > 100 and camera.device_ok  # it looped over what was left
+    camera.stop()
+
+
 # -- the eye worker ---------------------------------------------------------------------------
 def test_the_eye_worker_hands_over_calibrated_gaze_and_lets_go_when_the_eye_shuts():
     clock = ManualClock()

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from app.audio.sources import Clock
-from app.errors import LivefaceError
+from app.errors import LivefaceError, notice
 
 REOPEN_EVERY_S = 1.0  # how often a lost device is tried again
 SYNTHETIC_FPS = 60.0
@@ -126,10 +126,11 @@ class PacedEyeCamera:
             return None
         image = self.frame(due)
         self._next = due + 1
-        return image, self._start_s + due / self.fps
+        return None if image is None else (image, self._start_s + due / self.fps)
 
-    def frame(self, index: int) -> np.ndarray:
-        """Frame `index` (frames skipped before it are never asked for)."""
+    def frame(self, index: int) -> np.ndarray | None:
+        """Frame `index` (frames skipped before it are never asked for); None when it
+        cannot be had."""
         raise NotImplementedError
 
     @property
@@ -152,8 +153,11 @@ class VideoEyeCamera(PacedEyeCamera):
             raise LivefaceError(f"cannot read {path} as a video.")
         super().__init__(clock, fps if math.isfinite(fps) and fps > 0 else 30.0)
         self.name, self.frames, self._capture, self._position = str(path), frames, capture, 0
+        self.readable = True
 
-    def frame(self, index: int) -> np.ndarray:
+    def frame(self, index: int) -> np.ndarray | None:
+        if not self.readable:
+            return None
         wanted = index % self.frames
         if wanted < self._position:  # looped round
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
@@ -163,10 +167,19 @@ class VideoEyeCamera(PacedEyeCamera):
             self._position += 1
         ok, image = self._capture.read()
         self._position += 1
-        if not ok:
-            raise LivefaceError(f"{self.name} stopped reading at frame {wanted}; the file "
-                                "may be damaged.")
+        if not ok and wanted > 0:  # fewer frames than the header said: loop from here on
+            self.frames = wanted
+            return self.frame(index)
+        if not ok:  # nothing readable: the gaze goes back to the model, the run goes on
+            notice(f"no frame of {self.name} can be read; the file may be damaged. The eye "
+                   "camera is off.")
+            self.readable = False
+            return None
         return as_grey(image)
+
+    @property
+    def device_ok(self) -> bool:
+        return self.readable
 
     def stop(self) -> None:
         super().stop()
