@@ -333,6 +333,6 @@ def test_a_measured_gaze_reaches_the_animator_and_bad_values_are_dropped():
     clock = MonotonicClock()
     pipeline = LivePipeline(SyntheticSource(clock), animator, clock)
     pipeline.set_gaze((0.1, 0.05))
-    assert pipeline.worker.gaze == (0.1, 0.05)
+    assert pipeline.worker.gaze == (0.1, 0.05) == pipeline.status.gaze
     pipeline.set_gaze((float("nan"), 0.0))
-    assert pipeline.worker.gaze is None
+    assert pipeline.worker.gaze is None and pipeline.status.gaze is None

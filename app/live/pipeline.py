@@ -29,6 +29,7 @@ class PipelineStatus:
     emotion: str
     intensity: float
     running: bool
+    gaze: tuple[float, float] | None = None  # the measured gaze in use (rig signs), if any
 
 
 class LivePipeline:
@@ -98,4 +99,4 @@ class LivePipeline:
         emotion, intensity = self.worker.emotion
         return PipelineStatus(self.worker.source.status, not self.worker.device_lost,
                               self.worker.muted, EMOTIONS[emotion], intensity,
-                              self.worker.running)
+                              self.worker.running, self.worker.gaze)

@@ -1,5 +1,6 @@
 """The mirror's overlay, drawn with Dear ImGui (imgui-bundle) over the avatar: input level,
-latency, emotion and intensity, mute, and a warning while the microphone is lost.
+latency, where the gaze comes from, emotion and intensity, mute, and a warning while the
+microphone is lost.
 
 It uses imgui's native GLFW and OpenGL 3 backends on the mirror's own window (they share
 one GLFW library, see app/mirror/window.py) and restore the GL state they touch, so the
@@ -7,6 +8,7 @@ avatar renderer never notices them. Figures that need percentiles are refreshed 
 times a second, not every frame.
 """
 
+import math
 from dataclasses import dataclass
 
 from app.avatar.emotions import EMOTIONS
@@ -90,6 +92,7 @@ class Overlay:
                    f"  p99 {_ms(r.capture_to_frame_ms['p99'])}")
         imgui.text(f"model           p50 {_ms(r.model_ms['p50'])}  p99 {_ms(r.model_ms['p99'])}")
         imgui.text(f"display {r.display_fps:.0f} fps")
+        imgui.text(_gaze_line(status.gaze))
         imgui.separator()
         self._controls(pipeline, status)
 
@@ -111,6 +114,13 @@ class Overlay:
         imgui.backends.opengl3_shutdown()
         imgui.backends.glfw_shutdown()
         imgui.destroy_context()
+
+
+def _gaze_line(gaze: tuple[float, float] | None) -> str:
+    if gaze is None:
+        return "gaze            the model's own"
+    yaw, pitch = (math.degrees(angle) for angle in gaze)
+    return f"gaze            measured {yaw:+3.0f} / {pitch:+3.0f} deg"
 
 
 def _ms(value) -> str:
