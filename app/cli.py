@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.avatar.emotions import EMOTIONS
+from app.calibrate_cli import add_calibrate_command, run_calibrate_command
 from app.cli_args import positive_int, size
 from app.config import Config, load_config
 from app.errors import LivefaceError
-from app.eyes.cli import add_calibrate_command, run_calibrate_command
 from app.mirror.cli import add_mirror_command, run_mirror_command
 from app.training.data_cli import add_data_commands, run_data_command
 from app.training.eval_cli import add_eval_command, run_eval_command

@@ -19,6 +19,11 @@ from app.errors import LivefaceError
 
 
 @dataclass
+class AudioConfig:
+    device: str = ""  # the microphone by (part of its) name; empty = the system's default
+
+
+@dataclass
 class AvatarConfig:
     path: str = ""  # a glTF avatar with ARKit morph targets; empty = the shipped default
 
@@ -47,6 +52,7 @@ class MirrorConfig:
 
 @dataclass
 class Config:
+    audio: AudioConfig = field(default_factory=AudioConfig)
     avatar: AvatarConfig = field(default_factory=AvatarConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     mirror: MirrorConfig = field(default_factory=MirrorConfig)
@@ -63,6 +69,32 @@ def load_config(path: Path | None = None) -> Config:
         if not path.is_file():
             return Config()
     return config_from_dict(_read_toml(Path(path)))
+
+
+def save_user_setting(section: str, key: str, value: Any, path: Path | None = None) -> Path:
+    """Set `[section] key = value` in the user's config file (or `path`), keeping the rest
+    of the file, comments included; the result is checked like any config before it is
+    written, so a bad value never reaches the file."""
+    import tomlkit
+
+    path = Path(path) if path is not None else user_config_path()
+    try:
+        document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.is_file() \
+            else tomlkit.document()
+    except (OSError, tomlkit.exceptions.ParseError) as err:
+        raise LivefaceError(f"cannot update config file {path}: {err}.") from None
+    if section not in document:
+        document[section] = tomlkit.table()
+    document[section][key] = value
+    config_from_dict(document.unwrap())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_text(tomlkit.dumps(document), encoding="utf-8")
+        temporary.replace(path)
+    except OSError as err:
+        raise LivefaceError(f"cannot write config file {path}: {err.strerror}.") from None
+    return path
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -107,7 +107,7 @@ class MicrophoneSource:
             except sd.PortAudioError as err:
                 raise LivefaceError(f"cannot open the microphone '{self.device.name}': {err}; "
                                     "check that it is not in use and choose another with "
-                                    "--mic NAME.") from None
+                                    "--device NAME.") from None
             self._running = True
 
     def read(self, max_samples: int) -> tuple[np.ndarray, float | None]:

@@ -17,7 +17,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="play this file as if it were the microphone (heard when an "
                              "output device exists)")
     source.add_argument("--device", help="input device by index or (part of its) name "
-                                         "(default: the system's default microphone)")
+                                         "(default: the one `liveface calibrate mic` saved, "
+                                         "else the system's default microphone)")
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--model", type=Path, help="a model bundle (default: the shipped student)")
     model.add_argument("--stand-in", action="store_true",
@@ -37,6 +38,11 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                              "tracker when it has one, else the model's own gaze)")
     parser.add_argument("--eye-profile", type=Path, help="the eye camera's calibration "
                         "(default: the one `liveface calibrate eyes` saved)")
+
+
+def microphone(args: argparse.Namespace, config) -> str | None:
+    """--device, else the configured microphone, else None (the system's default)."""
+    return args.device or config.audio.device or None
 
 
 def write_stats_json(path: Path, stats: dict) -> None:

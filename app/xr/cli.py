@@ -13,7 +13,8 @@ from pathlib import Path
 
 from app.config import Config
 from app.errors import LivefaceError
-from app.live.cli_common import add_live_arguments, latency_line, write_stats_json
+from app.live.cli_common import (add_live_arguments, latency_line, microphone,
+                                 write_stats_json)
 
 
 def add_run_command(subparsers) -> None:
@@ -50,9 +51,9 @@ def run_run_command(args: argparse.Namespace, config: Config) -> None:
     if args.calibrate_eyes and args.eye_camera is None:
         raise LivefaceError("--calibrate-eyes needs --eye-camera (the camera to calibrate).")
     avatar_path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
-    request = XrRequest(args.audio, args.device, args.model, args.stand_in, avatar_path,
-                        args.duration, args.screenshot, args.emotion, args.intensity,
-                        args.mirror_distance, args.resolution_scale, args.graphics,
+    request = XrRequest(args.audio, microphone(args, config), args.model, args.stand_in,
+                        avatar_path, args.duration, args.screenshot, args.emotion,
+                        args.intensity, args.mirror_distance, args.resolution_scale, args.graphics,
                         args.eye_camera, args.eye_profile, args.calibrate_eyes)
     stats = run_headset(request, MonotonicClock())
     if args.stats_json:
