@@ -19,6 +19,7 @@ from app.mirror.orbit import MAX_ZOOM, MIN_ZOOM, OrbitCamera
 from app.render.camera import portrait_view
 from app.resources import asset_path
 from tests.xvfb import requires_xvfb, xvfb  # noqa: F401 - the fixture is used by name
+from tests.test_outputs import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
 SPEECH = asset_path("audio", "sample.wav")
@@ -112,6 +113,12 @@ def test_no_display_is_a_clear_error():
     assert "Traceback" not in result.stderr
 
 
+def test_a_bad_osc_address_is_a_clear_error():
+    result = _liveface("mirror", "--audio", str(SPEECH), "--stand-in", "--osc", "localhost:x")
+    assert result.returncode == 2 and "HOST:PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_missing_audio_file_is_a_clear_error(tmp_path):
     result = _liveface("mirror", "--audio", str(tmp_path / "nothing.wav"), "--stand-in")
     assert result.returncode == 2
@@ -150,8 +157,14 @@ def _check_screenshot(path: Path, size: tuple[int, int]) -> None:
 @pytest.mark.xvfb
 @requires_xvfb
 def test_mirror_under_xvfb_with_the_stand_in(xvfb, tmp_path):  # noqa: F811
-    stats = _check_run(tmp_path, "--stand-in", "--eye-camera", "synthetic")
+    with Receiver() as receiver:  # another program listening for the frames as OSC
+        stats = _check_run(tmp_path, "--stand-in", "--eye-camera", "synthetic",
+                           "--osc", receiver.endpoint)
     assert stats["animator"] == "stand-in" and stats["overlay"] is True
+    output, = stats["outputs"]
+    assert output["dialect"] == "liveface" and output["failed"] == output["dropped"] == 0
+    assert output["sent"] >= stats["model_frames"] - 1
+    assert len(receiver.addressed("/liveface/rig")) >= 0.95 * output["sent"]
     eyes = stats["eyes"]  # the synthetic eye looks around; its gaze reaches the avatar
     assert eyes["device_ok"] and eyes["tracked"] > 0.9 * eyes["frames"] > 100
     assert eyes["gaze_rad"] is not None and max(map(abs, eyes["gaze_rad"])) < 0.5

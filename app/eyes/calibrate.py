@@ -18,10 +18,9 @@ from app.audio.sources import Clock
 from app.errors import LivefaceError
 from app.eyes.calibration import GazeCalibration, TargetSchedule, fixations
 from app.eyes.camera import EyeCamera, as_grey
-from app.eyes.pupil import find_pupil
+from app.eyes.pupil import RELIABLE_CONFIDENCE, find_pupil
 
 Sample = tuple[float, float, float]  # (t_s after the start, pupil x, pupil y)
-MIN_CONFIDENCE = 0.5
 
 
 def schedule_gaze(schedule: TargetSchedule) -> Callable[[float], tuple[float, float]]:
@@ -36,7 +35,7 @@ def schedule_gaze(schedule: TargetSchedule) -> Callable[[float], tuple[float, fl
 
 def _fix(image) -> tuple[float, float] | None:
     pupil = find_pupil(image)
-    if pupil is None or pupil.confidence < MIN_CONFIDENCE:
+    if pupil is None or pupil.confidence < RELIABLE_CONFIDENCE:
         return None
     return pupil.x, pupil.y
 

@@ -31,6 +31,7 @@ INSIDE_PERCENTILE = 25  # a blob's grey: this percentile of its pixels (glints l
 FULL_CONTRAST_GREY = 40.0  # a ring this much brighter than the blob scores full contrast
 GLINT_BITE_PX = 0.5  # edge points deeper than this inside the hull are left out of the fit
 MIN_CONFIDENCE = 0.2  # weaker blobs are not reported at all
+RELIABLE_CONFIDENCE = 0.5  # what calibration and gaze use; between the two: a doubtful fix
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,12 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         + ", ".join(EMOTIONS))
     parser.add_argument("--intensity", type=float, default=0.0,
                         help="starting emotion intensity 0..1")
+    parser.add_argument("--osc", metavar="HOST:PORT",
+                        help="stream every frame (rig vector, texture controls) as OSC to "
+                             "another program")
+    parser.add_argument("--vmc", metavar="HOST:PORT",
+                        help="stream the 52 blendshapes with the VMC protocol (VSeeFace, "
+                             "VNyan, Warudo: usually port 39540)")
     parser.add_argument("--eye-camera", metavar="CAMERA",
                         help="drive the avatar's gaze from an eye camera: its index, a "
                              "recorded eye video, or `synthetic` (default: the headset's eye "

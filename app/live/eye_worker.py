@@ -18,7 +18,7 @@ from app.audio.sources import Clock
 from app.eyes.calibrate import CalibrationRecording
 from app.eyes.calibration import GazeCalibration
 from app.eyes.camera import EyeCamera
-from app.eyes.pupil import find_pupil
+from app.eyes.pupil import RELIABLE_CONFIDENCE, find_pupil
 from app.eyes.smoothing import OneEuro
 from app.live.worker import Worker
 
@@ -27,7 +27,7 @@ GazeSink = Callable[[tuple[float, float] | None], None]
 
 @dataclass(frozen=True)
 class EyeConfig:
-    min_confidence: float = 0.5  # weaker pupil fits count as no pupil
+    min_confidence: float = RELIABLE_CONFIDENCE  # weaker pupil fits count as no pupil
     lost_after_s: float = 0.4  # no pupil this long: the gaze is handed back to the model
     max_angle_rad: float = 0.7  # gaze beyond this is clipped (a bad fit, not an eye)
     poll_s: float = 0.004  # a paced camera with no new frame is asked again after this

@@ -1,5 +1,5 @@
 """What every live front end (desktop mirror, headset) starts from: the audio source, the
-animator and, when asked for, the eye camera, all checked before any window or session
+animator and, when asked for, the eye camera and the streams to other programs, all checked before any window or session
 opens so a missing file, device or model is a clear error instead of a half-open app."""
 
 from dataclasses import dataclass
@@ -90,6 +90,32 @@ class EyeTracking:
     recording: object | None = None
     profile: Path | None = None
     outcome: dict | None = None  # the calibration run's figures, once it has ended
+
+
+def make_outputs(osc: str | None, vmc: str | None) -> list:
+    """OSC senders for `--osc` / `--vmc` (each HOST:PORT), checked before anything opens."""
+    from app.outputs.osc import OscSender
+
+    return [OscSender(endpoint, dialect)
+            for endpoint, dialect in ((osc, "liveface"), (vmc, "vmc")) if endpoint]
+
+
+def start_outputs(stack, outputs: list):
+    """The output worker for `outputs` (None without any), stopped by `stack`; its `offer`
+    is the pipeline's frame sink."""
+    if not outputs:
+        return None
+    from app.live.output_worker import OutputWorker
+
+    worker = OutputWorker([output.send for output in outputs])
+    worker.start()
+    stack.callback(worker.stop)
+    return worker
+
+
+def output_stats(outputs: list, worker) -> list[dict]:
+    dropped = 0 if worker is None else worker.dropped
+    return [{**output.to_dict(), "dropped": dropped} for output in outputs]
 
 
 def make_eye_tracking(camera: str | None, profile: Path | None, clock,

@@ -12,9 +12,13 @@ capture time, not by how many blocks wait, so a source running faster than real 
 not mistaken for a slow model.
 While the device is lost the worker animates silence at 50 fps, so the face comes to rest
 instead of freezing mid-word.
+
+Each frame also goes to the `sinks` (streams to other programs, app/outputs/), right after
+it is published; a sink must be quick and must not raise.
 """
 
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,9 +97,10 @@ class ModelWorker(Worker):
 
     def __init__(self, source: AudioSource, animator: AnimatorLike, clock: Clock,
                  mailbox: FrameMailbox, stats: LatencyStats,
-                 config: WorkerConfig | None = None):
+                 config: WorkerConfig | None = None,
+                 sinks: Sequence[Callable[[LiveFrame], None]] = ()):
         super().__init__()
-        self.source, self.animator, self.clock = source, animator, clock
+        self.source, self.animator, self.clock, self.sinks = source, animator, clock, sinks
         self.mailbox, self.stats, self.config = mailbox, stats, config or WorkerConfig()
         self.pending = PendingAudio(4 * SAMPLES_PER_FRAME + self.config.read_samples)
         self.muted = False
@@ -162,8 +167,11 @@ class ModelWorker(Worker):
                                    gaze=self.gaze)
         rig, wrinkle, flush = (_one_frame(x) for x in (frame.rig, frame.wrinkle, frame.flush))
         ready_s = self.clock.now_s()
-        self.mailbox.publish(LiveFrame(self._frames, rig, wrinkle, flush,
-                                       ready_s if capture_s is None else capture_s, ready_s))
+        live = LiveFrame(self._frames, rig, wrinkle, flush,
+                         ready_s if capture_s is None else capture_s, ready_s)
+        self.mailbox.publish(live)
+        for sink in self.sinks:
+            sink(live)
         if capture_s is None:
             self.stats.record_filled()
         else:

@@ -11,12 +11,13 @@ render loop learns of it at once.
 """
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.audio.sources import AudioSource, Clock, SourceStatus
 from app.avatar.emotions import EMOTIONS, check_emotion
 from app.live.animators import AnimatorLike
-from app.live.mailbox import DisplayFrame, FrameMailbox, interpolate
+from app.live.mailbox import DisplayFrame, FrameMailbox, LiveFrame, interpolate
 from app.live.model_worker import ModelWorker, WorkerConfig
 from app.live.stats import LatencyStats
 
@@ -34,12 +35,14 @@ class PipelineStatus:
 
 class LivePipeline:
     def __init__(self, source: AudioSource, animator: AnimatorLike, clock: Clock,
-                 config: WorkerConfig | None = None, stats: LatencyStats | None = None):
+                 config: WorkerConfig | None = None, stats: LatencyStats | None = None,
+                 sinks: Sequence[Callable[[LiveFrame], None]] = ()):
+        """`sinks` get every model frame on the model's thread (OSC output)."""
         self.clock = clock
         self.mailbox = FrameMailbox()
         self.stats = stats if stats is not None else LatencyStats()
         self.worker = ModelWorker(source, animator, clock, self.mailbox, self.stats,
-                                  config or WorkerConfig())
+                                  config or WorkerConfig(), sinks)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "LivePipeline":

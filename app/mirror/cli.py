@@ -52,7 +52,8 @@ def run_mirror_command(args: argparse.Namespace, config: Config) -> None:
     avatar_path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
     request = MirrorRequest(args.audio, microphone(args, config), args.model, args.stand_in,
                             avatar_path, args.duration, args.screenshot, args.emotion,
-                            args.intensity, args.eye_camera, args.eye_profile)
+                            args.intensity, args.eye_camera, args.eye_profile,
+                            osc=args.osc, vmc=args.vmc)
     stats = run_mirror(request, mirror, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from app.config import MirrorConfig
 from app.errors import LivefaceError, notice
-from app.live.factory import (eye_stats, make_animator, make_eye_tracking, make_source,
-                              start_eye_worker)
+from app.live.factory import (eye_stats, make_animator, make_eye_tracking, make_outputs,
+                              make_source, output_stats, start_eye_worker,
+                              start_outputs)
 from app.mirror.app import MirrorApp, mirror_stats
 from app.mirror.orbit import OrbitCamera
 
@@ -32,6 +33,8 @@ class MirrorRequest:
     intensity: float = 0.0
     eye_camera: str | None = None  # an eye camera's index, an eye video, or "synthetic"
     eye_profile: Path | None = None  # its calibration (None: the user's saved one)
+    osc: str | None = None  # HOST:PORT for the frames as OSC (app/outputs/osc.py)
+    vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
 
 
 def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
@@ -43,8 +46,10 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
     source = make_source(request.audio, request.device, clock)
     animator, animator_label = make_animator(request.model, request.stand_in)
     eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
+    outputs = make_outputs(request.osc, request.vmc)
     with ExitStack() as stack:
-        app, pipeline = _open(stack, avatar, source, animator, request, config, clock)
+        app, pipeline, output_worker = _open(stack, avatar, source, animator, outputs,
+                                             request, config, clock)
         eye_worker = start_eye_worker(stack, eyes, pipeline, clock)
         result = app.run(request.duration_s, request.screenshot)
         extra = {"animator": animator_label, "size": list(app.target.size),
@@ -55,15 +60,16 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
                  "gl_renderer": app.ctx.info.get("GL_RENDERER", ""),
                  "source": source.status.device_name,
                  "screenshot": str(result.screenshot) if result.screenshot else None,
-                 "eyes": eye_stats(eyes, eye_worker)}
+                 "eyes": eye_stats(eyes, eye_worker),
+                 "outputs": output_stats(outputs, output_worker)}
         stats = mirror_stats(pipeline, result.frames, extra)
     return stats
 
 
-def _open(stack: ExitStack, avatar, source, animator, request: MirrorRequest,
+def _open(stack: ExitStack, avatar, source, animator, outputs, request: MirrorRequest,
           config: MirrorConfig, clock):
-    """Window, context, renderer, overlay, then the pipeline and playback; each one's
-    clean-up is registered on `stack` as soon as it exists."""
+    """Window, context, renderer, overlay, then the output worker, the pipeline and
+    playback; each one's clean-up is registered on `stack` as soon as it exists."""
     import moderngl
 
     from app.live.pipeline import LivePipeline
@@ -84,7 +90,9 @@ def _open(stack: ExitStack, avatar, source, animator, request: MirrorRequest,
     if overlay is not None:
         stack.callback(overlay.release)
         window.wants_input = overlay.wants_input
-    pipeline = LivePipeline(source, animator, clock)
+    output_worker = start_outputs(stack, outputs)
+    pipeline = LivePipeline(source, animator, clock,
+                            sinks=[output_worker.offer] if output_worker else ())
     pipeline.set_emotion(request.emotion, request.intensity)
     app = MirrorApp(ctx, window, renderer, pipeline, camera, overlay, config, clock)
     stack.enter_context(pipeline)
@@ -94,7 +102,7 @@ def _open(stack: ExitStack, avatar, source, animator, request: MirrorRequest,
         playback = FilePlayback(source.audio)
         playback.start()
         stack.callback(playback.stop)
-    return app, pipeline
+    return app, pipeline, output_worker
 
 
 def _overlay(window, config: MirrorConfig):

@@ -54,7 +54,8 @@ def run_run_command(args: argparse.Namespace, config: Config) -> None:
     request = XrRequest(args.audio, microphone(args, config), args.model, args.stand_in,
                         avatar_path, args.duration, args.screenshot, args.emotion,
                         args.intensity, args.mirror_distance, args.resolution_scale, args.graphics,
-                        args.eye_camera, args.eye_profile, args.calibrate_eyes)
+                        args.eye_camera, args.eye_profile, args.calibrate_eyes,
+                        osc=args.osc, vmc=args.vmc)
     stats = run_headset(request, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

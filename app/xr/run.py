@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.live.factory import (eye_stats, finish_calibration, make_animator,
-                              make_eye_tracking, make_source, start_eye_worker)
+                              make_eye_tracking, make_outputs, make_source,
+                              output_stats, start_eye_worker, start_outputs)
 from app.mirror.app import is_software, mirror_stats
 
 SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot fill two
@@ -31,6 +32,8 @@ class XrRequest:
     graphics: str = "auto"  # how OpenGL meets the runtime: auto, egl, platform (GLX/WGL)
     eye_camera: str | None = None  # an eye camera's index, an eye video, or "synthetic"
     eye_profile: Path | None = None  # its calibration (None: the user's saved one)
+    osc: str | None = None  # HOST:PORT for the frames as OSC (app/outputs/osc.py)
+    vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
     calibrate_eyes: bool = False  # show the eye-calibration targets first, then save the profile
 
 
@@ -52,13 +55,16 @@ def run_headset(request: XrRequest, clock) -> dict:
         animator, animator_label = make_animator(request.model, request.stand_in)
         eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock,
                                  request.calibrate_eyes)
+        outputs = make_outputs(request.osc, request.vmc)
         graphics = create_graphics(runtime)
         stack.callback(graphics.close)
         ctx = graphics.ctx
         renderer = AvatarRenderer(ctx, avatar)
         stack.callback(renderer.release)
         scale = request.resolution_scale or _default_scale(ctx, runtime.eyes[0])
-        pipeline = LivePipeline(source, animator, clock)
+        output_worker = start_outputs(stack, outputs)
+        pipeline = LivePipeline(source, animator, clock,
+                                sinks=[output_worker.offer] if output_worker else ())
         pipeline.set_emotion(request.emotion, request.intensity)
         eye_worker = start_eye_worker(stack, eyes, pipeline, clock)
         options = XrOptions(request.duration_s, request.screenshot, request.mirror_distance_m,
@@ -83,7 +89,8 @@ def run_headset(request: XrRequest, clock) -> dict:
                  "source": source.status.device_name,
                  "screenshot": str(result.screenshot) if result.screenshot else None,
                  "calibration_frames": result.calibration_frames,
-                 "states": result.states, "eyes": eye_stats(eyes, eye_worker)}
+                 "states": result.states, "eyes": eye_stats(eyes, eye_worker),
+                 "outputs": output_stats(outputs, output_worker)}
         return mirror_stats(pipeline, result.frames, extra)
 
 

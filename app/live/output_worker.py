@@ -1,0 +1,49 @@
+"""The output worker: model frames handed over by the model's thread (a bounded queue, an
+append each), sent to other programs on a thread of their own, so building and sending
+OSC never delays the next frame.
+
+When the senders fall behind, the oldest waiting frames are dropped (and counted): a
+stream to another program wants the newest face, not a backlog.
+"""
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from app.live.mailbox import LiveFrame
+from app.live.worker import Worker
+
+QUEUE_FRAMES = 8  # 160 ms of frames at most wait to be sent
+WAIT_S = 0.05  # how long an idle worker waits for a frame before checking for stop
+
+
+class OutputWorker(Worker):
+    name = "liveface-outputs"
+
+    def __init__(self, senders: Sequence[Callable[[LiveFrame], None]]):
+        super().__init__()
+        self.senders = senders
+        self._queue: deque[LiveFrame] = deque(maxlen=QUEUE_FRAMES)
+        self._ready = threading.Event()
+        self.offered = 0  # frames handed over
+        self.sent = 0  # frames given to every sender
+
+    def offer(self, frame: LiveFrame) -> None:
+        """The model thread's side: never waits."""
+        self._queue.append(frame)
+        self.offered += 1
+        self._ready.set()
+
+    def step(self) -> None:
+        if not self._ready.wait(WAIT_S):
+            return
+        self._ready.clear()
+        while self._queue:
+            frame = self._queue.popleft()
+            for send in self.senders:
+                send(frame)
+            self.sent += 1
+
+    @property
+    def dropped(self) -> int:
+        return self.offered - self.sent - len(self._queue)

@@ -1,0 +1,1 @@
+"""Streams of the animation to other programs."""

@@ -1,0 +1,118 @@
+"""Streams to other programs: OSC bundles over real UDP sockets on loopback, received by
+python-osc's own server, in both dialects, through the live pipeline and its output
+worker."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import ThreadingOSCUDPServer
+
+from app.audio.sources import SyntheticSource
+from app.avatar.rig import ARKIT_NAMES, RIG_INDEX, RIG_SIZE
+from app.errors import LivefaceError
+from app.live.animators import LoudnessAnimator
+from app.live.clock import MonotonicClock
+from app.live.mailbox import LiveFrame
+from app.live.output_worker import OutputWorker
+from app.live.pipeline import LivePipeline
+from app.outputs.osc import OscSender, parse_endpoint
+
+
+class Receiver:
+    """A real OSC server on an ephemeral loopback port, recording (address, args)."""
+
+    def __init__(self):
+        self.messages: list[tuple[str, tuple]] = []
+        dispatcher = Dispatcher()
+        dispatcher.set_default_handler(lambda address, *args: self.messages.append((address, args)))
+        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.1)  # the last datagrams
+        self.server.shutdown()
+        self.server.server_close()
+
+    def addressed(self, address: str) -> list[tuple]:
+        return [args for a, args in self.messages if a == address]
+
+
+def run_pipeline(sender: OscSender, seconds: float) -> list[LiveFrame]:
+    """The stand-in animator on the synthetic voice, its frames sent through an output
+    worker; returns the frames the model published."""
+    published = []
+    worker = OutputWorker([sender.send])
+    clock = MonotonicClock()
+    worker.start()
+    try:
+        with LivePipeline(SyntheticSource(clock, pattern_s=(0.6, 0.2)), LoudnessAnimator(),
+                          clock, sinks=[published.append, worker.offer]):
+            time.sleep(seconds)
+    finally:
+        worker.stop()
+    assert worker.dropped == 0
+    return published
+
+
+def test_endpoints_are_checked():
+    assert parse_endpoint("127.0.0.1:9000") == ("127.0.0.1", 9000)
+    assert parse_endpoint(":39540") == parse_endpoint("39540") == ("127.0.0.1", 39540)
+    assert parse_endpoint("[::1]:9000") == ("::1", 9000)
+    for bad in ("host:", "127.0.0.1:0", "127.0.0.1:70000", "127.0.0.1:port"):
+        with pytest.raises(LivefaceError, match="HOST:PORT"):
+            parse_endpoint(bad)
+    with pytest.raises(LivefaceError, match="cannot resolve"):
+        parse_endpoint("no-such-host.invalid:9000")
+    with pytest.raises(LivefaceError, match="dialect"):
+        OscSender("127.0.0.1:9000", "midi")
+
+
+def test_every_frame_arrives_whole_in_the_liveface_dialect():
+    with Receiver() as receiver:
+        sender = OscSender(receiver.endpoint, "liveface")
+        published = run_pipeline(sender, 1.0)
+    rigs = receiver.addressed("/liveface/rig")
+    indices = [args[0] for args in receiver.addressed("/liveface/frame")]
+    assert len(published) > 30 and sender.counts.sent == len(published)
+    assert len(rigs) == len(indices) >= 0.95 * len(published)  # UDP, even on loopback
+    by_index = {frame.index: frame for frame in published}
+    for index, rig in zip(indices, rigs):
+        assert len(rig) == RIG_SIZE
+        np.testing.assert_allclose(rig, by_index[index].rig, atol=1e-6)
+    jaw = np.array([rig[RIG_INDEX["jawOpen"]] for rig in rigs])
+    assert jaw.max() > 0.3 and jaw.min() < 0.05  # the voice and its pauses came through
+    assert len(receiver.addressed("/liveface/wrinkle")) == len(rigs)
+
+
+def test_the_vmc_dialect_sends_named_blendshapes_then_apply():
+    with Receiver() as receiver:
+        sender = OscSender(receiver.endpoint, "vmc")
+        published = run_pipeline(sender, 0.6)
+    values = receiver.addressed("/VMC/Ext/Blend/Val")
+    applies = receiver.addressed("/VMC/Ext/Blend/Apply")
+    assert len(applies) >= 0.95 * len(published) and len(values) == 52 * len(applies)
+    assert {name for name, _ in values} == set(ARKIT_NAMES)
+    assert all(0.0 <= weight <= 1.0 for _, weight in values)
+    jaw = [weight for name, weight in values if name == "jawOpen"]
+    assert max(jaw) > 0.3
+
+
+def test_a_send_that_fails_is_counted_and_the_stream_goes_on():
+    sender = OscSender("255.255.255.255:9000", "liveface")  # broadcast, not allowed
+    frame = LiveFrame(0, np.zeros(RIG_SIZE, np.float32), np.zeros(6, np.float32),
+                      np.zeros(6, np.float32), 0.0, 0.0)
+    for _ in range(3):
+        sender.send(frame)
+    assert sender.counts.failed == 3 and sender.counts.sent == 0
+    assert sender.to_dict()["failed"] == 3
