@@ -49,6 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--fps", type=float, help="frames per second of the video")
     _add_avatar_flag(render)
 
+    animate = commands.add_parser("animate", help="the model's face track for a speech file, "
+                                  "as CSV or JSON (rig vector and texture controls, 50 fps)")
+    animate.add_argument("--audio", type=Path, required=True,
+                         help="speech to animate (any audio file FFmpeg reads)")
+    animate.add_argument("--out", type=Path, required=True, help="output .csv or .json")
+    animate.add_argument("--emotion", default="neutral", help=", ".join(EMOTIONS))
+    animate.add_argument("--intensity", type=float, default=0.0, help="emotion intensity 0..1")
+    animate.add_argument("--model", type=Path,
+                         help="a model bundle (default: the shipped student)")
+
     avatar = commands.add_parser("avatar", help="inspect or build avatars")
     avatar_commands = avatar.add_subparsers(dest="avatar_command", required=True, metavar="ACTION")
     info = avatar_commands.add_parser("info", help="vertex and triangle counts, targets, bounds")
@@ -106,25 +116,41 @@ def _cmd_render(args: argparse.Namespace, config: Config) -> None:
     print(f"wrote {written} frames to {args.out}")
 
 
-def _speech_frames(args: argparse.Namespace, config: Config):
-    """The audio file and the model's face for it, at the video rate."""
-    from app.audio.contract import SAMPLE_RATE_HZ
+def _speech_track(args: argparse.Namespace):
+    """The audio file and the model's face track for it (50 fps)."""
     from app.audio.io import read_audio
     from app.avatar.emotions import check_emotion
     from app.checkpoints import STUDENT_FILE, load_animator
-    from app.inference import animate_audio, video_frames
+    from app.inference import animate_audio
     from app.resources import asset_path
 
     check_emotion(args.emotion, args.intensity)
     audio = read_audio(args.audio)
     animator, _ = load_animator(args.model or asset_path("models", STUDENT_FILE))
-    track = animate_audio(animator, audio, args.emotion, args.intensity)
+    return audio, animate_audio(animator, audio, args.emotion, args.intensity)
+
+
+def _speech_frames(args: argparse.Namespace, config: Config):
+    """The audio file and the model's face for it, at the video rate."""
+    from app.audio.contract import SAMPLE_RATE_HZ
+    from app.inference import video_frames
+
+    audio, track = _speech_track(args)
     label = "" if args.emotion == "neutral" else f"{args.emotion} {args.intensity:.1f}"
     frames = video_frames(track, config.render.fps, label)
     if args.frames:  # a preview: the first N frames and the audio they cover
         frames = frames[: args.frames]
         audio = audio[: int(len(frames) / config.render.fps * SAMPLE_RATE_HZ)]
     return audio, frames
+
+
+def _cmd_animate(args: argparse.Namespace, config: Config) -> None:
+    from app.outputs.track_file import track_format, write_track
+
+    track_format(args.out)  # a wrong suffix is said before the work, not after
+    _, track = _speech_track(args)
+    path = write_track(track, args.out, source=str(args.audio))
+    print(f"wrote {track.frames} frames (50 fps) to {path}")
 
 
 def _cmd_avatar(args: argparse.Namespace, config: Config) -> None:
@@ -201,6 +227,7 @@ def _cmd_data(args: argparse.Namespace, config: Config) -> None:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "render": _cmd_render,
+    "animate": _cmd_animate,
     "avatar": _cmd_avatar,
     "bench": _cmd_bench,
     "data": _cmd_data,
