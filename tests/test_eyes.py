@@ -227,6 +227,48 @@ def test_a_truncated_eye_video_plays_what_it_holds_and_never_raises(tmp_path):
     camera.stop()
 
 
+class FlakyCapture:
+    """Stands in for cv2.VideoCapture on a camera device (no video device exists here, so
+    this one is mocked): opens while `plugged`, and a read fails once it is pulled."""
+
+    plugged = True
+
+    def __init__(self, index):
+        self.open = FlakyCapture.plugged
+
+    def isOpened(self):  # noqa: N802 - OpenCV's name
+        return self.open
+
+    def read(self):
+        if not (self.open and FlakyCapture.plugged):
+            return False, None
+        return True, render_eye(0.1, 0.0)
+
+    def release(self):
+        self.open = False
+
+
+def test_an_unplugged_camera_is_reopened_when_it_returns(monkeypatch):
+    import app.eyes.camera as camera_module
+
+    monkeypatch.setattr(camera_module.cv2, "VideoCapture", FlakyCapture)
+    FlakyCapture.plugged = True
+    clock = ManualClock()
+    camera = open_eye_camera("0", clock)
+    camera.start()
+    assert camera.read() is not None and camera.device_ok
+    FlakyCapture.plugged = False
+    assert camera.read() is None and not camera.device_ok
+    clock.advance_s(2.0)
+    assert camera.read() is None and not camera.device_ok  # tried again, still away
+    FlakyCapture.plugged = True
+    assert camera.read() is None  # not before the next try is due
+    clock.advance_s(1.0)
+    frame = camera.read()
+    assert frame is not None and camera.device_ok and find_pupil(frame[0]).x > 0.5
+    camera.stop()
+
+
 # -- the eye worker ---------------------------------------------------------------------------
 def test_the_eye_worker_hands_over_calibrated_gaze_and_lets_go_when_the_eye_shuts():
     clock = ManualClock()
