@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.avatar.emotions import EMOTIONS
 from app.cli_args import positive_seconds
-from app.errors import LivefaceError
+from app.errors import LivefaceError, notice
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +46,30 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: the one `liveface calibrate eyes` saved)")
 
 
+def live_request(args: argparse.Namespace, config) -> dict:
+    """The keyword arguments every live front end's request takes, from the shared flags
+    and the config."""
+    avatar = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
+    return {"audio": args.audio, "device": microphone(args, config), "model": args.model,
+            "stand_in": args.stand_in, "avatar": avatar, "duration_s": args.duration,
+            "screenshot": args.screenshot, "emotion": args.emotion,
+            "intensity": args.intensity, "eye_camera": args.eye_camera,
+            "eye_profile": args.eye_profile, "osc": args.osc, "vmc": args.vmc}
+
+
 def microphone(args: argparse.Namespace, config) -> str | None:
-    """--device, else the configured microphone, else None (the system's default)."""
-    return args.device or config.audio.device or None
+    """--device, else the microphone `liveface calibrate mic` saved when it is plugged in,
+    else None (the system's default)."""
+    if args.device or args.audio or not config.audio.device:
+        return args.device
+    from app.audio.devices import find_input_device
+
+    try:
+        return find_input_device(config.audio.device).name
+    except LivefaceError:
+        notice(f"the microphone saved in the config ('{config.audio.device}') is not here; "
+               "using the system's default (`liveface calibrate mic` saves another).")
+        return None
 
 
 def write_stats_json(path: Path, stats: dict) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from app.cli_args import size
 from app.config import Config
 from app.errors import LivefaceError
-from app.live.cli_common import (add_live_arguments, latency_line, microphone,
+from app.live.cli_common import (add_live_arguments, latency_line, live_request,
                                  write_stats_json)
 
 
@@ -49,11 +49,7 @@ def run_mirror_command(args: argparse.Namespace, config: Config) -> None:
         mirror.render_scale = args.render_scale
     if args.no_overlay:
         mirror.overlay = False
-    avatar_path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
-    request = MirrorRequest(args.audio, microphone(args, config), args.model, args.stand_in,
-                            avatar_path, args.duration, args.screenshot, args.emotion,
-                            args.intensity, args.eye_camera, args.eye_profile,
-                            osc=args.osc, vmc=args.vmc)
+    request = MirrorRequest(**live_request(args, config))
     stats = run_mirror(request, mirror, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

@@ -20,7 +20,7 @@ from app.mirror.app import MirrorApp, mirror_stats
 from app.mirror.orbit import OrbitCamera
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MirrorRequest:
     audio: Path | None = None  # a file played as if it were the microphone
     device: str | None = None  # else this microphone (None: the default one)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.config import Config
 from app.errors import LivefaceError
-from app.live.cli_common import (add_live_arguments, latency_line, microphone,
+from app.live.cli_common import (add_live_arguments, latency_line, live_request,
                                  write_stats_json)
 
 
@@ -50,12 +50,9 @@ def run_run_command(args: argparse.Namespace, config: Config) -> None:
                             f"{args.resolution_scale}.")
     if args.calibrate_eyes and args.eye_camera is None:
         raise LivefaceError("--calibrate-eyes needs --eye-camera (the camera to calibrate).")
-    avatar_path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
-    request = XrRequest(args.audio, microphone(args, config), args.model, args.stand_in,
-                        avatar_path, args.duration, args.screenshot, args.emotion,
-                        args.intensity, args.mirror_distance, args.resolution_scale, args.graphics,
-                        args.eye_camera, args.eye_profile, args.calibrate_eyes,
-                        osc=args.osc, vmc=args.vmc)
+    request = XrRequest(**live_request(args, config), mirror_distance_m=args.mirror_distance,
+                        resolution_scale=args.resolution_scale, graphics=args.graphics,
+                        calibrate_eyes=args.calibrate_eyes)
     stats = run_headset(request, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

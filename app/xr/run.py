@@ -16,7 +16,7 @@ SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot f
 # full-size headset eyes at the headset's rate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class XrRequest:
     audio: Path | None = None
     device: str | None = None
