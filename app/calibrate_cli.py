@@ -92,11 +92,14 @@ def _eyes(args: argparse.Namespace, config) -> tuple[dict, str]:
 
     schedule = load_schedule(args.targets)
     calibration = calibrate_from(args.camera, schedule)
-    path = save_profile(calibration, args.profile)
-    result = {"profile": str(path), "targets_used": calibration.targets_used,
-              "targets": len(schedule.targets_rad), "error_deg": round(calibration.error_deg, 3)}
+    demo = args.camera == "synthetic" and args.profile is None  # never over the user's own
+    path = None if demo else save_profile(calibration, args.profile)
+    result = {"profile": None if path is None else str(path),
+              "targets_used": calibration.targets_used, "targets": len(schedule.targets_rad),
+              "error_deg": round(calibration.error_deg, 3)}
+    where = "not saved (the synthetic eye; --profile saves it)" if demo else f"saved to {path}"
     text = (f"eye calibration: {result['targets_used']} of {result['targets']} targets, "
-            f"fit error {result['error_deg']:.2f} deg; saved to {path}")
+            f"fit error {result['error_deg']:.2f} deg; {where}")
     return result, text
 
 

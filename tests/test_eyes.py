@@ -4,6 +4,7 @@ synthetic eye stands in for one, through the same interface and the real pupil t
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -206,9 +207,8 @@ def test_bad_cameras_are_clear_errors(tmp_path):
     junk.write_bytes(b"not a video at all" * 100)
     with pytest.raises(LivefaceError, match="cannot read"):
         open_eye_camera(str(junk), clock)
-    camera = open_eye_camera("7", clock)
     with pytest.raises(LivefaceError, match="eye camera 7"):
-        camera.start()
+        open_eye_camera("7", clock)  # said before any window opens
 
 
 def test_a_truncated_eye_video_plays_what_it_holds_and_never_raises(tmp_path):
@@ -290,6 +290,51 @@ def test_the_eye_worker_hands_over_calibrated_gaze_and_lets_go_when_the_eye_shut
     assert stats.gaze_rad is None and 0.4 < stats.tracked / stats.frames < 0.6
 
 
+def test_a_calibration_run_in_the_worker_then_its_gaze(tmp_path):
+    """As in the headset: the front end shows the targets on its clock, the eye (the
+    synthetic one, looking at what is shown) is recorded by the worker, the front end ends
+    the run, and the worker fits, saves and then hands over calibrated gaze."""
+    from app.eyes.calibrate import CalibrationRecording
+    from app.live.factory import EyeTracking, finish_calibration
+
+    schedule = TargetSchedule(np.array([[0.0, 0.0], [0.3, 0.2], [-0.3, 0.2], [0.3, -0.2],
+                                        [-0.3, -0.2], [0.15, 0.0]]), 0.5, 0.2)
+    clock = ManualClock()
+    recording = CalibrationRecording(schedule)
+    eyes = EyeTracking(SyntheticEyeCamera(clock, recording.gaze_at), None, recording,
+                       tmp_path / "eyes.json")
+    handed = []
+    worker = EyeWorker(eyes.camera, None, handed.append, clock, recording=recording,
+                       on_recorded=lambda run: finish_calibration(eyes, run))
+    worker.startup()
+    shown = set()
+    while (target := recording.target_to_show(clock.now_s())) is not None:  # the front end
+        shown.add(target)
+        worker.step()
+    assert len(shown) == 6 and handed == []  # no gaze while calibrating
+    recording.end()
+    for _ in range(30):
+        worker.step()
+    assert worker.calibration is not None and worker.recording is None
+    assert eyes.outcome["targets_used"] == 6 and eyes.outcome["error_deg"] < 1.5
+    assert load_profile(tmp_path / "eyes.json").targets_used == 6
+    assert handed and angle_error_deg(handed[-1], recording.gaze_at(0.0)) < 1.5
+    worker.shutdown()
+    assert handed[-1] is None  # a stopped worker gives the gaze back to the model
+
+
+def test_a_calibration_run_that_saw_nothing_is_reported_and_the_run_goes_on(tmp_path):
+    from app.eyes.calibrate import CalibrationRecording
+    from app.live.factory import EyeTracking, finish_calibration
+
+    schedule = TargetSchedule(np.array([[0.0, 0.0], [0.3, 0.2], [-0.3, 0.2]]), 0.5, 0.2)
+    recording = CalibrationRecording(schedule)
+    recording.target_to_show(0.0)
+    eyes = EyeTracking(None, None, recording, tmp_path / "eyes.json")
+    assert finish_calibration(eyes, recording) is None
+    assert "at least 3" in eyes.outcome["error"] and not (tmp_path / "eyes.json").exists()
+
+
 def test_the_one_euro_filter_steadies_a_still_eye_and_follows_a_saccade():
     rng = np.random.default_rng(3)
     smooth = OneEuro()
@@ -301,9 +346,11 @@ def test_the_one_euro_filter_steadies_a_still_eye_and_follows_a_saccade():
 
 
 # -- the command ------------------------------------------------------------------------------
-def _liveface(*args: str) -> subprocess.CompletedProcess:
+def _liveface(config_home: Path, *args: str) -> subprocess.CompletedProcess:
+    """The command with its own config folder, never the user's."""
     return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, check=False,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "XDG_CONFIG_HOME": str(config_home)})
 
 
 def test_calibrate_eyes_from_a_recording_saves_a_profile(tmp_path):
@@ -314,7 +361,8 @@ def test_calibrate_eyes_from_a_recording_saves_a_profile(tmp_path):
     write_eye_video(video, np.array([gaze_at(i / fps)
                                      for i in range(int(schedule.duration_s * fps))]), fps)
     profile = tmp_path / "profile.json"
-    result = _liveface("calibrate", "eyes", "--camera", str(video), "--profile", str(profile),
+    result = _liveface(tmp_path, "calibrate", "eyes", "--camera", str(video), "--profile",
+                       str(profile),
                        "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
@@ -326,7 +374,7 @@ def test_calibrate_eyes_from_a_recording_saves_a_profile(tmp_path):
 def test_calibrate_eyes_refuses_clearly(tmp_path):
     for camera, message in (("0", "--calibrate-eyes"),
                             (str(tmp_path / "missing.mkv"), "no eye video")):
-        result = _liveface("calibrate", "eyes", "--camera", camera,
+        result = _liveface(tmp_path, "calibrate", "eyes", "--camera", camera,
                            "--profile", str(tmp_path / "p.json"))
         assert result.returncode == 2 and message in result.stderr
         assert "Traceback" not in result.stderr

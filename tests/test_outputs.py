@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import ThreadingOSCUDPServer
+from pythonosc.osc_server import BlockingOSCUDPServer
 
 from app.audio.sources import SyntheticSource
 from app.avatar.rig import ARKIT_NAMES, RIG_INDEX, RIG_SIZE
@@ -22,13 +22,14 @@ from app.outputs.osc import OscSender, parse_endpoint
 
 
 class Receiver:
-    """A real OSC server on an ephemeral loopback port, recording (address, args)."""
+    """A real OSC server on an ephemeral loopback port, recording (address, args) in the
+    order the datagrams came (one thread handles them all)."""
 
     def __init__(self):
         self.messages: list[tuple[str, tuple]] = []
         dispatcher = Dispatcher()
         dispatcher.set_default_handler(lambda address, *args: self.messages.append((address, args)))
-        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+        self.server = BlockingOSCUDPServer(("127.0.0.1", 0), dispatcher)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -72,8 +73,9 @@ def test_endpoints_are_checked():
     for bad in ("host:", "127.0.0.1:0", "127.0.0.1:70000", "127.0.0.1:port"):
         with pytest.raises(LivefaceError, match="HOST:PORT"):
             parse_endpoint(bad)
-    with pytest.raises(LivefaceError, match="cannot resolve"):
-        parse_endpoint("no-such-host.invalid:9000")
+    for unresolvable in ("no-such-host.invalid:9000", "a" * 70 + ":9000"):
+        with pytest.raises(LivefaceError, match="cannot resolve"):
+            OscSender(unresolvable)
     with pytest.raises(LivefaceError, match="dialect"):
         OscSender("127.0.0.1:9000", "midi")
 
@@ -116,3 +118,25 @@ def test_a_send_that_fails_is_counted_and_the_stream_goes_on():
         sender.send(frame)
     assert sender.counts.failed == 3 and sender.counts.sent == 0
     assert sender.to_dict()["failed"] == 3
+
+
+def test_a_slow_stream_drops_the_oldest_frames_never_the_model():
+    sent = []
+
+    def slow_send(frame):
+        time.sleep(0.05)
+        sent.append(frame.index)
+
+    worker = OutputWorker([slow_send])
+    worker.start()
+    frame = LiveFrame(0, np.zeros(RIG_SIZE, np.float32), np.zeros(6, np.float32),
+                      np.zeros(6, np.float32), 0.0, 0.0)
+    started_s = time.monotonic()
+    for index in range(40):
+        worker.offer(LiveFrame(index, *[getattr(frame, f) for f in ("rig", "wrinkle", "flush",
+                                                                      "capture_s", "ready_s")]))
+    offer_s = time.monotonic() - started_s
+    worker.stop()  # sends what still waits
+    assert offer_s < 0.05  # the model's side never waited for the sends
+    assert worker.dropped > 0 and worker.sent == len(sent) == 40 - worker.dropped
+    assert sent == sorted(sent) and sent[-1] == 39  # the newest went out, in order

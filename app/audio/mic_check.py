@@ -15,6 +15,7 @@ import numpy as np
 
 from app.audio.contract import SAMPLES_PER_FRAME
 from app.audio.sources import CLIP_LEVEL, SILENCE_DBFS, AudioSource, Clock
+from app.errors import LivefaceError
 
 QUIET_VOICE_DBFS = -40.0  # a voice below this is too quiet
 GOOD_SNR_DB = 20.0  # voice over room: at least this is comfortable
@@ -73,9 +74,9 @@ def _block_dbfs(samples: np.ndarray) -> np.ndarray:
     return np.where(rms > 0, 20 * np.log10(np.maximum(rms, 1e-12)), SILENCE_DBFS)
 
 
-def record(source: AudioSource, clock: Clock, seconds: float) -> np.ndarray:
-    """`seconds` of 16 kHz audio from a started source (what arrives meanwhile)."""
-    parts, end_s = [], clock.now_s() + seconds
+def record(source: AudioSource, clock: Clock, duration_s: float) -> np.ndarray:
+    """`duration_s` of 16 kHz audio from a started source (what arrives meanwhile)."""
+    parts, end_s = [], clock.now_s() + duration_s
     while clock.now_s() < end_s:
         samples, _ = source.read(READ_SAMPLES)
         if samples.size:
@@ -100,8 +101,6 @@ def check_microphone(source: AudioSource, clock: Clock, quiet_s: float, speech_s
     finally:
         source.stop()
     if len(room) < SAMPLES_PER_FRAME or len(voice) < SAMPLES_PER_FRAME:
-        from app.errors import LivefaceError
-
         raise LivefaceError("the microphone delivered no audio; check that it is connected "
                             "and not used by another program.")
     peak = float(np.max(np.abs(voice)))

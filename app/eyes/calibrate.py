@@ -26,9 +26,10 @@ Sample = tuple[float, float, float]  # (t_s after the start, pupil x, pupil y)
 def schedule_gaze(schedule: TargetSchedule) -> Callable[[float], tuple[float, float]]:
     """Where an ideal user looks `t_s` into the schedule: each target in turn, the first
     one before the start and the last one after the end."""
+    last_s = schedule.duration_s - schedule.hold_s / 2
+
     def gaze_at(t_s: float) -> tuple[float, float]:
-        index = min(max(math.floor(t_s / schedule.hold_s), 0), len(schedule.targets_rad) - 1)
-        yaw, pitch = schedule.targets_rad[index]
+        yaw, pitch = schedule.targets_rad[schedule.target_at(min(max(t_s, 0.0), last_s))]
         return float(yaw), float(pitch)
     return gaze_at
 
@@ -118,6 +119,7 @@ class CalibrationRecording:
         self.start_s: float | None = None
         self.samples: list[Sample] = []
         self.shown: tuple[float, float] | None = None  # the target on show, (yaw, pitch)
+        self.ended = False
 
     def target_to_show(self, now_s: float) -> tuple[float, float] | None:
         """The target (yaw, pitch) to show at `now_s`, the first call starting the run;
@@ -128,8 +130,9 @@ class CalibrationRecording:
         self.shown = None if index is None else tuple(map(float, self.schedule.targets_rad[index]))
         return self.shown
 
-    def over(self, now_s: float) -> bool:
-        return self.start_s is not None and now_s - self.start_s >= self.schedule.duration_s
+    def end(self) -> None:
+        """All targets were shown: the eye worker takes it from here (fit and save)."""
+        self.ended = True
 
     def add(self, capture_s: float, x: float, y: float) -> None:
         if self.start_s is not None:

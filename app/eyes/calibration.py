@@ -11,8 +11,7 @@ fitted by least squares to fixations on known targets (calibration/eye_targets.t
 With fewer than six targets seen it falls back to an affine map. Gaze angles are the
 user's own view: yaw > 0 towards the user's left, pitch > 0 up, radians.
 
-A profile is a small JSON file; one per eye camera, in the user's config folder unless a
-path is given.
+A profile is a small JSON file: the user's, in their config folder, unless a path is given.
 """
 
 import json
@@ -31,6 +30,8 @@ PROFILE_VERSION = 1
 MIN_FIXATION_SAMPLES = 5  # a target needs this many pupil fixes in its window to count
 QUADRATIC_TARGETS = 6  # the quadratic map needs this many targets; fewer: affine
 AFFINE_TARGETS = 3
+HOW_TO_CALIBRATE = ("calibrate in the headset (`liveface run --eye-camera N --calibrate-eyes`) "
+                    "or from a recording (`liveface calibrate eyes --camera FILE`).")
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,7 @@ def load_profile(path: Path | None = None) -> GazeCalibration:
     try:
         return GazeCalibration.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise LivefaceError(f"no eye calibration at {path}; run `liveface calibrate eyes` "
-                            "first.") from None
+        raise LivefaceError(f"no eye calibration at {path}; {HOW_TO_CALIBRATE}") from None
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise LivefaceError(f"the eye calibration {path} is unreadable ({err}); run "
-                            "`liveface calibrate eyes` again.") from None
+        raise LivefaceError(f"the eye calibration {path} is unreadable ({err}); "
+                            f"{HOW_TO_CALIBRATE}") from None

@@ -1,13 +1,15 @@
 """Eye cameras behind one interface: a camera device, a recorded eye video, a synthetic eye.
 
     camera.start()
-    frame = camera.read()        # (grey uint8 image, capture time s) or None: no new frame
+    frame = camera.read()        # (grey uint8 image, capture time s), or None after a
+                                 # short wait (up to a frame) when no frame is new
     camera.device_ok             # False while a device is lost (it is reopened meanwhile)
     camera.stop()
 
 A device's `read` waits for its next frame (the eye worker's thread is the one that
 waits); a video or a synthetic eye is paced on the injected clock at its frame rate and
-never waits. Videos loop, so a short recording can stand in for a camera.
+waits at most until its next frame is due. Videos loop, so a short recording can stand in
+for a camera.
 """
 
 import math
@@ -55,9 +57,13 @@ class DeviceEyeCamera:
     """A camera by index through OpenCV; a lost camera is reopened every REOPEN_EVERY_S."""
 
     def __init__(self, index: int, clock: Clock):
+        """Opens the camera once to check it is there (a clear error now, not once a
+        window is open), then lets it go until `start`."""
         self.index, self.clock, self.name = index, clock, f"camera {index}"
         self._capture: cv2.VideoCapture | None = None
         self._next_try_s = -math.inf
+        self.start()
+        self.stop()
 
     def start(self) -> None:
         if not self._open():

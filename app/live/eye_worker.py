@@ -6,8 +6,11 @@ and hand the gaze to `on_gaze`. Through a blink the last gaze is held; when no p
 been seen for `lost_after_s` (eye closed, camera off the face, device unplugged) the
 worker hands over None, and the model goes back to making up its own gaze.
 
-While a calibration is being recorded (`recording`), each pupil fix goes to it too; a
-worker without a calibration yet hands over no gaze until `calibrated` gives it one.
+While a calibration is being recorded (`recording`), each pupil fix goes to it too, and a
+worker without a calibration yet hands over no gaze. When the front end has shown all the
+targets (`recording.ended`), this thread fits and saves the result (`on_recorded`, file
+I/O the render loop must not wait for) and uses it from then on. When the worker stops,
+for whatever reason, it hands the gaze back to the model.
 """
 
 import math
@@ -23,6 +26,7 @@ from app.eyes.smoothing import OneEuro
 from app.live.worker import Worker
 
 GazeSink = Callable[[tuple[float, float] | None], None]
+Finisher = Callable[[CalibrationRecording], GazeCalibration | None]
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,6 @@ class EyeConfig:
     min_confidence: float = RELIABLE_CONFIDENCE  # weaker pupil fits count as no pupil
     lost_after_s: float = 0.4  # no pupil this long: the gaze is handed back to the model
     max_angle_rad: float = 0.7  # gaze beyond this is clipped (a bad fit, not an eye)
-    poll_s: float = 0.004  # a paced camera with no new frame is asked again after this
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,12 @@ class EyeWorker(Worker):
 
     def __init__(self, camera: EyeCamera, calibration: GazeCalibration | None,
                  on_gaze: GazeSink, clock: Clock, config: EyeConfig | None = None,
-                 recording: CalibrationRecording | None = None):
+                 recording: CalibrationRecording | None = None,
+                 on_recorded: Finisher | None = None):
         super().__init__()
         self.camera, self.calibration, self.on_gaze = camera, calibration, on_gaze
-        self.clock, self.config, self.recording = clock, config or EyeConfig(), recording
+        self.clock, self.config = clock, config or EyeConfig()
+        self.recording, self.on_recorded = recording, on_recorded
         self._filters = (OneEuro(), OneEuro())
         self._frames = self._tracked = 0
         self._last_pupil_s = -math.inf
@@ -64,12 +69,19 @@ class EyeWorker(Worker):
 
     def shutdown(self) -> None:
         self.camera.stop()
+        if self._gaze is not None:
+            self._publish(None)
 
     def step(self) -> None:
-        frame = self.camera.read()
+        recording = self.recording  # read once: the front end's thread may end it meanwhile
+        if recording is not None and recording.ended:
+            self.recording = None
+            if self.on_recorded is not None:
+                self.calibration = self.on_recorded(recording)
+            recording = None
+        frame = self.camera.read()  # waits a little when no frame is new
         if frame is None:
             self._hand_back_if_lost(self.clock.now_s())
-            self.clock.sleep_s(self.config.poll_s)
             return
         image, capture_s = frame
         self._frames += 1
@@ -79,8 +91,8 @@ class EyeWorker(Worker):
             return
         self._tracked += 1
         self._last_pupil_s = capture_s
-        if self.recording is not None:
-            self.recording.add(capture_s, pupil.x, pupil.y)
+        if recording is not None:
+            recording.add(capture_s, pupil.x, pupil.y)
         if self.calibration is None:
             return
         limit = self.config.max_angle_rad
@@ -88,11 +100,6 @@ class EyeWorker(Worker):
         yaw, pitch = (max(-limit, min(limit, f.filter(a, capture_s)))
                       for f, a in zip(self._filters, raw))
         self._publish((yaw, pitch))
-
-    def calibrated(self, calibration: GazeCalibration) -> None:
-        """Use `calibration` from the next frame on; recording ends."""
-        self.recording = None
-        self.calibration = calibration
 
     def _hand_back_if_lost(self, now_s: float) -> None:
         if self._gaze is not None and now_s - self._last_pupil_s > self.config.lost_after_s:

@@ -4,8 +4,14 @@ opens so a missing file, device or model is a clear error instead of a half-open
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.errors import LivefaceError, notice
+
+if TYPE_CHECKING:
+    from app.eyes.calibrate import CalibrationRecording
+    from app.eyes.calibration import GazeCalibration
+    from app.eyes.camera import EyeCamera
 
 WARM_UP_BLOCKS = 3  # model steps run before the clock starts, so the first frames are not slow
 
@@ -80,18 +86,6 @@ class _NoGrad:
             return self.animator.push(block, emotion=emotion, intensity=intensity, gaze=gaze)
 
 
-@dataclass
-class EyeTracking:
-    """An eye camera and what maps its pupil to gaze: a calibration, or a calibration run
-    (`recording`) whose result is saved to `profile` (None: the user's default)."""
-
-    camera: object
-    calibration: object | None
-    recording: object | None = None
-    profile: Path | None = None
-    outcome: dict | None = None  # the calibration run's figures, once it has ended
-
-
 def make_outputs(osc: str | None, vmc: str | None) -> list:
     """OSC senders for `--osc` / `--vmc` (each HOST:PORT), checked before anything opens."""
     from app.outputs.osc import OscSender
@@ -101,12 +95,14 @@ def make_outputs(osc: str | None, vmc: str | None) -> list:
 
 
 def start_outputs(stack, outputs: list):
-    """The output worker for `outputs` (None without any), stopped by `stack`; its `offer`
-    is the pipeline's frame sink."""
+    """The output worker for `outputs` (None without any), stopped by `stack`, their
+    sockets closed after it; its `offer` is the pipeline's frame sink."""
     if not outputs:
         return None
     from app.live.output_worker import OutputWorker
 
+    for output in outputs:
+        stack.callback(output.close)
     worker = OutputWorker([output.send for output in outputs])
     worker.start()
     stack.callback(worker.stop)
@@ -114,8 +110,24 @@ def start_outputs(stack, outputs: list):
 
 
 def output_stats(outputs: list, worker) -> list[dict]:
+    """Each output's figures; frames the worker dropped were dropped for all of them."""
     dropped = 0 if worker is None else worker.dropped
     return [{**output.to_dict(), "dropped": dropped} for output in outputs]
+
+
+@dataclass
+class EyeTracking:
+    """An eye camera and what maps its pupil to gaze: a calibration, or a calibration run
+    (`recording`) whose result is saved to `profile` (None: the user's default) unless
+    `save` is off (the synthetic eye's calibration is a demo: it never replaces the user's
+    profile unless a path is given)."""
+
+    camera: "EyeCamera"
+    calibration: "GazeCalibration | None"
+    recording: "CalibrationRecording | None" = None
+    profile: Path | None = None
+    save: bool = True
+    outcome: dict | None = None  # the calibration run's figures, once it has ended
 
 
 def make_eye_tracking(camera: str | None, profile: Path | None, clock,
@@ -130,13 +142,15 @@ def make_eye_tracking(camera: str | None, profile: Path | None, clock,
     from app.eyes.calibration import load_profile, load_schedule
     from app.eyes.camera import SyntheticEyeCamera, open_eye_camera
 
+    synthetic = camera == "synthetic"
     if calibrate:
         recording = CalibrationRecording(load_schedule())
-        eye_camera = (SyntheticEyeCamera(clock, recording.gaze_at) if camera == "synthetic"
+        eye_camera = (SyntheticEyeCamera(clock, recording.gaze_at) if synthetic
                       else open_eye_camera(camera, clock))
-        return EyeTracking(eye_camera, None, recording, profile)
+        return EyeTracking(eye_camera, None, recording, profile,
+                           save=not synthetic or profile is not None)
     eye_camera = open_eye_camera(camera, clock)
-    if camera == "synthetic" and profile is None:
+    if synthetic and profile is None:
         return EyeTracking(eye_camera, synthetic_calibration())
     return EyeTracking(eye_camera, load_profile(profile), profile=profile)
 
@@ -152,30 +166,35 @@ def start_eye_worker(stack, eyes: EyeTracking | None, pipeline, clock):
     def on_gaze(gaze):
         pipeline.set_gaze(None if gaze is None else reflected_gaze(*gaze))
 
-    worker = EyeWorker(eyes.camera, eyes.calibration, on_gaze, clock, recording=eyes.recording)
+    worker = EyeWorker(eyes.camera, eyes.calibration, on_gaze, clock,
+                       recording=eyes.recording,
+                       on_recorded=lambda recording: finish_calibration(eyes, recording))
     worker.start()
     stack.callback(worker.stop)
     return worker
 
 
-def finish_calibration(eyes: EyeTracking, worker) -> None:
-    """Fit the calibration run's fixes, save the profile and hand it to the worker; a run
-    that saw too little is reported, and the model keeps making the gaze up."""
+def finish_calibration(eyes: EyeTracking, recording) -> "GazeCalibration | None":
+    """The calibration a finished run gives (on the eye worker's thread): fitted, saved as
+    the profile, and reported; None, with a notice, when the run saw too little (the model
+    then keeps making the gaze up)."""
     from app.eyes.calibration import save_profile
 
     try:
-        calibration = eyes.recording.result()
-        path = save_profile(calibration, eyes.profile)
+        calibration = recording.result()
+        path = save_profile(calibration, eyes.profile) if eyes.save else None
     except LivefaceError as err:
         notice(f"eye calibration failed: {err}")
         eyes.outcome = {"error": str(err)}
-        return
-    worker.calibrated(calibration)
+        return None
     eyes.outcome = {"targets_used": calibration.targets_used,
-                    "targets": len(eyes.recording.schedule.targets_rad),
-                    "error_deg": round(calibration.error_deg, 3), "profile": str(path)}
+                    "targets": len(recording.schedule.targets_rad),
+                    "error_deg": round(calibration.error_deg, 3),
+                    "profile": None if path is None else str(path)}
+    where = f"saved to {path}" if path else "not saved (the synthetic eye; --eye-profile saves it)"
     notice(f"eye calibration: {calibration.targets_used} targets, fit error "
-           f"{calibration.error_deg:.2f} deg; saved to {path}.")
+           f"{calibration.error_deg:.2f} deg; {where}.")
+    return calibration
 
 
 def eye_stats(eyes: EyeTracking | None, worker) -> dict | None:

@@ -35,9 +35,14 @@ class OutputWorker(Worker):
         self._ready.set()
 
     def step(self) -> None:
-        if not self._ready.wait(WAIT_S):
-            return
-        self._ready.clear()
+        if self._ready.wait(WAIT_S):
+            self._ready.clear()
+            self._send_waiting()
+
+    def shutdown(self) -> None:
+        self._send_waiting()  # frames offered right before the stop still go out
+
+    def _send_waiting(self) -> None:
         while self._queue:
             frame = self._queue.popleft()
             for send in self.senders:

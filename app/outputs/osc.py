@@ -40,11 +40,16 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     host = host.strip("[]") or "127.0.0.1"
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise LivefaceError(f"'{text}' is not HOST:PORT (a port from 1 to 65535).")
-    try:
-        socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)
-    except socket.gaierror as err:
-        raise LivefaceError(f"cannot resolve '{host}' for OSC output: {err.strerror}.") from None
     return host, int(port)
+
+
+def resolve(host: str, port: int) -> str:
+    """The numeric address of `host`, looked up once: a name resolved on every send would
+    stall the stream whenever the resolver is slow."""
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4][0]
+    except (socket.gaierror, UnicodeError) as err:
+        raise LivefaceError(f"cannot resolve '{host}' for OSC output: {err}.") from None
 
 
 def _message(address: str, *values) -> OscMessageBuilder:
@@ -83,8 +88,11 @@ class OscSender:
         self.host, self.port = parse_endpoint(endpoint)
         self.dialect = dialect
         self._messages = liveface_messages if dialect == "liveface" else vmc_messages
-        self._client = UDPClient(self.host, self.port)
+        self._client = UDPClient(resolve(self.host, self.port), self.port)
         self.counts = OscCounts()
+
+    def close(self) -> None:
+        self._client.close()
 
     def send(self, frame: LiveFrame) -> None:
         bundle = OscBundleBuilder(IMMEDIATELY)

@@ -46,8 +46,8 @@ IDLE_SLEEP_S = 0.01  # between event polls while no frames are wanted
 EXIT_GRACE_S = 3.0  # how long an exit request may take before the app leaves anyway
 RECONNECT_EVERY_S = 0.5
 TARGET_DISTANCE_M = 2.0  # eye-calibration targets float this far ahead, head-locked
-TARGET_HALF_SIZE = 0.012  # of the eye image's width: the target's white square
-TARGET_CORE = 0.35  # its dark centre, of its size: where to look
+TARGET_HALF_WIDTH_FRACTION = 0.012  # of the eye image's width: the target's white square
+TARGET_CORE_FRACTION = 0.35  # its dark centre, of the square: where to look
 
 
 @dataclass
@@ -59,7 +59,6 @@ class XrOptions:
     resolution_scale: float = 1.0  # of the runtime's recommended eye size
     runtime_gaze: bool = True  # the runtime's eye tracker drives the gaze (off: an eye camera does)
     calibration: CalibrationRecording | None = None  # eye-camera targets to show first
-    on_calibrated: Callable[[], None] | None = None  # called once when they have all been shown
 
 
 @dataclass
@@ -261,29 +260,21 @@ class XrApp:
         return layer, projection_views, depth_infos
 
     def _calibration_target(self, head, eyes, framebuffers) -> None:
-        """While the eye calibration runs, its current target over both eyes' pictures
-        (a white square with a dark centre); when it has run, `on_calibrated` once."""
+        """While the eye calibration runs, its current target over both eyes' pictures;
+        after the last one, the run is ended (the eye worker fits and saves it)."""
         recording = self.calibration
         if recording is None:
             return
-        now_s = self.clock.now_s()
-        target = recording.target_to_show(now_s)
+        target = recording.target_to_show(self.clock.now_s())
         if target is None:
-            if recording.over(now_s) and self.options.on_calibrated is not None:
-                self.options.on_calibrated()
+            recording.end()
             self.calibration = None
             return
         self.calibration_frames += 1
         for (pose, fov, _), framebuffer in zip(eyes, framebuffers):
-            width, height = framebuffer.size
-            centre = target_pixel(head, pose, fov, (width, height), *target, TARGET_DISTANCE_M)
-            if centre is None:
-                continue
-            half = TARGET_HALF_SIZE * width
-            for size, grey in ((half, 1.0), (half * TARGET_CORE, 0.0)):
-                framebuffer.clear(grey, grey, grey, 1.0, viewport=(
-                    round(centre[0] - size), round(centre[1] - size),
-                    max(1, round(2 * size)), max(1, round(2 * size))))
+            centre = target_pixel(head, pose, fov, framebuffer.size, *target, TARGET_DISTANCE_M)
+            if centre is not None:
+                _draw_target(framebuffer, centre)
 
     # -- loss and reconnection -------------------------------------------------------------
     def _drop_runtime(self) -> None:
@@ -345,6 +336,20 @@ def _depth_info(swapchain) -> "xr.CompositionLayerDepthInfoKHR | None":
         return None
     return xr.CompositionLayerDepthInfoKHR(sub_image=sub_image, min_depth=0.0, max_depth=1.0,
                                            near_z=NEAR_M, far_z=FAR_M)
+
+
+def _draw_target(framebuffer, centre: tuple[float, float]) -> None:
+    """A white square with a dark centre at `centre` (pixels), colour only: the depth the
+    compositor reprojects with stays the scene's."""
+    half_px = TARGET_HALF_WIDTH_FRACTION * framebuffer.size[0]
+    framebuffer.depth_mask = False
+    try:
+        for size_px, grey in ((half_px, 1.0), (half_px * TARGET_CORE_FRACTION, 0.0)):
+            side_px = max(1, round(2 * size_px))
+            framebuffer.clear(grey, grey, grey, 1.0, viewport=(
+                round(centre[0] - size_px), round(centre[1] - size_px), side_px, side_px))
+    finally:
+        framebuffer.depth_mask = True
 
 
 def save_eyes(framebuffers, path: Path) -> Path:

@@ -7,9 +7,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.live.factory import (eye_stats, finish_calibration, make_animator,
-                              make_eye_tracking, make_outputs, make_source,
-                              output_stats, start_eye_worker, start_outputs)
+from app.live.factory import (eye_stats, make_animator, make_eye_tracking, make_outputs,
+                              make_source, output_stats, start_eye_worker, start_outputs)
 from app.mirror.app import is_software, mirror_stats
 
 SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot fill two
@@ -69,8 +68,7 @@ def run_headset(request: XrRequest, clock) -> dict:
         eye_worker = start_eye_worker(stack, eyes, pipeline, clock)
         options = XrOptions(request.duration_s, request.screenshot, request.mirror_distance_m,
                             resolution_scale=scale, runtime_gaze=eyes is None,
-                            calibration=None if eyes is None else eyes.recording,
-                            on_calibrated=lambda: finish_calibration(eyes, eye_worker))
+                            calibration=None if eyes is None else eyes.recording)
         app = XrApp(graphics, runtime, renderer, pipeline, options, clock,
                     connect=lambda: connect(request.graphics))
         with pipeline:
