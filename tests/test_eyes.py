@@ -290,6 +290,25 @@ def test_the_eye_worker_hands_over_calibrated_gaze_and_lets_go_when_the_eye_shut
     assert stats.gaze_rad is None and 0.4 < stats.tracked / stats.frames < 0.6
 
 
+def test_blinks_are_measured_and_a_long_closure_hands_back_to_the_model():
+    """Shut for 0.2 s (a blink) at 1 s, then for a whole second from 2 s."""
+    clock = ManualClock()
+    eyelids = []
+    camera = ShuttingEye(clock, lambda t: (0.1, 0.0), lambda t: 1.0 <= t < 1.2 or 2.0 <= t < 3.0)
+    worker = EyeWorker(camera, synthetic_calibration(), lambda gaze: None, clock,
+                       on_eyelids=lambda closure: eyelids.append((clock.now_s(), closure)))
+    worker.startup()
+    while clock.now_s() < 3.5:
+        worker.step()
+    worker.shutdown()
+    states = [closure for _, closure in eyelids]
+    assert states == [0.0, 1.0, 0.0, 1.0, None, 0.0, None]  # the last: the worker stopped
+    times = [t for t, _ in eyelids]
+    assert 1.0 <= times[1] < 1.05 and 1.2 <= times[2] < 1.25 and 2.0 <= times[3] < 2.05
+    assert 2.0 - 1 / camera.fps + 0.4 < times[4] < 2.45 and 3.0 <= times[5] < 3.05
+    assert worker.stats.blinks == 2
+
+
 def test_a_calibration_run_in_the_worker_then_its_gaze(tmp_path):
     """As in the headset: the front end shows the targets on its clock, the eye (the
     synthetic one, looking at what is shown) is recorded by the worker, the front end ends

@@ -336,3 +336,17 @@ def test_a_measured_gaze_reaches_the_animator_and_bad_values_are_dropped():
     assert pipeline.worker.gaze == (0.1, 0.05) == pipeline.status.gaze
     pipeline.set_gaze((float("nan"), 0.0))
     assert pipeline.worker.gaze is None and pipeline.status.gaze is None
+
+
+def test_measured_eyelids_replace_the_models_blinks():
+    clock = MonotonicClock()
+    with LivePipeline(SyntheticSource(clock), LoudnessAnimator(), clock) as pipeline:
+        pipeline.set_eyelids(1.0)
+        shut = run_for(pipeline, clock, 0.3)[-1][1]
+        pipeline.set_eyelids(float("nan"))  # a bad value: the eyes count as untracked
+        assert pipeline.worker.eyelids is None
+        pipeline.set_eyelids(0.0)
+        opened = run_for(pipeline, clock, 0.3)[-1][1]
+    for name in ("eyeBlinkLeft", "eyeBlinkRight"):
+        assert shut.rig[RIG_INDEX[name]] == pytest.approx(1.0)
+        assert opened.rig[RIG_INDEX[name]] == pytest.approx(0.0)

@@ -2,9 +2,10 @@
 thread at the camera's rate.
 
 Each frame: find the pupil, map it through the user's calibration, smooth it (One Euro),
-and hand the gaze to `on_gaze`. Through a blink the last gaze is held; when no pupil has
-been seen for `lost_after_s` (eye closed, camera off the face, device unplugged) the
-worker hands over None, and the model goes back to making up its own gaze.
+and hand the gaze to `on_gaze`. A pupil that vanishes is a blink: `on_eyelids` gets 1
+(shut) until it is back (0, open), and the last gaze is held meanwhile. When no pupil has
+been seen for `lost_after_s` (eyes kept shut, camera off the face, device unplugged) the
+worker hands over None for both, and the model goes back to making up gaze and blinks.
 
 While a calibration is being recorded (`recording`), each pupil fix goes to it too, and a
 worker without a calibration yet hands over no gaze. When the front end has shown all the
@@ -42,10 +43,12 @@ class EyeStats:
     tracked: int  # frames with a pupil
     device_ok: bool
     gaze_rad: tuple[float, float] | None  # the latest gaze handed over
+    blinks: int  # times the eye closed after being seen open
 
     def to_dict(self) -> dict:
         return {"frames": self.frames, "tracked": self.tracked, "device_ok": self.device_ok,
-                "gaze_rad": None if self.gaze_rad is None else [round(a, 4) for a in self.gaze_rad]}
+                "gaze_rad": None if self.gaze_rad is None else [round(a, 4) for a in self.gaze_rad],
+                "blinks": self.blinks}
 
 
 class EyeWorker(Worker):
@@ -54,11 +57,14 @@ class EyeWorker(Worker):
     def __init__(self, camera: EyeCamera, calibration: GazeCalibration | None,
                  on_gaze: GazeSink, clock: Clock, config: EyeConfig | None = None,
                  recording: CalibrationRecording | None = None,
-                 on_recorded: Finisher | None = None):
+                 on_recorded: Finisher | None = None,
+                 on_eyelids: Callable[[float | None], None] = lambda closure: None):
         super().__init__()
         self.camera, self.calibration, self.on_gaze = camera, calibration, on_gaze
         self.clock, self.config = clock, config or EyeConfig()
-        self.recording, self.on_recorded = recording, on_recorded
+        self.recording, self.on_recorded, self.on_eyelids = recording, on_recorded, on_eyelids
+        self._closure: float | None = None  # the eyelid closure last handed over
+        self._blinks = 0
         self._filters = (OneEuro(), OneEuro())
         self._frames = self._tracked = 0
         self._last_pupil_s = -math.inf
@@ -69,6 +75,7 @@ class EyeWorker(Worker):
 
     def shutdown(self) -> None:
         self.camera.stop()
+        self._eyelids(None)
         if self._gaze is not None:
             self._publish(None)
 
@@ -87,10 +94,13 @@ class EyeWorker(Worker):
         self._frames += 1
         pupil = find_pupil(image)
         if pupil is None or pupil.confidence < self.config.min_confidence:
+            if self._closure is not None:  # seen open, not yet handed back: a blink
+                self._eyelids(1.0)
             self._hand_back_if_lost(capture_s)
             return
         self._tracked += 1
         self._last_pupil_s = capture_s
+        self._eyelids(0.0)
         if recording is not None:
             recording.add(capture_s, pupil.x, pupil.y)
         if self.calibration is None:
@@ -102,10 +112,21 @@ class EyeWorker(Worker):
         self._publish((yaw, pitch))
 
     def _hand_back_if_lost(self, now_s: float) -> None:
-        if self._gaze is not None and now_s - self._last_pupil_s > self.config.lost_after_s:
+        if now_s - self._last_pupil_s <= self.config.lost_after_s:
+            return
+        self._eyelids(None)
+        if self._gaze is not None:
             for f in self._filters:
                 f.reset()  # a new fixation starts fresh, not from where the eye was lost
             self._publish(None)
+
+    def _eyelids(self, closure: float | None) -> None:
+        """Hand over the eyelids' state when it changes; count each closing."""
+        if closure == self._closure:
+            return
+        self._blinks += closure == 1.0 and self._closure == 0.0
+        self._closure = closure
+        self.on_eyelids(closure)
 
     def _publish(self, gaze: tuple[float, float] | None) -> None:
         self._gaze = gaze
@@ -113,4 +134,5 @@ class EyeWorker(Worker):
 
     @property
     def stats(self) -> EyeStats:
-        return EyeStats(self._frames, self._tracked, self.camera.device_ok, self._gaze)
+        return EyeStats(self._frames, self._tracked, self.camera.device_ok, self._gaze,
+                        self._blinks)

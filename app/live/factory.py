@@ -1,6 +1,7 @@
 """What every live front end (desktop mirror, headset) starts from: the audio source, the
-animator and, when asked for, the eye camera and the streams to other programs, all checked before any window or session
-opens so a missing file, device or model is a clear error instead of a half-open app."""
+animator and, when asked for, the eye camera and the streams to other programs, all
+checked before any window or session opens so a missing file, device or model is a clear
+error instead of a half-open app."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +158,7 @@ def make_eye_tracking(camera: str | None, profile: Path | None, clock,
 
 def start_eye_worker(stack, eyes: EyeTracking | None, pipeline, clock):
     """Start the eye worker feeding `pipeline` its gaze, mirrored for the reflection the
-    user sees; stopped by `stack`. None without eye tracking."""
+    user sees, and its blinks; stopped by `stack`. None without eye tracking."""
     if eyes is None:
         return None
     from app.live.eye_worker import EyeWorker
@@ -168,7 +169,8 @@ def start_eye_worker(stack, eyes: EyeTracking | None, pipeline, clock):
 
     worker = EyeWorker(eyes.camera, eyes.calibration, on_gaze, clock,
                        recording=eyes.recording,
-                       on_recorded=lambda recording: finish_calibration(eyes, recording))
+                       on_recorded=lambda recording: finish_calibration(eyes, recording),
+                       on_eyelids=pipeline.set_eyelids)
     worker.start()
     stack.callback(worker.stop)
     return worker

@@ -11,7 +11,8 @@ the newest whole block, so the face never drifts behind the voice. Staleness is 
 capture time, not by how many blocks wait, so a source running faster than real time is
 not mistaken for a slow model.
 While the device is lost the worker animates silence at 50 fps, so the face comes to rest
-instead of freezing mid-word.
+instead of freezing mid-word. A measured gaze goes into the model as its gaze condition; a
+measured eyelid closure (an eye camera) replaces the blinks the model makes up.
 
 Each frame also goes to the `sinks` (streams to other programs, app/outputs/), right after
 it is published; a sink must be quick and must not raise.
@@ -26,10 +27,14 @@ import torch
 
 from app.audio.contract import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 from app.audio.sources import AudioSource, Clock, DeviceLostError
+from app.avatar.rig import RIG_INDEX
 from app.live.animators import AnimatorLike
 from app.live.mailbox import FRAME_PERIOD_S, FrameMailbox, LiveFrame
 from app.live.stats import LatencyStats
 from app.live.worker import Worker
+
+
+BLINK_INDICES = [RIG_INDEX["eyeBlinkLeft"], RIG_INDEX["eyeBlinkRight"]]
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class ModelWorker(Worker):
         self.muted = False
         self.emotion = (0, 0.0)  # (index into EMOTIONS, intensity), replaced whole
         self.gaze: tuple[float, float] | None = None  # measured (yaw, pitch) rad, replaced whole
+        self.eyelids: float | None = None  # measured closure, 0 open .. 1 shut; None: the
+        # model's own blinks
         self.read_failed = False  # the source raised DeviceLostError on its latest read
         self._frames = 0
         self._last_frame_s = 0.0
@@ -166,6 +173,9 @@ class ModelWorker(Worker):
         frame = self.animator.push(torch.from_numpy(block), emotion=emotion, intensity=intensity,
                                    gaze=self.gaze)
         rig, wrinkle, flush = (_one_frame(x) for x in (frame.rig, frame.wrinkle, frame.flush))
+        closure = self.eyelids
+        if closure is not None:  # the user's own blinks, measured, replace the model's
+            rig[BLINK_INDICES] = closure
         ready_s = self.clock.now_s()
         live = LiveFrame(self._frames, rig, wrinkle, flush,
                          ready_s if capture_s is None else capture_s, ready_s)

@@ -97,6 +97,13 @@ class LivePipeline:
             gaze = None
         self.worker.gaze = None if gaze is None else (float(gaze[0]), float(gaze[1]))
 
+    def set_eyelids(self, closure: float | None) -> None:
+        """Measured eyelid closure (0 open .. 1 shut) for the next frames, replacing the
+        model's own blinks; None when the eyes are not tracked."""
+        if closure is not None and not math.isfinite(closure):
+            closure = None
+        self.worker.eyelids = None if closure is None else min(1.0, max(0.0, float(closure)))
+
     @property
     def status(self) -> PipelineStatus:
         emotion, intensity = self.worker.emotion
