@@ -5,11 +5,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from pythonosc.udp_client import SimpleUDPClient
 
 from app.config import MirrorConfig
 from app.live.stats import LatencyStats
@@ -19,7 +21,7 @@ from app.mirror.orbit import MAX_ZOOM, MIN_ZOOM, OrbitCamera
 from app.render.camera import portrait_view
 from app.resources import asset_path
 from tests.xvfb import requires_xvfb, xvfb  # noqa: F401 - the fixture is used by name
-from tests.test_outputs import Receiver
+from tests.test_outputs import Receiver, free_udp_port
 
 REPO = Path(__file__).resolve().parent.parent
 SPEECH = asset_path("audio", "sample.wav")
@@ -157,10 +159,24 @@ def _check_screenshot(path: Path, size: tuple[int, int]) -> None:
 @pytest.mark.xvfb
 @requires_xvfb
 def test_mirror_under_xvfb_with_the_stand_in(xvfb, tmp_path):  # noqa: F811
-    with Receiver() as receiver:  # another program listening for the frames as OSC
-        stats = _check_run(tmp_path, "--stand-in", "--eye-camera", "synthetic",
-                           "--osc", receiver.endpoint)
+    control_port = free_udp_port()
+    stop = threading.Event()
+
+    def remote_control():  # another program choosing the emotion while the mirror runs
+        client = SimpleUDPClient("127.0.0.1", control_port)
+        while not stop.wait(0.3):
+            client.send_message("/liveface/emotion", ["happy", 0.7])
+
+    sender = threading.Thread(target=remote_control, daemon=True)
+    sender.start()
+    try:
+        with Receiver() as receiver:  # another program listening for the frames as OSC
+            stats = _check_run(tmp_path, "--stand-in", "--eye-camera", "synthetic",
+                               "--osc", receiver.endpoint, "--osc-control", str(control_port))
+    finally:
+        stop.set()
     assert stats["animator"] == "stand-in" and stats["overlay"] is True
+    assert stats["control"]["applied"] >= 3 and stats["control"]["rejected"] == 0
     output, = stats["outputs"]
     assert output["dialect"] == "liveface" and output["failed"] == output["dropped"] == 0
     assert output["sent"] >= stats["model_frames"] - 1

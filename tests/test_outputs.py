@@ -2,6 +2,7 @@
 python-osc's own server, in both dialects, through the live pipeline and its output
 worker."""
 
+import socket
 import threading
 import time
 
@@ -47,6 +48,12 @@ class Receiver:
 
     def addressed(self, address: str) -> list[tuple]:
         return [args for a, args in self.messages if a == address]
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def run_pipeline(sender: OscSender, seconds: float) -> list[LiveFrame]:
@@ -140,3 +147,51 @@ def test_a_slow_stream_drops_the_oldest_frames_never_the_model():
     assert offer_s < 0.05  # the model's side never waited for the sends
     assert worker.dropped > 0 and worker.sent == len(sent) == 40 - worker.dropped
     assert sent == sorted(sent) and sent[-1] == 39  # the newest went out, in order
+
+
+# -- control by OSC ---------------------------------------------------------------------------
+def test_osc_messages_set_emotion_and_mute_and_bad_ones_are_ignored():
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from app.live.control_worker import ControlWorker
+    from app.outputs.osc_control import OscControl
+
+    clock = MonotonicClock()
+    pipeline = LivePipeline(SyntheticSource(clock), LoudnessAnimator(), clock)
+    control = OscControl(str(free_udp_port()), pipeline)
+    worker = ControlWorker(control)
+    worker.start()
+    client = SimpleUDPClient("127.0.0.1", control.port)
+
+    def settled(check) -> bool:
+        deadline_s = time.monotonic() + 2.0
+        while time.monotonic() < deadline_s and not check():
+            time.sleep(0.01)
+        return check()
+
+    try:
+        client.send_message("/liveface/emotion", ["happy", 0.8])
+        assert settled(lambda: (pipeline.status.emotion, pipeline.status.intensity)
+                       == ("happy", pytest.approx(0.8)))
+        client.send_message("/liveface/intensity", 0.3)
+        assert settled(lambda: pipeline.status.intensity == pytest.approx(0.3))
+        client.send_message("/liveface/mute", 1)
+        assert settled(lambda: pipeline.status.muted)
+        for address, value in (("/liveface/emotion", ["bored", 0.5]),
+                               ("/liveface/intensity", 7.0), ("/liveface/mute", "yes"),
+                               ("/liveface/volume", 0.5)):
+            client.send_message(address, value)
+        assert settled(lambda: control.counts.rejected == 4)
+        assert pipeline.status.emotion == "happy" and pipeline.status.muted
+        assert control.to_dict()["applied"] == 3 and worker.running
+    finally:
+        worker.stop()
+
+
+def test_a_port_in_use_is_a_clear_error():
+    from app.outputs.osc_control import OscControl
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        with pytest.raises(LivefaceError, match="cannot listen for OSC control"):
+            OscControl(str(taken.getsockname()[1]))

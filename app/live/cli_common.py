@@ -38,6 +38,10 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vmc", metavar="HOST:PORT",
                         help="stream the 52 blendshapes with the VMC protocol (VSeeFace, "
                              "VNyan, Warudo: usually port 39540)")
+    parser.add_argument("--osc-control", metavar="[HOST:]PORT",
+                        help="take emotion, intensity and mute from OSC messages "
+                             "(/liveface/emotion NAME [I], /liveface/intensity I, "
+                             "/liveface/mute 0|1); PORT alone listens on this machine only")
     parser.add_argument("--eye-camera", metavar="CAMERA",
                         help="drive the avatar's gaze from an eye camera: its index, a "
                              "recorded eye video, or `synthetic` (default: the headset's eye "
@@ -54,7 +58,8 @@ def live_request(args: argparse.Namespace, config) -> dict:
             "stand_in": args.stand_in, "avatar": avatar, "duration_s": args.duration,
             "screenshot": args.screenshot, "emotion": args.emotion,
             "intensity": args.intensity, "eye_camera": args.eye_camera,
-            "eye_profile": args.eye_profile, "osc": args.osc, "vmc": args.vmc}
+            "eye_profile": args.eye_profile, "osc": args.osc, "vmc": args.vmc,
+            "osc_control": args.osc_control}
 
 
 def microphone(args: argparse.Namespace, config) -> str | None:

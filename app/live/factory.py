@@ -110,6 +110,29 @@ def start_outputs(stack, outputs: list):
     return worker
 
 
+def make_control(endpoint: str | None):
+    """The OSC control listener for `--osc-control` (its port taken now), or None."""
+    if endpoint is None:
+        return None
+    from app.outputs.osc_control import OscControl
+
+    return OscControl(endpoint)
+
+
+def start_control(stack, control, pipeline):
+    """Apply `control`'s messages to `pipeline` from now on, on the control worker's thread;
+    stopped (and the port let go) by `stack`."""
+    if control is None:
+        return None
+    from app.live.control_worker import ControlWorker
+
+    control.pipeline = pipeline
+    worker = ControlWorker(control)
+    worker.start()
+    stack.callback(worker.stop)
+    return worker
+
+
 def output_stats(outputs: list, worker) -> list[dict]:
     """Each output's figures; frames the worker dropped were dropped for all of them."""
     dropped = 0 if worker is None else worker.dropped

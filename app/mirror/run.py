@@ -13,9 +13,9 @@ from pathlib import Path
 
 from app.config import MirrorConfig
 from app.errors import LivefaceError, notice
-from app.live.factory import (eye_stats, make_animator, make_eye_tracking, make_outputs,
-                              make_source, output_stats, start_eye_worker,
-                              start_outputs)
+from app.live.factory import (eye_stats, make_animator, make_control, make_eye_tracking,
+                              make_outputs, make_source, output_stats, start_control,
+                              start_eye_worker, start_outputs)
 from app.mirror.app import MirrorApp, mirror_stats
 from app.mirror.orbit import OrbitCamera
 
@@ -35,6 +35,7 @@ class MirrorRequest:
     eye_profile: Path | None = None  # its calibration (None: the user's saved one)
     osc: str | None = None  # HOST:PORT for the frames as OSC (app/outputs/osc.py)
     vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
+    osc_control: str | None = None  # [HOST:]PORT to take emotion and mute from as OSC
 
 
 def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
@@ -47,10 +48,12 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
     animator, animator_label = make_animator(request.model, request.stand_in)
     eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
     outputs = make_outputs(request.osc, request.vmc)
+    control = make_control(request.osc_control)
     with ExitStack() as stack:
         app, pipeline, output_worker = _open(stack, avatar, source, animator, outputs,
                                              request, config, clock)
         eye_worker = start_eye_worker(stack, eyes, pipeline, clock)
+        start_control(stack, control, pipeline)
         result = app.run(request.duration_s, request.screenshot)
         extra = {"animator": animator_label, "size": list(app.target.size),
                  "render_scale": round(app.target.scale, 3),
@@ -61,7 +64,8 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
                  "source": source.status.device_name,
                  "screenshot": str(result.screenshot) if result.screenshot else None,
                  "eyes": eye_stats(eyes, eye_worker),
-                 "outputs": output_stats(outputs, output_worker)}
+                 "outputs": output_stats(outputs, output_worker),
+                 "control": None if control is None else control.to_dict()}
         stats = mirror_stats(pipeline, result.frames, extra)
     return stats
 

@@ -1,1 +1,1 @@
-"""Streams of the animation to other programs."""
+"""Streams to other programs (OSC, the VMC protocol, track files), and control by OSC."""

@@ -7,8 +7,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.live.factory import (eye_stats, make_animator, make_eye_tracking, make_outputs,
-                              make_source, output_stats, start_eye_worker, start_outputs)
+from app.live.factory import (eye_stats, make_animator, make_control, make_eye_tracking,
+                              make_outputs, make_source, output_stats, start_control,
+                              start_eye_worker, start_outputs)
 from app.mirror.app import is_software, mirror_stats
 
 SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot fill two
@@ -33,6 +34,7 @@ class XrRequest:
     eye_profile: Path | None = None  # its calibration (None: the user's saved one)
     osc: str | None = None  # HOST:PORT for the frames as OSC (app/outputs/osc.py)
     vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
+    osc_control: str | None = None  # [HOST:]PORT to take emotion and mute from as OSC
     calibrate_eyes: bool = False  # show the eye-calibration targets first, then save the profile
 
 
@@ -55,6 +57,7 @@ def run_headset(request: XrRequest, clock) -> dict:
         eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock,
                                  request.calibrate_eyes)
         outputs = make_outputs(request.osc, request.vmc)
+        control = make_control(request.osc_control)
         graphics = create_graphics(runtime)
         stack.callback(graphics.close)
         ctx = graphics.ctx
@@ -66,6 +69,7 @@ def run_headset(request: XrRequest, clock) -> dict:
                                 sinks=[output_worker.offer] if output_worker else ())
         pipeline.set_emotion(request.emotion, request.intensity)
         eye_worker = start_eye_worker(stack, eyes, pipeline, clock)
+        start_control(stack, control, pipeline)
         options = XrOptions(request.duration_s, request.screenshot, request.mirror_distance_m,
                             resolution_scale=scale, runtime_gaze=eyes is None,
                             calibration=None if eyes is None else eyes.recording)
@@ -88,7 +92,8 @@ def run_headset(request: XrRequest, clock) -> dict:
                  "screenshot": str(result.screenshot) if result.screenshot else None,
                  "calibration_frames": result.calibration_frames,
                  "states": result.states, "eyes": eye_stats(eyes, eye_worker),
-                 "outputs": output_stats(outputs, output_worker)}
+                 "outputs": output_stats(outputs, output_worker),
+                 "control": None if control is None else control.to_dict()}
         return mirror_stats(pipeline, result.frames, extra)
 
 
