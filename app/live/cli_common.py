@@ -43,11 +43,12 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                              "(/liveface/emotion NAME [I], /liveface/intensity I, "
                              "/liveface/mute 0|1); PORT alone listens on this machine only")
     parser.add_argument("--eye-camera", metavar="CAMERA",
-                        help="drive the avatar's gaze from an eye camera: its index, a "
-                             "recorded eye video, or `synthetic` (default: the headset's eye "
-                             "tracker when it has one, else the model's own gaze)")
+                        help="drive the avatar's gaze and blinks from an eye camera: its "
+                             "index, a recorded eye video, or `synthetic` (default: the "
+                             "headset's eye tracker when it has one, else the model's own)")
     parser.add_argument("--eye-profile", type=Path, help="the eye camera's calibration "
-                        "(default: the one `liveface calibrate eyes` saved)")
+                        "(default: the one `liveface run --calibrate-eyes` or `liveface "
+                        "calibrate eyes` saved)")
 
 
 def live_request(args: argparse.Namespace, config) -> dict:
