@@ -88,18 +88,18 @@ def _mic(args: argparse.Namespace, config) -> tuple[dict, str]:
 
 
 def _eyes(args: argparse.Namespace, config) -> tuple[dict, str]:
-    from app.eyes.calibration import load_schedule, save_profile
+    from app.eyes.calibration import (calibration_figures, describe_errors, load_schedule,
+                                      save_profile)
 
     schedule = load_schedule(args.targets)
     calibration = calibrate_from(args.camera, schedule)
     demo = args.camera == "synthetic" and args.profile is None  # never over the user's own
     path = None if demo else save_profile(calibration, args.profile)
     result = {"profile": None if path is None else str(path),
-              "targets_used": calibration.targets_used, "targets": len(schedule.targets_rad),
-              "error_deg": round(calibration.error_deg, 3)}
+              "targets": len(schedule.targets_rad), **calibration_figures(calibration)}
     where = "not saved (the synthetic eye; --profile saves it)" if demo else f"saved to {path}"
     text = (f"eye calibration: {result['targets_used']} of {result['targets']} targets, "
-            f"fit error {result['error_deg']:.2f} deg; {where}")
+            f"{describe_errors(calibration)}; {where}")
     return result, text
 
 

@@ -64,6 +64,7 @@ def test_a_quadratic_map_is_recovered_exactly():
     pupils = rng.uniform(0.2, 0.8, (9, 2))
     calibration = GazeCalibration.fit(pupils, mapped(pupils))
     assert calibration.coefficients.shape == (2, 6) and calibration.error_deg < 1e-9
+    assert calibration.holdout_error_deg < 1e-6  # any eight of them pin the map down
     unseen = rng.uniform(0.3, 0.7, (5, 2))
     got = np.array([calibration.gaze(*xy) for xy in unseen])
     np.testing.assert_allclose(got, mapped(unseen), atol=1e-9)
@@ -73,7 +74,11 @@ def test_few_targets_fall_back_to_affine_and_too_few_are_an_error():
     pupils = np.array([[0.4, 0.4], [0.6, 0.4], [0.5, 0.6], [0.45, 0.55]])
     gazes = pupils * 2.0 - 1.0
     calibration = GazeCalibration.fit(pupils, gazes)
-    assert calibration.coefficients.shape == (2, 3)
+    assert calibration.coefficients.shape == (2, 3) and calibration.holdout_error_deg < 1e-9
+    assert GazeCalibration.fit(pupils[:3], gazes[:3]).holdout_error_deg is None
+    noisy = gazes + np.random.default_rng(2).normal(0, 0.01, gazes.shape)
+    fitted = GazeCalibration.fit(pupils, noisy)
+    assert fitted.holdout_error_deg > fitted.error_deg  # a target left out is harder
     assert calibration.gaze(0.5, 0.5) == pytest.approx((0.0, 0.0), abs=1e-9)
     with pytest.raises(LivefaceError, match="at least 3"):
         GazeCalibration.fit(pupils[:2], gazes[:2])
@@ -101,6 +106,13 @@ def test_a_profile_round_trips_and_bad_ones_are_clear_errors(tmp_path):
     loaded = load_profile(path)
     np.testing.assert_array_equal(loaded.coefficients, calibration.coefficients)
     assert loaded.gaze(0.3, 0.6) == calibration.gaze(0.3, 0.6) and loaded.targets_used == 9
+    assert loaded.holdout_error_deg is None
+    older = calibration.to_dict()
+    del older["holdout_error_deg"]  # profiles written before that figure existed
+    path.write_text(json.dumps({**older, "holdout_error_deg": 0.8}))
+    assert load_profile(path).holdout_error_deg == 0.8
+    path.write_text(json.dumps(older))
+    assert load_profile(path).targets_used == 9
     with pytest.raises(LivefaceError, match="calibrate eyes"):
         load_profile(tmp_path / "none.json")
     for text in ("{not json", json.dumps({"coefficients": [[1, 2]], "error_deg": 0,
@@ -144,7 +156,8 @@ def test_the_synthetic_eye_calibrates_to_within_a_degree():
     calibration = synthetic_calibration()
     errors = held_out_errors_deg(calibration)
     print(f"synthetic eye: fit error {calibration.error_deg:.3f} deg over "
-          f"{calibration.targets_used} targets; held-out gazes mean {errors.mean():.3f} "
+          f"{calibration.targets_used} targets, {calibration.holdout_error_deg:.3f} deg "
+          f"leaving each out; gazes between targets mean {errors.mean():.3f} "
           f"max {errors.max():.3f} deg")
     assert calibration.targets_used == len(load_schedule().targets_rad)
     assert calibration.error_deg < 1.0 and errors.max() < 1.5

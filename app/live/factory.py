@@ -203,7 +203,7 @@ def finish_calibration(eyes: EyeTracking, recording) -> "GazeCalibration | None"
     """The calibration a finished run gives (on the eye worker's thread): fitted, saved as
     the profile, and reported; None, with a notice, when the run saw too little (the model
     then keeps making the gaze up)."""
-    from app.eyes.calibration import save_profile
+    from app.eyes.calibration import calibration_figures, describe_errors, save_profile
 
     try:
         calibration = recording.result()
@@ -212,13 +212,12 @@ def finish_calibration(eyes: EyeTracking, recording) -> "GazeCalibration | None"
         notice(f"eye calibration failed: {err}")
         eyes.outcome = {"error": str(err)}
         return None
-    eyes.outcome = {"targets_used": calibration.targets_used,
-                    "targets": len(recording.schedule.targets_rad),
-                    "error_deg": round(calibration.error_deg, 3),
+    eyes.outcome = {"targets": len(recording.schedule.targets_rad),
+                    **calibration_figures(calibration),
                     "profile": None if path is None else str(path)}
     where = f"saved to {path}" if path else "not saved (the synthetic eye; --eye-profile saves it)"
-    notice(f"eye calibration: {calibration.targets_used} targets, fit error "
-           f"{calibration.error_deg:.2f} deg; {where}.")
+    notice(f"eye calibration: {calibration.targets_used} targets, "
+           f"{describe_errors(calibration)}; {where}.")
     return calibration
 
 
