@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -210,6 +211,19 @@ def test_a_video_camera_is_paced_by_the_clock_and_loops(tmp_path):
     image, _ = camera.read()
     assert find_pupil(image).x < 0.4
     camera.stop()
+
+
+def test_camera_frames_of_every_usual_format_become_the_same_grey():
+    from app.eyes.camera import as_grey
+
+    grey = render_eye(0.2, -0.1)
+    bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    formats = [grey, grey[..., None], bgr, cv2.cvtColor(grey, cv2.COLOR_GRAY2BGRA),
+               grey.astype(np.uint16) << 8]
+    for image in formats:
+        out = as_grey(image)
+        assert out.dtype == np.uint8 and out.shape == grey.shape
+        assert np.abs(out.astype(int) - grey).max() <= 1
 
 
 def test_bad_cameras_are_clear_errors(tmp_path):

@@ -50,7 +50,16 @@ def open_eye_camera(spec: str, clock: Clock) -> EyeCamera:
 
 
 def as_grey(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    """8-bit grey from what cameras deliver: grey, BGR or BGRA, 8 or 16 bits (infrared
+    cameras often give 16), or one-channel (H, W, 1)."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    elif image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    return image
 
 
 class DeviceEyeCamera:
