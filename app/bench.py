@@ -13,7 +13,6 @@ Timing does not depend on the weights' values, so untrained weights give the sam
 """
 
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from app.audio.contract import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
+from app.machine import cpu_description
 from app.model.animator import Animator, generate_offline
 from app.model.config import ModelConfig
 from app.model.denoiser import Conditions, Denoiser
@@ -114,18 +114,6 @@ def _offline_pass_times(animator: Animator, steps: int, repeats: int,
     return _time_calls(one_pass, repeats, warmup=1)
 
 
-def _device_name() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores"
-
-
 def bench_model(animator: Animator, student_steps: int = 1000, teacher_frames: int = 50,
                 offline_passes: int = 5, teacher_steps: int | None = None) -> dict:
     """The JSON-ready figures of `liveface bench`; the teacher and the offline baseline
@@ -144,7 +132,7 @@ def bench_model(animator: Animator, student_steps: int = 1000, teacher_frames: i
     torch.set_num_threads(all_threads)
     student_all = _time_calls(_streaming_step(animator, 1, cpu), student_steps, 100)
     figures = {
-        "device": _device_name(),
+        "device": cpu_description(),
         "threads": 1,
         "student_step_ms": _percentiles_ms(student),
         "teacher_frame_ms": _percentiles_ms(teacher),

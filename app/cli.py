@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, help="output .glb (default: the shipped asset path)")
 
     bench = commands.add_parser("bench", help="print speed figures for this machine "
-                                "(the model by default; `bench render` for the renderer)")
+                                "(the model by default; `bench render` for the renderer, "
+                                "`bench eyes` for pupil tracking)")
     bench.add_argument("--json", action="store_true", help="print JSON")
     bench.add_argument("--steps", type=positive_int, default=1000,
                        help="student steps to time after warm-up")
@@ -78,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     bench_render.add_argument("--seconds", type=float, default=3.0, help="time per case")
     bench_render.add_argument("--json", action="store_true", help="print JSON")
     _add_avatar_flag(bench_render)
+    bench_eyes = bench_targets.add_parser("eyes", help="pupil tracking time per eye-camera frame")
+    bench_eyes.add_argument("--frames", type=positive_int, default=300,
+                            help="frames to track per camera size")
+    bench_eyes.add_argument("--json", action="store_true", help="print JSON")
     add_data_commands(commands)
     add_train_commands(commands)
     add_eval_command(commands)
@@ -189,6 +194,10 @@ def _cmd_bench(args: argparse.Namespace, config: Config) -> None:
         from app.render.bench import bench_render
 
         figures = bench_render(_load_avatar(args.avatar, config), seconds=args.seconds)
+    elif args.bench_target == "eyes":
+        from app.eyes.bench import bench_eyes
+
+        figures = bench_eyes(args.frames)
     else:
         figures = _bench_shipped_model(args.steps)
     if args.json:

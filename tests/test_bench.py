@@ -40,3 +40,12 @@ def test_student_and_teacher_are_timed_in_turns():
                                    warmup=(2, 1))
     assert len(first) == 10 and len(second) == 3
     assert "".join(calls) == "ss" + "t" + "ssst" * 3 + "s"
+
+
+def test_bench_eyes_prints_json(capsys):
+    assert main(["bench", "eyes", "--json", "--frames", "20"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert "cores" in figures["device"] and figures["frames"] == 20
+    for size in ("160x120", "640x480"):
+        assert 0 < figures[f"pupil_{size}_ms"]["p50"] <= figures[f"pupil_{size}_ms"]["p99"]
+        assert figures[f"found_{size}"] == 20  # the synthetic eye is always found

@@ -5,13 +5,12 @@ Each frame gets a new rig (so the morph path and uniforms really change) and end
 what a display loop pays. Numbers are reported, never asserted: they depend on the GPU.
 """
 
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
 from app.avatar.model import Avatar
+from app.machine import cpu_model
 from app.avatar.rig import RIG_INDEX, neutral_rig
 from app.avatar.texture_controls import TextureControls, texture_controls_from_rig
 from app.render.camera import portrait_view, stereo_views
@@ -47,15 +46,6 @@ def _frames_per_second(ctx, draw_frame, seconds: float) -> tuple[float, int]:
     return frames / (time.perf_counter() - start), frames
 
 
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def bench_render(avatar: Avatar, seconds: float = 3.0, samples: int = 4) -> dict:
     """Frames per second at 1280x720 (mono) and 2x1832x1920 (stereo, two targets)."""
     ctx = create_headless_context()
@@ -76,7 +66,7 @@ def bench_render(avatar: Avatar, seconds: float = 3.0, samples: int = 4) -> dict
     try:
         mono_fps, mono_frames = _frames_per_second(ctx, draw([mono_view]), seconds)
         stereo_fps, stereo_frames = _frames_per_second(ctx, draw(list(stereo)), seconds)
-        device = f"{ctx.info['GL_RENDERER']} ({ctx.info['GL_VERSION']}); CPU {_cpu_model()}"
+        device = f"{ctx.info['GL_RENDERER']} ({ctx.info['GL_VERSION']}); CPU {cpu_model()}"
     finally:
         for target in (mono, *eyes):
             target.release()
