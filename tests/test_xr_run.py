@@ -123,7 +123,7 @@ def test_the_eye_calibration_runs_in_the_headset_then_drives_the_gaze(monado, tm
     from app.eyes.calibration import load_profile, load_schedule
 
     profile = tmp_path / "eyes.json"
-    done = monado.run(liveface_run(tmp_path, 21, "--stand-in", "--eye-camera", "synthetic",
+    done = monado.run(liveface_run(tmp_path, 24, "--stand-in", "--eye-camera", "synthetic",
                                    "--calibrate-eyes", "--eye-profile", str(profile)))
     assert done.returncode == 0, done.stderr[-3000:]
     stats = json.loads((tmp_path / "x.json").read_text())
