@@ -22,7 +22,6 @@ builds the streaming animator from one.
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from app.errors import LivefaceError
+from app.files import write_atomic
 from app.model.animator import Animator
 from app.model.audio_encoder import AudioEncoder
 from app.model.codec import ExpressionCodec
@@ -92,12 +92,7 @@ def save_checkpoint(path: Path, state: dict, config: ModelConfig, kind: str) -> 
     tree = flatten(state, "s", tensors)
     metadata = {"format": FORMAT, "kind": kind, "config": json.dumps(config.to_dict()),
                 "tree": json.dumps(tree), "sha256": tensors_sha256(tensors)}
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def load_checkpoint(path: Path, kind: str | None = None, device: str = "cpu"

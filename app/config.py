@@ -16,6 +16,7 @@ from typing import Any
 from platformdirs import user_config_dir
 
 from app.errors import LivefaceError
+from app.files import write_atomic
 
 
 @dataclass
@@ -89,9 +90,8 @@ def save_user_setting(section: str, key: str, value: Any, path: Path | None = No
     config_from_dict(document.unwrap())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_text(tomlkit.dumps(document), encoding="utf-8")
-        temporary.replace(path)
+        text = tomlkit.dumps(document)
+        write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as err:
         raise LivefaceError(f"cannot write config file {path}: {err.strerror}.") from None
     return path

@@ -24,6 +24,7 @@ import numpy as np
 from platformdirs import user_config_dir
 
 from app.errors import LivefaceError
+from app.files import write_atomic
 from app.resources import resource_dir
 
 PROFILE_VERSION = 1
@@ -206,9 +207,8 @@ def save_profile(calibration: GazeCalibration, path: Path | None = None) -> Path
     path = path or default_profile_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", "utf-8")
-        temporary.replace(path)  # a crash mid-write leaves the old profile whole
+        text = json.dumps(calibration.to_dict(), indent=2) + "\n"
+        write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as err:
         raise LivefaceError(f"cannot write the eye calibration {path}: {err.strerror}.") from None
     return path

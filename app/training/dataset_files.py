@@ -6,32 +6,20 @@ it the mark of a complete clip (see `app.training.dataset` for the layout).
 """
 
 import json
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from app.audio.contract import SAMPLE_RATE_HZ
 from app.audio.io import write_wav
+from app.files import TMP_MARK, write_atomic
 from app.training.timeline import Phone, Timeline, Word
 
-TMP_MARK = ".tmp-"
 SUFFIXES = {"audio": ".wav", "timeline": ".timeline.json", "rig": ".rig.npy", "meta": ".json"}
 
 
 def clip_paths(clips_dir: Path, clip_id: str) -> dict[str, Path]:
     return {kind: clips_dir / f"{clip_id}{suffix}" for kind, suffix in SUFFIXES.items()}
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """`write(tmp)` writes the file under a temporary name, which then becomes `path`."""
-    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: Path, data) -> None:
