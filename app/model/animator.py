@@ -52,6 +52,11 @@ class Frame:
     audio_end_sample: Tensor  # (n,) long: the sample count of the audio each frame used
 
 
+# Frames of silence the audio encoder hears before a stream starts (see initial_state): as
+# many as the training windows' context before a clip's first frame.
+WARM_UP_FRAMES = 32
+
+
 class Animator(nn.Module):
     def __init__(self, config: ModelConfig, encoder: AudioEncoder, denoiser: Denoiser,
                  codec: ExpressionCodec):
@@ -76,15 +81,22 @@ class Animator(nn.Module):
         """Freshly initialised parts (load weights into them afterwards)."""
         return cls(config, AudioEncoder(config), Denoiser(config), ExpressionCodec(config))
 
+    @torch.inference_mode()
     def initial_state(self, batch: int, like: Tensor) -> AnimatorState:
-        """`like`: any tensor on the device and dtype the caller wants to run on."""
+        """`like`: any tensor on the device and dtype the caller wants to run on.
+
+        The audio encoder has heard `WARM_UP_FRAMES` of silence, as every training window is
+        preceded by context audio (silence before a clip starts): with an empty history its
+        first frames were unlike anything it trained on, and a silent clip began with the
+        lips apart."""
         c = self.config
-        return AnimatorState(
-            self.streaming_mel.initial_state(batch, like.device, like.dtype),
-            self.encoder.initial_state(batch, like.new_zeros(1)),
-            KVCache.empty(c, batch, like),
-            like.new_zeros(batch, 1, c.latent_size),
-            like.new_zeros(batch, 1, c.audio_channels), 0)
+        mel_state = self.streaming_mel.initial_state(batch, like.device, like.dtype)
+        silence = like.new_zeros(batch, WARM_UP_FRAMES * SAMPLES_PER_FRAME)
+        mel, mel_state = self.streaming_mel.step(mel_state, silence)
+        _, encoder_state = self.encoder(mel, self.encoder.initial_state(batch, like.new_zeros(1)))
+        return AnimatorState(mel_state, encoder_state, KVCache.empty(c, batch, like),
+                             like.new_zeros(batch, 1, c.latent_size),
+                             like.new_zeros(batch, 1, c.audio_channels), 0)
 
     @torch.inference_mode()
     def step(self, state: AnimatorState, block: Tensor, cond: Conditions, noise: Tensor,
