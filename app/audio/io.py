@@ -21,6 +21,8 @@ def read_audio(path: Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise LivefaceError(f"audio file {path} does not exist.")
+    if path.stat().st_size == 0:
+        raise LivefaceError(f"audio file {path} is empty (0 bytes); record or copy it again.")
     if path.suffix.lower() == ".raw":
         audio = np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.float32) / 32768.0
     else:
