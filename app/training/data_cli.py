@@ -1,4 +1,4 @@
-"""`liveface data build | report | align`: flags and printing; the work lives in the modules
+"""`liveface data build | recorded | report | align`: flags and printing; the work lives in the modules
 they call (`dataset_build`, `report`, `align`)."""
 
 import argparse
@@ -14,6 +14,12 @@ def add_data_commands(commands) -> None:
     data = commands.add_parser("data", help="build, inspect and align training data")
     actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     _add_build(actions)
+    recorded = actions.add_parser("recorded", help="align and animate a recorded corpus (a "
+                                  "person's speech with its words) as a data set")
+    recorded.add_argument("--out", type=Path, required=True, help="the data set folder")
+    recorded.add_argument("--corpus", default="asterisk-en", help="which corpus (default "
+                          "asterisk-en: Debian's asterisk-core-sounds-en-g722)")
+    recorded.add_argument("--limit", type=positive_int, help="only the first N prompts")
     report = actions.add_parser("report", help="hours per language, voice, emotion, split")
     report.add_argument("dir", type=Path, help="a built data set folder")
     report.add_argument("--plot", type=Path, help="write a PNG of one clip here")
@@ -42,7 +48,8 @@ def _add_build(actions) -> None:
 
 
 def run_data_command(args: argparse.Namespace) -> None:
-    {"build": _build, "report": _report, "align": _align}[args.data_command](args)
+    {"build": _build, "recorded": _recorded, "report": _report,
+     "align": _align}[args.data_command](args)
 
 
 def _build(args: argparse.Namespace) -> None:
@@ -89,6 +96,22 @@ class _ProgressBar:
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def _recorded(args: argparse.Namespace) -> None:
+    import json
+
+    from app.training.recorded import build_recorded
+
+    manifest = json.loads(build_recorded(args.out, args.corpus, args.limit).read_text())
+    splits = {}
+    for clip in manifest["clips"]:
+        splits[clip["split"]] = splits.get(clip["split"], 0) + 1
+    minutes = sum(clip["duration_s"] for clip in manifest["clips"]) / 60
+    print(f"{args.out}: {len(manifest['clips'])} clips of {manifest['build']['prompts']} "
+          f"prompts, {minutes:.1f} minutes "
+          f"({', '.join(f'{n} {split}' for split, n in sorted(splits.items()))}); "
+          f"{len(manifest['build']['skipped'])} left out (see manifest.json, build.skipped)")
 
 
 def _report(args: argparse.Namespace) -> None:
