@@ -109,14 +109,16 @@ class Run:
     dir: Path
     preset: Preset
     data_dir: Path
+    extra_data: tuple[Path, ...] = ()  # more data sets whose train splits join the windows
 
     def path(self, stage: str) -> Path:
         return self.dir / f"{stage}.safetensors"
 
 
 def open_run(run_dir: Path, data_dir: Path | None = None, preset: str | None = None,
-             runtime: Runtime | None = None) -> Run:
-    """A run folder: new (data and preset given) or existing (run.json read back)."""
+             runtime: Runtime | None = None, extra_data: tuple[Path, ...] | None = None) -> Run:
+    """A run folder: new (data and preset given) or existing (run.json read back);
+    `extra_data` (e.g. recorded speech, `app.training.recorded`) replaces the run's list."""
     run_dir = Path(run_dir)
     info_path = run_dir / "run.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
@@ -127,14 +129,17 @@ def open_run(run_dir: Path, data_dir: Path | None = None, preset: str | None = N
         raise LivefaceError(f"{run_dir} was started with preset {info['preset']!r}, not "
                             f"{preset!r}; use a new --run folder for another preset.")
     info = {"preset": preset or info.get("preset", "cpu"),
-            "data": str(Path(data_dir).resolve()) if data_dir else info["data"]}
+            "data": str(Path(data_dir).resolve()) if data_dir else info["data"],
+            "extra_data": ([str(Path(p).resolve()) for p in extra_data] if extra_data is not None
+                           else info.get("extra_data", []))}
     if runtime is None or runtime.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         # atomically: other ranks may be reading it at this moment
         partial = info_path.with_suffix(f".json.{os.getpid()}")
         partial.write_text(json.dumps(info, indent=1) + "\n")
         os.replace(partial, info_path)
-    return Run(run_dir, get_preset(info["preset"]), Path(info["data"]))
+    return Run(run_dir, get_preset(info["preset"]), Path(info["data"]),
+               tuple(Path(p) for p in info["extra_data"]))
 
 
 def check_resume(path: Path, resume: bool) -> dict | None:
@@ -467,7 +472,8 @@ def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tenso
 
 def window_dataset(run: Run, augmented: bool = True) -> WindowDataset:
     preset = run.preset
-    return WindowDataset(load_split(run.data_dir, "train"), preset.window_frames,
+    clips = [clip for data in (run.data_dir, *run.extra_data) for clip in load_split(data, "train")]
+    return WindowDataset(clips, preset.window_frames,
                          preset.context_frames, preset.augment if augmented else None,
                          preset.seed, preset.engine_balance)
 
@@ -587,3 +593,30 @@ def train(run: Run, runtime: Runtime, stage: str = "all", steps: int | None = No
 def stage_done(run: Run, stage: str) -> bool:
     path = run.path(stage)
     return path.is_file() and bool(load_checkpoint(path)[0]["done"])
+
+
+def seed_from_bundles(run: Run, models_dir: Path) -> list[str]:
+    """Write finished codec, teacher and offline checkpoints into a new run from exported
+    bundles (e.g. the shipped `assets/models`), so that `--init-from RUN/teacher.safetensors`
+    fine-tunes them and `liveface distill` distils from them. Returns the stages written."""
+    from app.checkpoints import OFFLINE_FILE, TEACHER_FILE, load_parts
+
+    written = []
+    for stage, name in (("teacher", TEACHER_FILE), ("offline", OFFLINE_FILE)):
+        path = Path(models_dir) / name
+        if not path.is_file():
+            continue
+        parts = load_parts(path)
+        net = DiffusionNet(parts.config, run.preset.context_frames)
+        net.encoder, net.denoiser = parts.encoder, parts.denoiser
+        done = {"step": 0, "total": 0, "done": True}
+        if not run.path("codec").is_file():
+            save_checkpoint(run.path("codec"), {"codec": parts.codec.state_dict(), **done},
+                            parts.config, "codec")
+            written.append("codec")
+        save_checkpoint(run.path(stage), {"model": net.state_dict(), "ema": net.state_dict(),
+                                          **done}, parts.config, stage)
+        written.append(stage)
+    if not written:
+        raise LivefaceError(f"{models_dir} holds no teacher or offline bundle to start from.")
+    return written

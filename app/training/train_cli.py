@@ -1,7 +1,8 @@
 """`liveface train | distill | export`: flags in, one call into the training stages.
 
     liveface train --data DIR --run RUN [--preset cpu] [--stage all] [--steps N]
-                   [--device cpu|cuda] [--resume]
+                   [--device cpu|cuda] [--resume] [--extra-data DIR ...]
+    liveface train --data DIR --run RUN --from-models assets/models
     liveface distill --run RUN [--steps N] [--device cpu|cuda]
     liveface export --run RUN --out assets/models/
 
@@ -49,6 +50,12 @@ def add_train_commands(subparsers) -> None:
     train.add_argument("--stage", choices=("codec", "teacher", "offline", "all"), default="all")
     train.add_argument("--steps", type=_steps, help="override the stage's step count")
     train.add_argument("--resume", action="store_true", help="continue from RUN's checkpoints")
+    train.add_argument("--extra-data", type=Path, action="append", help="another data set whose "
+                       "train split joins the windows (repeatable), e.g. recorded speech from "
+                       "`liveface data recorded`")
+    train.add_argument("--from-models", type=Path, help="start a new run from exported bundles "
+                       "(e.g. assets/models): writes its codec, teacher and offline as finished "
+                       "stages, to fine-tune with --init-from RUN/teacher.safetensors or distil")
     train.add_argument("--init-from", type=Path, help="fine-tune the stage from this finished "
                        "checkpoint (e.g. OTHER_RUN/teacher.safetensors; same codec)")
     _add_device(train)
@@ -81,7 +88,14 @@ def run_train_command(args: argparse.Namespace, config=None) -> None:
     runtime = start_runtime(args.device)
     try:
         if args.command == "train":
-            run = open_run(args.run, args.data, args.preset, runtime)
+            extra = tuple(args.extra_data) if args.extra_data else None
+            run = open_run(args.run, args.data, args.preset, runtime, extra)
+            if args.from_models:
+                from app.training.train import seed_from_bundles
+
+                stages = seed_from_bundles(run, args.from_models)
+                print(f"{run.dir}: {', '.join(stages)} taken from {args.from_models}")
+                return
             train(run, runtime, args.stage, args.steps, args.resume, args.init_from)
         else:
             run = open_run(args.run, runtime=runtime)
