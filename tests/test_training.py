@@ -33,8 +33,10 @@ from app.training.train import (
     Runtime,
     denoiser_losses,
     initialise_from,
+    load_denoiser,
     open_run,
     own_past,
+    stage_done,
     train,
     train_codec,
     train_denoiser,
@@ -250,6 +252,38 @@ def test_fine_tuning_starts_from_another_runs_weights(data_dir, tmp_path):
     train_denoiser(unfinished, CPU, "teacher", steps=4, stop_at=2)
     with pytest.raises(LivefaceError, match="not a finished"):
         initialise_from(model, ema, unfinished.path("teacher"), "teacher")
+
+
+def test_a_run_starts_from_exported_bundles_and_joins_extra_data(data_dir, tmp_path):
+    """--from-models makes finished stages of the bundles (their weights, unchanged), and
+    --extra-data adds another data set's train clips to the windows."""
+    source = tmp_path / "source"
+    assert train_cli.main(["train", "--data", str(data_dir), "--run", str(source), "--preset",
+                           "tiny", "--steps", "3"]) == 0
+    assert train_cli.main(["distill", "--run", str(source), "--steps", "2"]) == 0
+    models = tmp_path / "models"
+    assert train_cli.main(["export", "--run", str(source), "--out", str(models)]) == 0
+    base = tmp_path / "base"
+    assert train_cli.main(["train", "--data", str(data_dir), "--run", str(base), "--preset",
+                           "tiny", "--from-models", str(models)]) == 0
+    for stage in ("codec", "teacher", "offline"):
+        assert stage_done(open_run(base), stage)
+    shipped = load_parts(models / "liveface-teacher.safetensors")
+    seeded, _ = load_denoiser(open_run(base), "teacher", CPU.device)
+    for name, value in shipped.denoiser.state_dict().items():
+        assert torch.equal(seeded.denoiser.state_dict()[name], value), name
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    (tuned / "codec.safetensors").write_bytes((base / "codec.safetensors").read_bytes())
+    assert train_cli.main(["train", "--data", str(data_dir), "--run", str(tuned), "--preset",
+                           "tiny", "--extra-data", str(data_dir), "--stage", "teacher",
+                           "--steps", "2", "--init-from", str(base / "teacher.safetensors")]) == 0
+    run = open_run(tuned)
+    assert run.extra_data == (data_dir.resolve(),)
+    alone = window_dataset(open_run(base))
+    assert len(window_dataset(run).clips) == 2 * len(alone.clips)
+    assert train_cli.main(["train", "--data", str(data_dir), "--run", str(tmp_path / "none"),
+                           "--preset", "tiny", "--from-models", str(tmp_path)]) == 2
 
 
 def test_offline_windows_share_one_noise_level_and_causal_frames_do_not(data_dir, tmp_path):
