@@ -249,7 +249,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # the command line as given, for records that name it
     try:
         _COMMANDS[args.command](args, load_config(args.config))
     except LivefaceError as err:

@@ -1,8 +1,10 @@
 """The `liveface eval` command: wiring between flags, data and `app.training.evaluate`."""
 
 import argparse
+import datetime
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 from platformdirs import user_cache_dir
@@ -11,6 +13,7 @@ from app.errors import LivefaceError
 from app.resources import asset_path
 
 MODEL_CARD = "model-card.json"
+TEST_FIGURES = "eval-test.json"  # the test split's figures of the weights beside it
 
 
 def add_eval_command(subparsers) -> None:
@@ -20,6 +23,13 @@ def add_eval_command(subparsers) -> None:
                         "(default: the shipped assets/models)")
     parser.add_argument("--data", type=Path, help="a data set built by `liveface data build` "
                         "(default: rebuild the shipped model's data set into the cache)")
+    parser.add_argument("--split", choices=("val", "validation", "test"), default="val",
+                        help="val (default): what every choice is made on; test: scored once "
+                        "for the weights that ship, and written to MODELS/eval-test.json")
+    parser.add_argument("--recorded", type=Path, help="the recorded corpus as a data set (from "
+                        "`liveface data recorded`; default: built into the cache)")
+    parser.add_argument("--only", help="score only these models and baselines (comma list, "
+                        "e.g. student,loudness)")
     parser.add_argument("--max-clips", type=int, default=12, help="clips per set (default 12)")
     parser.add_argument("--audio", type=Path, help="score one recording instead of the sets")
     parser.add_argument("--text", help="the words spoken in --audio (English)")
@@ -36,7 +46,7 @@ def add_eval_command(subparsers) -> None:
 
 
 def run_eval_command(args: argparse.Namespace, config=None) -> None:
-    from app.training.evaluate import evaluate, mean_face_predictor, predictors
+    from app.training.evaluate import eval_sets, evaluate, predictors
     from app.training.teacher import default_geometry
 
     models_dir = args.models or asset_path("models")
@@ -47,14 +57,67 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
         results = _probe(models_dir, data, args.probe_clips, args.max_clips, args.lookahead_ms)
         print(json.dumps(results, indent=2) if args.json else _probe_table(results))
         return
-    models = predictors(models_dir)
     if args.audio:
+        models = _chosen(predictors(models_dir), args.only)
         results = _evaluate_recording(models, args.audio, args.text, default_geometry())
-    else:
-        data = args.data or _cached_data(models_dir)
-        models["mean_face"] = mean_face_predictor(data)
-        results = evaluate(models, _sets(args.max_clips, data), default_geometry())
+        print(json.dumps(results, indent=2) if args.json else _table(results))
+        return
+    split = "test" if args.split == "test" else "validation"
+    data = args.data or _cached_data(models_dir)
+    recorded = None
+    if split == "validation":
+        recorded = args.recorded or cached_recorded()
+    models = _chosen(predictors(models_dir, data), args.only)
+    results = evaluate(models, eval_sets(data, split, args.max_clips, recorded),
+                       default_geometry())
+    if split == "test" and args.only is None:
+        written = _write_test_figures(models_dir, data, results, getattr(args, "argv", []))
+        print(f"wrote {written}", file=sys.stderr)
     print(json.dumps(results, indent=2) if args.json else _table(results))
+
+
+def _chosen(models: dict, only: str | None) -> dict:
+    if only is None:
+        return models
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in models]
+    if unknown or not names:
+        raise LivefaceError(f"--only {only}: choose among {', '.join(models)}.")
+    return {n: models[n] for n in names}
+
+
+def _write_test_figures(models_dir: Path, data: Path, results: dict, argv: list[str]) -> Path:
+    """The test split's figures of the weights in `models_dir`, with what they came from."""
+    from app.files import write_atomic
+    from app.machine import cpu_description
+    from app.training.dataset_manifest import load_manifest
+    from app.training.evaluate import MODEL_FILES
+
+    record = {"split": "test", "date": datetime.date.today().isoformat(),
+              "command": "liveface " + " ".join(argv),
+              "machine": cpu_description(), "data_plan_hash": load_manifest(data).plan_hash,
+              "models": {name: _sha256(models_dir / file) for name, file in MODEL_FILES.items()},
+              "results": results}
+    path = models_dir / TEST_FIGURES
+    text = json.dumps(record, indent=1) + "\n"
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+    return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cached_recorded() -> Path:
+    """The recorded corpus, aligned and animated into the user's cache (a few minutes the
+    first time; then read back)."""
+    from app.training.recorded import build_recorded
+
+    out = Path(user_cache_dir("liveface")) / "recorded-asterisk-en"
+    if not (out / "manifest.json").is_file():
+        print(f"aligning the recorded corpus into {out} (once, a few minutes)", file=sys.stderr)
+        build_recorded(out, log=lambda line: print(line, file=sys.stderr))
+    return out
 
 
 def _evaluate_recording(models, audio: Path, text: str, geometry) -> dict:
@@ -95,14 +158,6 @@ def _probe_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _sets(max_clips: int, data: Path) -> dict:
-    from app.training.evaluate import heldout_clips, real_speech_clips
-
-    return {"heldout_voices": heldout_clips(data, "heldout_voices", max_clips),
-            "heldout_languages": heldout_clips(data, "heldout_languages", max_clips),
-            "real_speech": real_speech_clips(max_clips)}
-
-
 def _cached_data(models_dir: Path) -> Path:
     """The shipped model's data set, rebuilt (deterministically) into the user's cache."""
     from app.training.dataset import legacy_arguments
@@ -126,17 +181,27 @@ def _cached_data(models_dir: Path) -> Path:
 
 
 def _table(results: dict) -> str:
-    from app.training.evaluate import METRICS
-
+    """One row per model and set: the figures, then the pooled closure counts (the
+    headline: closed / phones over all clips of the set). Per-clip rates are in --json."""
+    shown = ("lve_mm", "mve_mm", "fdd", "lag_ms", "jitter")
     counts = (("p/b/m closed", "bilabial_closed", "bilabial_phones"),
+              ("vowels shut", "vowels_closed", "vowels"),
               ("silences closed", "silences_closed", "silences"))
-    lines = [f"{'model':9s} {'set':18s} " + " ".join(f"{m:>16s}" for m in METRICS)
-             + "".join(f" {title:>16s}" for title, _, _ in counts)]
+    lines = [f"{'model':16s} {'set':17s} " + " ".join(f"{m:>7s}" for m in shown)
+             + "".join(f" {title:>17s}" for title, _, _ in counts)]
     for model, sets in results.items():
         rows = sets.items() if all(isinstance(v, dict) for v in sets.values()) else [("clip", sets)]
         for set_name, figures in rows:
-            cells = " ".join(f"{'-' if figures[m] is None else figures[m]:>16}" for m in METRICS)
-            cells += "".join(f" {f'{figures[part]} of {figures[whole]}':>16s}"
+            cells = " ".join(f"{_cell(figures[m]):>7s}" for m in shown)
+            cells += "".join(f" {_count(figures[part], figures[whole]):>17s}"
                              for _, part, whole in counts)
-            lines.append(f"{model:9s} {set_name:18s} {cells}")
+            lines.append(f"{model:16s} {set_name:17s} {cells}")
     return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _count(part: int, whole: int) -> str:
+    return f"{part} of {whole} ({100 * part / whole:.0f}%)" if whole else "0 of 0"

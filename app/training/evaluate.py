@@ -1,16 +1,22 @@
 """`liveface eval`: the student, the teacher and the offline baseline on speech none of
-them trained on, scored with `app.training.metrics` against the procedural teacher.
+them trained on, scored with `app.training.metrics` against the procedural teacher, beside
+the baselines of `app.training.baselines` and the data's mean face.
 
-Three sets:
-- heldout_voices: test clips of training languages spoken by voices kept out of training
-  (and whose speaker no other engine's training voice shares);
-- heldout_languages: test clips of languages kept out of training altogether;
-- real_speech: recorded English (Debian's pocketsphinx-testdata), force-aligned, with the
-  teacher's animation of that alignment as the reference.
+Two splits, each of three sets. "validation" is what every choice of recipe, weight or
+checkpoint is made on; "test" is scored once, for the weights that ship:
+- heldout_voices: clips of training languages spoken by voices kept out of training (and
+  whose speaker no other engine's training voice shares): the data build's validation
+  voices, or its test voices;
+- heldout_languages: clips of languages kept out of training altogether; their voices are
+  dealt alternately (in name order) to validation and test, so the two share no voice;
+- real_speech: recorded English, force-aligned, with the teacher's animation of that
+  alignment as the reference. Validation: the recorded corpus' validation prompts (new
+  sentences of a speaker heard in training, `app.training.recorded`); test: Debian's
+  pocketsphinx-testdata, whose speakers no training data holds.
 Each model gets the same audio and a fixed noise seed. A set's figure is the mean over its
-clips (closure rates over the clips that have bilabials or long silences). Beside the
-models, "mean_face" scores the training data's average face held still: the floor a model
-has to beat.
+clips (closure rates over the clips that have bilabials or long silences), and the closure
+counts pooled over the clips: the headline, since a rate of a few phones per clip moves in
+big steps.
 """
 
 import json
@@ -26,6 +32,7 @@ from app.audio.features import LogMel
 from app.audio.io import read_audio
 from app.avatar.landmarks import FaceGeometry
 from app.checkpoints import OFFLINE_FILE, STUDENT_FILE, TEACHER_FILE, load_animator, load_parts
+from app.errors import LivefaceError
 from app.inference import animate_audio
 from app.model.animator import generate_offline
 from app.model.denoiser import Conditions
@@ -37,6 +44,9 @@ from app.training.speech.registry import speaker_of
 from app.training.timeline import Timeline
 
 MODELS = ("student", "teacher", "offline")
+BASELINE_NAMES = ("still_face", "mean_face", "loudness", "phone_recogniser")
+SPLITS = ("validation", "test")
+MIN_RECORDED_S = 2.0  # recorded validation prompts shorter than this are single words
 SETS = ("heldout_voices", "heldout_languages", "real_speech")
 METRICS = ("lve_mm", "mve_mm", "fdd", "bilabial_closure", "silence_closure", "lag_ms", "jitter",
            "vowel_closure")
@@ -82,10 +92,16 @@ def offline_predictor(path: Path) -> Predictor:
     return predict
 
 
-def predictors(models_dir: Path) -> dict[str, Predictor]:
-    return {"student": streaming_predictor(models_dir / MODEL_FILES["student"], steps=1),
-            "teacher": streaming_predictor(models_dir / MODEL_FILES["teacher"]),
-            "offline": offline_predictor(models_dir / MODEL_FILES["offline"])}
+def predictors(models_dir: Path, data_dir: Path | None = None) -> dict[str, Predictor]:
+    """The three models, then the baselines (the mean face when the data is given)."""
+    from app.training.baselines import BASELINES
+
+    models = {"student": streaming_predictor(models_dir / MODEL_FILES["student"], steps=1),
+              "teacher": streaming_predictor(models_dir / MODEL_FILES["teacher"]),
+              "offline": offline_predictor(models_dir / MODEL_FILES["offline"])}
+    if data_dir is not None:
+        models["mean_face"] = mean_face_predictor(data_dir)
+    return {**models, **BASELINES}
 
 
 def mean_face_predictor(data_dir: Path) -> Predictor:
@@ -98,22 +114,61 @@ def mean_face_predictor(data_dir: Path) -> Predictor:
     return lambda audio: np.repeat(mean[None], -(-len(audio) // SAMPLES_PER_FRAME), axis=0)
 
 
-def heldout_clips(data_dir: Path, kind: str, max_clips: int) -> list[EvalClip]:
-    """The first `max_clips` test clips of one held-out kind, in manifest order, leaving out
-    voices whose speaker also trains (another engine's voice of the same recordings, which
-    data sets built before splits kept speakers together may hold): not an unheard voice."""
+def heldout_clips(data_dir: Path, kind: str, max_clips: int, split: str = "test"
+                  ) -> list[EvalClip]:
+    """The first `max_clips` clips of one held-out kind in one split, in manifest order,
+    leaving out voices whose speaker also trains (another engine's voice of the same
+    recordings, which data sets built before splits kept speakers together may hold)."""
     manifest = load_manifest(data_dir)
     trained = {speaker_of(e.engine, e.voice) for e in manifest.clips if e.split == "train"}
-    entries = [e for e in manifest.clips if e.split == "test" and e.heldout == kind
+    entries = [e for e in manifest.clips if _in_split(e, kind, split, manifest.clips)
                and speaker_of(e.engine, e.voice) not in trained][:max_clips]
-    return [EvalClip(e.id, read_audio(manifest.path(e.audio)),
-                     timeline_from_dict(json.loads(manifest.path(e.timeline).read_text())),
-                     np.load(manifest.path(e.rig))) for e in entries]
+    return [_clip(manifest, e) for e in entries]
+
+
+def _in_split(entry, kind: str, split: str, entries) -> bool:
+    if kind == "heldout_voices":  # the build's validation voices are held out too
+        return entry.split == split and (split == "validation" or entry.heldout == kind)
+    if entry.heldout != kind:
+        return False
+    voices = sorted({e.voice for e in entries if e.heldout == kind})
+    return SPLITS[voices.index(entry.voice) % 2] == split
+
+
+def _clip(manifest, entry) -> EvalClip:
+    return EvalClip(entry.id, read_audio(manifest.path(entry.audio)),
+                    timeline_from_dict(json.loads(manifest.path(entry.timeline).read_text())),
+                    np.load(manifest.path(entry.rig)))
 
 
 def real_speech_clips(max_clips: int) -> list[EvalClip]:
+    """The recorded test set (pocketsphinx-testdata), aligned and animated."""
     return [EvalClip(clip.id, aligned.audio, aligned.timeline, aligned.rig)
             for clip, aligned in real_speech_set()[:max_clips]]
+
+
+def recorded_clips(recorded_dir: Path, max_clips: int) -> list[EvalClip]:
+    """The recorded corpus' validation prompts of at least `MIN_RECORDED_S` (sentences, not
+    single words), in name order."""
+    manifest = load_manifest(recorded_dir)
+    entries = [e for e in manifest.clips
+               if e.split == "validation" and e.duration_s >= MIN_RECORDED_S][:max_clips]
+    return [_clip(manifest, e) for e in entries]
+
+
+def eval_sets(data_dir: Path, split: str, max_clips: int, recorded_dir: Path | None
+              ) -> dict[str, list[EvalClip]]:
+    """The three sets of one split (see the module's docstring)."""
+    if split == "validation":
+        if recorded_dir is None:
+            raise LivefaceError("the validation split needs the recorded corpus "
+                                "(`liveface data recorded`).")
+        real = recorded_clips(recorded_dir, max_clips)
+    else:
+        real = real_speech_clips(max_clips)
+    return {"heldout_voices": heldout_clips(data_dir, "heldout_voices", max_clips, split),
+            "heldout_languages": heldout_clips(data_dir, "heldout_languages", max_clips, split),
+            "real_speech": real}
 
 
 def score(predict: Predictor, clips: list[EvalClip], geometry: FaceGeometry) -> dict[str, float]:
