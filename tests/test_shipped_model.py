@@ -9,6 +9,7 @@ from app.avatar.rig import RIG_INDEX, RIG_MAX, RIG_MIN
 from app.checkpoints import STUDENT_FILE, load_animator
 from app.inference import animate_audio
 from app.resources import asset_path
+from app.training.realspeech import TESTDATA_DIR
 from app.training.teacher import default_geometry
 
 STUDENT = asset_path("models", STUDENT_FILE)
@@ -72,8 +73,8 @@ def test_bad_audio_gives_sane_frames(student, speech_then_silence, kind):
         audio[::997] = np.inf
     rig = animate_audio(student, audio).rig
     assert np.all(np.isfinite(rig)) and np.all((rig >= RIG_MIN) & (rig <= RIG_MAX))
-    if kind == "silence":
-        assert np.median(default_geometry().lip_gap_mm(rig)[10:]) < 2.0
+    if kind == "silence":  # closed from the first frame (the silence metric's 2 mm)
+        assert np.max(default_geometry().lip_gap_mm(rig)) < 2.0
 
 
 @pytest.mark.parametrize("emotion, control, sign", [
@@ -91,3 +92,48 @@ def test_emotion_changes_the_face_and_lips_still_follow(student, speech_then_sil
     change = float(np.mean(moved[:, index]) - np.mean(neutral[:, index]))
     assert sign * change > 0.1, f"{emotion} should move {control}"
     assert _loudness_correlation(moved, audio) > 0.2, "the lips still follow the speech"
+
+
+# ---- the recorded test set: the model against what needs no model ----
+
+needs_real_speech = pytest.mark.skipif(
+    not TESTDATA_DIR.is_dir(), reason="apt-get install pocketsphinx-testdata (CI installs it)")
+
+
+@pytest.fixture(scope="module")
+def recorded_scores(student):
+    """Pooled figures on the ten recordings of pocketsphinx-testdata (speakers no training
+    data holds) for the shipped student, the loudness stand-in and the still faces."""
+    from app.training.baselines import loudness, still_face
+    from app.training.evaluate import real_speech_clips, score
+
+    clips = real_speech_clips(10)
+    mean_face = np.concatenate([c.reference for c in clips]).mean(axis=0)  # the floor of LVE
+    predictors = {"student": lambda audio: animate_audio(student, audio).rig,
+                  "loudness": loudness, "still_face": still_face,
+                  "mean_face": lambda audio: np.repeat(mean_face[None], -(-len(audio) // 320),
+                                                       axis=0)}
+    return {name: score(predict, clips, default_geometry())
+            for name, predict in predictors.items()}
+
+
+@needs_real_speech
+def test_student_beats_the_faces_that_ignore_the_audio_on_recorded_speech(recorded_scores):
+    """Thresholds with headroom below the shipped weights' figures (see the README's
+    quality section): they fail for the stand-in or a still face in the model's place."""
+    student = recorded_scores["student"]
+    assert student["lve_mm"] < 0.8 * recorded_scores["still_face"]["lve_mm"]
+    # the mean face is the best a face that ignores the audio can do on LVE
+    assert student["lve_mm"] < 0.95 * recorded_scores["mean_face"]["lve_mm"]
+    assert student["lve_mm"] < 0.5 * recorded_scores["loudness"]["lve_mm"]
+
+
+@needs_real_speech
+def test_student_closes_on_pbm_without_shutting_vowels_on_recorded_speech(recorded_scores):
+    student, stand_in = recorded_scores["student"], recorded_scores["loudness"]
+    closed = student["bilabial_closed"] / student["bilabial_phones"]
+    shut = student["vowels_closed"] / student["vowels"]
+    assert closed >= 0.25, f"p/b/m closed on {closed:.0%} of recorded phones"
+    assert shut <= 0.15, f"{shut:.0%} of recorded vowels shut"
+    assert closed - shut > stand_in["bilabial_closed"] / stand_in["bilabial_phones"] + 0.1
+    assert student["silences_closed"] == student["silences"]
