@@ -121,11 +121,12 @@ def test_eval_one_recording(tiny_models, capsys):
 def test_eval_probe_reports_an_auc_per_feature_set_and_set(tiny_models, capsys):
     data, models = tiny_models
     capsys.readouterr()
-    assert main(["eval", "--probe", "--models", str(models), "--data", str(data),
-                 "--max-clips", "3", "--probe-clips", "8", "--lookahead-ms", "40",
+    assert main(["eval", "--probe", "--split", "test", "--models", str(models), "--data",
+                 str(data), "--max-clips", "3", "--probe-clips", "8", "--lookahead-ms", "40",
                  "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert results["lookahead_ms"] == 40 and 0 < results["training_clips"] <= 8
+    assert results["split"] == "test"
     for name in ("log_mel", "student_encoder"):
         assert set(results[name]) == {"training", "heldout_voices", "real_speech",
                                       "real_speech_within"}

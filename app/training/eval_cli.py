@@ -52,9 +52,12 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
     models_dir = args.models or asset_path("models")
     if bool(args.audio) != bool(args.text):
         raise LivefaceError("--audio and --text go together: the words spoken in the recording.")
+    split = "test" if args.split == "test" else "validation"
     if args.probe:
         data = args.data or _cached_data(models_dir)
-        results = _probe(models_dir, data, args.probe_clips, args.max_clips, args.lookahead_ms)
+        recorded = (args.recorded or cached_recorded()) if split == "validation" else None
+        results = _probe(models_dir, data, args.probe_clips, args.max_clips, args.lookahead_ms,
+                         split, recorded)
         print(json.dumps(results, indent=2) if args.json else _probe_table(results))
         return
     if args.audio:
@@ -62,7 +65,6 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
         results = _evaluate_recording(models, args.audio, args.text, default_geometry())
         print(json.dumps(results, indent=2) if args.json else _table(results))
         return
-    split = "test" if args.split == "test" else "validation"
     data = args.data or _cached_data(models_dir)
     recorded = None
     if split == "validation":
@@ -130,7 +132,7 @@ def _evaluate_recording(models, audio: Path, text: str, geometry) -> dict:
 
 
 def _probe(models_dir: Path, data: Path, train_clips: int, max_clips: int,
-           lookahead_ms: int) -> dict:
+           lookahead_ms: int, split: str, recorded: Path | None) -> dict:
     from app.checkpoints import STUDENT_FILE, load_parts
     from app.training.probe import Featuriser, probe_aucs, probe_sets, training_clips
 
@@ -140,8 +142,9 @@ def _probe(models_dir: Path, data: Path, train_clips: int, max_clips: int,
         raise LivefaceError("--probe-clips: the probe needs at least 2 training clips.")
     student = load_parts(models_dir / STUDENT_FILE)
     lookahead = lookahead_ms // 20
-    train, sets = training_clips(data, train_clips), probe_sets(data, max_clips)
-    return {"lookahead_ms": lookahead_ms, "training_clips": len(train),
+    train = training_clips(data, train_clips)
+    sets = probe_sets(data, max_clips, split, recorded)
+    return {"lookahead_ms": lookahead_ms, "training_clips": len(train), "split": split,
             "log_mel": probe_aucs(train, sets, Featuriser(student.config, None, lookahead)),
             "student_encoder": probe_aucs(train, sets, Featuriser(student.config,
                                                                   student.encoder, lookahead))}
@@ -150,7 +153,7 @@ def _probe(models_dir: Path, data: Path, train_clips: int, max_clips: int,
 def _probe_table(results: dict) -> str:
     sets = list(results["log_mel"])
     title = (f"p/b/m against other speech, ROC AUC ({results['training_clips']} training "
-             f"clips, {results['lookahead_ms']} ms look-ahead)")
+             f"clips, {results['lookahead_ms']} ms look-ahead, {results['split']} split)")
     lines = [title,
              f"{'features':16s} " + " ".join(f"{s:>18s}" for s in sets)]
     for name in ("log_mel", "student_encoder"):

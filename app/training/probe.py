@@ -37,7 +37,7 @@ from app.model.config import ModelConfig
 from app.training.augment import AugmentConfig, augment
 from app.training.dataset_files import timeline_from_dict
 from app.training.dataset_manifest import load_manifest
-from app.training.evaluate import heldout_clips, real_speech_clips
+from app.training.evaluate import eval_sets
 from app.training.timeline import SILENCE, Timeline
 from app.training.visemes import is_bilabial
 
@@ -170,12 +170,13 @@ def training_clips(data_dir: Path, count: int, seed: int = 0) -> list[ProbeClip]
             for e in order[:count]]
 
 
-def probe_sets(data_dir: Path, max_clips: int) -> dict[str, list[ProbeClip]]:
-    """The evaluation's held-out voices and recorded speech, as probe clips."""
-    return {"heldout_voices": [ProbeClip(c.audio, c.timeline)
-                               for c in heldout_clips(data_dir, "heldout_voices", max_clips)],
-            "real_speech": [ProbeClip(c.audio, c.timeline)
-                            for c in real_speech_clips(max_clips)]}
+def probe_sets(data_dir: Path, max_clips: int, split: str = "validation",
+               recorded_dir: Path | None = None) -> dict[str, list[ProbeClip]]:
+    """The evaluation's held-out voices and recorded speech of one split, as probe clips
+    (see `app.training.evaluate.eval_sets`)."""
+    sets = eval_sets(data_dir, split, max_clips, recorded_dir)
+    return {name: [ProbeClip(c.audio, c.timeline) for c in sets[name]]
+            for name in ("heldout_voices", "real_speech")}
 
 
 def probe_aucs(train: list[ProbeClip], sets: dict[str, list[ProbeClip]],
