@@ -5,6 +5,7 @@ import json
 import pytest
 
 from app.cli import main
+from app.training.eval_cli import PROBE_FEATURES
 from app.training.evaluate import BASELINE_NAMES, METRICS, MODELS, SETS
 from app.training.metrics import COUNTS
 from app.training.realspeech import TESTDATA_DIR, real_speech_clips
@@ -127,7 +128,7 @@ def test_eval_probe_reports_an_auc_per_feature_set_and_set(tiny_models, capsys):
     results = json.loads(capsys.readouterr().out)
     assert results["lookahead_ms"] == 40 and 0 < results["training_clips"] <= 8
     assert results["split"] == "test"
-    for name in ("log_mel", "student_encoder"):
+    for name in PROBE_FEATURES:
         assert set(results[name]) == {"training", "heldout_voices", "real_speech",
                                       "real_speech_within"}
         assert all(v is None or 0.0 <= v <= 1.0 for v in results[name].values())

@@ -13,7 +13,8 @@ from app.errors import LivefaceError
 from app.resources import asset_path
 
 MODEL_CARD = "model-card.json"
-TEST_FIGURES = "eval-test.json"  # the test split's figures of the weights beside it
+TEST_FIGURES = "eval-test.json"
+PROBE_FEATURES = ("log_mel", "student_encoder", "sphinx_gmm", "log_mel+sphinx_gmm")  # the test split's figures of the weights beside it
 
 
 def add_eval_command(subparsers) -> None:
@@ -144,10 +145,14 @@ def _probe(models_dir: Path, data: Path, train_clips: int, max_clips: int,
     lookahead = lookahead_ms // 20
     train = training_clips(data, train_clips)
     sets = probe_sets(data, max_clips, split, recorded)
+    config = student.config
+    featurisers = {"log_mel": Featuriser(config, None, lookahead),
+                   "student_encoder": Featuriser(config, student.encoder, lookahead),
+                   "sphinx_gmm": Featuriser(config, None, lookahead, sphinx=True, with_mel=False),
+                   "log_mel+sphinx_gmm": Featuriser(config, None, lookahead, sphinx=True)}
     return {"lookahead_ms": lookahead_ms, "training_clips": len(train), "split": split,
-            "log_mel": probe_aucs(train, sets, Featuriser(student.config, None, lookahead)),
-            "student_encoder": probe_aucs(train, sets, Featuriser(student.config,
-                                                                  student.encoder, lookahead))}
+            **{name: probe_aucs(train, sets, featurise)
+               for name, featurise in featurisers.items()}}
 
 
 def _probe_table(results: dict) -> str:
@@ -155,9 +160,9 @@ def _probe_table(results: dict) -> str:
     title = (f"p/b/m against other speech, ROC AUC ({results['training_clips']} training "
              f"clips, {results['lookahead_ms']} ms look-ahead, {results['split']} split)")
     lines = [title,
-             f"{'features':16s} " + " ".join(f"{s:>18s}" for s in sets)]
-    for name in ("log_mel", "student_encoder"):
-        lines.append(f"{name:16s} " + " ".join(f"{results[name][s]:>18}" for s in sets))
+             f"{'features':18s} " + " ".join(f"{s:>18s}" for s in sets)]
+    for name in PROBE_FEATURES:
+        lines.append(f"{name:18s} " + " ".join(f"{results[name][s]:>18}" for s in sets))
     return "\n".join(lines)
 
 

@@ -6,9 +6,12 @@ split: each 20 ms frame is described by features of the audio up to its end (plu
 0 inside any other speech phone; silences are left out. Its ROC AUC on the held-out voices and
 on recorded speech says how far the closures the metrics count can be heard at all by a
 model trained on these voices: 1 tells every p/b/m frame from every other speech frame, 0.5 is
-chance. Two feature sets:
+chance. The feature sets (front-end candidates):
 - `log_mel`: the raw log-mel of the last 80 ms (eight 10 ms frames), what the front end gives;
-- `student_encoder`: the student bundle's audio encoder output for the frame and the one before.
+- `student_encoder`: the student bundle's audio encoder output for the frame and the one before;
+- `sphinx_gmm`: pocketsphinx's en-us acoustic model (trained on recorded US English) scored
+  causally (`app.audio.sphinx_gmm`): its 42 phone log-posteriors of the last 80 ms;
+- `log_mel+sphinx_gmm`: both side by side.
 The training clips are augmented as in training (room, device rate, band, noise, gain), so
 the probe sees the same variety the models do.
 
@@ -126,20 +129,29 @@ def fit_probe(features: Tensor, labels: np.ndarray, seed: int = 0
 
 
 class Featuriser:
-    """Probe features of a clip: the raw log-mel context, or a bundle encoder's output."""
+    """Probe features of a clip: the raw log-mel context, a bundle encoder's output, or the
+    pocketsphinx GMM's phone scores (with `sphinx`; beside the log-mel with `sphinx` and
+    no encoder and `with_mel`)."""
 
     def __init__(self, config: ModelConfig, encoder: AudioEncoder | None,
-                 lookahead_frames: int = 0):
+                 lookahead_frames: int = 0, sphinx: bool = False, with_mel: bool = True):
         self.log_mel = LogMel(config.mel_mean, config.mel_std, config.mel_log_floor)
         self.encoder, self.lookahead_frames = encoder, lookahead_frames
+        self.sphinx, self.with_mel = sphinx, with_mel
 
     def __call__(self, audio: np.ndarray) -> Tensor:
         samples = audio.size // SAMPLES_PER_FRAME * SAMPLES_PER_FRAME
         with torch.inference_mode():
             mel = self.log_mel(torch.from_numpy(np.ascontiguousarray(audio[:samples]))[None])
-            if self.encoder is None:
-                return mel_rows(mel[0], self.lookahead_frames)
-            return encoder_rows(self.encoder(mel)[0][0], self.lookahead_frames)
+            if self.encoder is not None:
+                return encoder_rows(self.encoder(mel)[0][0], self.lookahead_frames)
+            parts = [mel_rows(mel[0], self.lookahead_frames)] if self.with_mel else []
+            if self.sphinx:
+                from app.audio.sphinx_gmm import sphinx_phone_scores
+
+                scores = torch.from_numpy(sphinx_phone_scores(audio[:samples]))
+                parts.append(mel_rows(scores, self.lookahead_frames))
+            return torch.cat(parts, dim=1)
 
 
 def clip_frames(clip: ProbeClip, featurise: Featuriser) -> tuple[Tensor, np.ndarray]:
