@@ -35,6 +35,7 @@ def add_eval_command(subparsers) -> None:
     parser.add_argument("--audio", type=Path, help="score one recording instead of the sets")
     parser.add_argument("--text", help="the words spoken in --audio (English)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--probe", action="store_true",
                         help="instead of scoring the models: how well p/b/m frames can be told "
                         "from other speech by the log-mel and by the student's audio encoder "
@@ -76,7 +77,7 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
     if split == "test" and args.only is None:
         written = _write_test_figures(models_dir, data, results, getattr(args, "argv", []))
         print(f"wrote {written}", file=sys.stderr)
-    print(json.dumps(results, indent=2) if args.json else _table(results))
+    print(json.dumps(results, indent=2) if args.json else _table(results, args.markdown))
 
 
 def _chosen(models: dict, only: str | None) -> dict:
@@ -188,23 +189,27 @@ def _cached_data(models_dir: Path) -> Path:
     return out
 
 
-def _table(results: dict) -> str:
+def _table(results: dict, markdown: bool = False) -> str:
     """One row per model and set: the figures, then the pooled closure counts (the
     headline: closed / phones over all clips of the set). Per-clip rates are in --json."""
     shown = ("lve_mm", "mve_mm", "fdd", "lag_ms", "jitter")
     counts = (("p/b/m closed", "bilabial_closed", "bilabial_phones"),
               ("vowels shut", "vowels_closed", "vowels"),
               ("silences closed", "silences_closed", "silences"))
-    lines = [f"{'model':16s} {'set':17s} " + " ".join(f"{m:>7s}" for m in shown)
-             + "".join(f" {title:>17s}" for title, _, _ in counts)]
+    header = ["model", "set", *shown, *(title for title, _, _ in counts)]
+    rows = []
     for model, sets in results.items():
-        rows = sets.items() if all(isinstance(v, dict) for v in sets.values()) else [("clip", sets)]
-        for set_name, figures in rows:
-            cells = " ".join(f"{_cell(figures[m]):>7s}" for m in shown)
-            cells += "".join(f" {_count(figures[part], figures[whole]):>17s}"
-                             for _, part, whole in counts)
-            lines.append(f"{model:16s} {set_name:17s} {cells}")
-    return "\n".join(lines)
+        items = sets.items() if all(isinstance(v, dict) for v in sets.values()) else [("clip", sets)]
+        for set_name, figures in items:
+            rows.append([model, set_name, *(_cell(figures[m]) for m in shown),
+                         *(_count(figures[part], figures[whole]) for _, part, whole in counts)])
+    if markdown:
+        return "\n".join("| " + " | ".join(row) + " |"
+                         for row in [header, ["---"] * len(header), *rows])
+    widths = (16, 17, *(7,) * len(shown), *(17,) * len(counts))
+    return "\n".join(" ".join(f"{cell:<{w}s}" if i < 2 else f"{cell:>{w}s}"
+                               for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                      for row in [header, *rows])
 
 
 def _cell(value) -> str:
