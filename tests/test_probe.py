@@ -41,11 +41,13 @@ def test_log_mel_rows_hear_nothing_after_their_frame_unless_told_to_look_ahead()
     later[12:] += 1.0  # animation frames 6 on change
     for lookahead in (0, 1):
         rows, changed = mel_rows(mel, lookahead), mel_rows(later, lookahead)
-        assert rows.shape == (10, MEL_CONTEXT * 80)
+        assert rows.shape == (10, (MEL_CONTEXT + 2 * lookahead) * 80)
         same = (rows == changed).all(dim=1)
         assert same[:6 - lookahead].all() and not same[6 - lookahead:].any()
     # row t holds mel frames 2t - 6 .. 2t + 1: the 80 ms that end with animation frame t
     assert torch.equal(mel_rows(mel)[5].view(MEL_CONTEXT, 80), mel[4:12])
+    # and, looking ahead, the frames after them too: frame t itself is always heard
+    assert torch.equal(mel_rows(mel, 2)[5].view(MEL_CONTEXT + 4, 80), mel[4:16])
 
 
 def test_encoder_rows_pair_each_frame_with_the_one_before():
@@ -53,8 +55,8 @@ def test_encoder_rows_pair_each_frame_with_the_one_before():
     rows = encoder_rows(features)
     assert torch.equal(rows[3], torch.tensor([6.0, 7.0, 4.0, 5.0]))
     assert torch.equal(rows[0, 2:], torch.zeros(2))
-    ahead = encoder_rows(features, 1)
-    assert torch.equal(ahead[3], torch.tensor([8.0, 9.0, 6.0, 7.0]))
+    ahead = encoder_rows(features, 1)  # frames t + 1, t, t - 1
+    assert torch.equal(ahead[3], torch.tensor([8.0, 9.0, 6.0, 7.0, 4.0, 5.0]))
     assert torch.equal(ahead[5, :2], torch.zeros(2))
 
 

@@ -7,7 +7,8 @@ split: each 20 ms frame is described by features of the audio up to its end (plu
 on recorded speech says how far the closures the metrics count can be heard at all by a
 model trained on these voices: 1 tells every p/b/m frame from every other speech frame, 0.5 is
 chance. The feature sets (front-end candidates):
-- `log_mel`: the raw log-mel of the last 80 ms (eight 10 ms frames), what the front end gives;
+- `log_mel`: the raw log-mel of the last 80 ms (eight 10 ms frames, and the look-ahead after
+  them), what the front end gives;
 - `student_encoder`: the student bundle's audio encoder output for the frame and the one before;
 - `sphinx_gmm`: pocketsphinx's en-us acoustic model (trained on recorded US English) scored
   causally (`app.audio.sphinx_gmm`): its 42 phone log-posteriors of the last 80 ms;
@@ -69,21 +70,25 @@ def frame_labels(timeline: Timeline, frames: int) -> np.ndarray:
 
 
 def mel_rows(log_mel: Tensor, lookahead_frames: int = 0) -> Tensor:
-    """(2T, 80) log-mel -> (T, 8 * 80): row t holds the eight mel frames that end with
-    animation frame t + lookahead (zeros before the clip and past its end)."""
+    """(2T, C) 10 ms frames -> (T, (8 + 2 lookahead) C): row t holds the eight frames that end
+    with animation frame t, and the 2 lookahead frames after them (zeros before the clip and
+    past its end)."""
     frames = log_mel.shape[0] // 2
-    end = 2 * (np.arange(frames) + 1 + lookahead_frames)  # one past the last mel frame
-    padded = torch.cat([log_mel.new_zeros(MEL_CONTEXT, log_mel.shape[1]), log_mel,
+    width = MEL_CONTEXT + 2 * lookahead_frames
+    end = 2 * (np.arange(frames) + 1 + lookahead_frames)  # one past the last frame
+    padded = torch.cat([log_mel.new_zeros(width, log_mel.shape[1]), log_mel,
                         log_mel.new_zeros(2 * lookahead_frames, log_mel.shape[1])])
-    return torch.stack([padded[e:e + MEL_CONTEXT].flatten() for e in end])
+    return torch.stack([padded[e:e + width].flatten() for e in end])
 
 
 def encoder_rows(features: Tensor, lookahead_frames: int = 0) -> Tensor:
-    """(T, C) encoder features -> (T, 2C): frame t + lookahead and the one before it."""
+    """(T, C) encoder features -> (T, (2 + lookahead) C): frames t + lookahead, ..., t, t - 1
+    (newest first; zeros before the clip and past its end)."""
+    frames = features.shape[0]
     padded = torch.cat([features.new_zeros(1, features.shape[1]), features,
                         features.new_zeros(lookahead_frames, features.shape[1])])
-    now = padded[1 + lookahead_frames:1 + lookahead_frames + features.shape[0]]
-    return torch.cat([now, padded[lookahead_frames:lookahead_frames + features.shape[0]]], 1)
+    # padded[i + 1] is frame i
+    return torch.cat([padded[1 + k:1 + k + frames] for k in range(lookahead_frames, -2, -1)], 1)
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
