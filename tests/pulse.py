@@ -208,7 +208,7 @@ def speech_clip() -> np.ndarray:
     wavs = sorted(LIBRIVOX.glob("*.wav"))
     if wavs:
         return read_audio(wavs[0])[:4 * SAMPLE_RATE_HZ]
-    from app.training.speech import get_engine
+    from app.data.speech import get_engine
 
     try:
         clip = get_engine("espeak-ng").synthesize(

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from app.cli import _parser, main
-from app.training.dataset_manifest import load_manifest
-from app.training.speech import available_engines
+from app.data.dataset_manifest import load_manifest
+from app.data.speech import available_engines
 
 needs_espeak = pytest.mark.skipif("espeak-ng" not in available_engines(),
                                   reason="espeak-ng is not installed")
@@ -105,7 +105,7 @@ GOFORWARD = Path("/usr/share/pocketsphinx/test/data/goforward.raw")
 
 @pytest.mark.skipif(not GOFORWARD.is_file(), reason="Debian pocketsphinx-testdata is missing")
 def test_align_prints_word_timings_and_writes_the_tracks(tmp_path, capsys):
-    pytest.importorskip("app.training.align")
+    pytest.importorskip("app.data.align")
     pytest.importorskip("pocketsphinx")
     code = main(["data", "align", "--audio", str(GOFORWARD), "--text", "go forward ten meters",
                  "--out", str(tmp_path)])

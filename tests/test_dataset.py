@@ -15,8 +15,8 @@ import pytest
 from app.audio.io import read_audio
 from app.avatar.rig import RIG_SIZE
 from app.errors import LivefaceError
-from app.training import dataset_build, dataset_voices
-from app.training.dataset import (
+from app.data import dataset_build, dataset_voices
+from app.data.dataset import (
     HELDOUT_LANGUAGES,
     HELDOUT_VOICES,
     SPLITS,
@@ -25,10 +25,10 @@ from app.training.dataset import (
     build_dict,
     plan_clips,
 )
-from app.training.dataset_build import build_dataset
-from app.training.dataset_files import timeline_from_dict
-from app.training.dataset_manifest import load_manifest
-from app.training.speech import available_engines
+from app.data.dataset_build import build_dataset
+from app.data.dataset_files import timeline_from_dict
+from app.data.dataset_manifest import load_manifest
+from app.data.speech import available_engines
 
 pytestmark = pytest.mark.skipif("espeak-ng" not in available_engines(),
                                 reason="espeak-ng is not installed")
@@ -159,7 +159,7 @@ def test_voices_of_one_speaker_share_a_split():
 
 
 def test_word_share_sets_how_many_clips_say_frequent_words_instead_of_the_corpus():
-    from app.training.speech import sentences
+    from app.data.speech import sentences
 
     pools = {lang: [PoolVoice("e", f"{lang}{k}", "MIT") for k in range(8)]
              for lang in ("en", "de", "it")}
@@ -322,7 +322,7 @@ def test_missing_default_engine_is_skipped_but_a_requested_one_is_an_error(monke
 
 
 def test_evaluation_leaves_out_held_out_voices_whose_speaker_trained(tiny, tmp_path):
-    from app.training.evaluate import heldout_clips
+    from app.eval.evaluate import heldout_clips
 
     out = tmp_path / "shared"
     shutil.copytree(tiny, out)

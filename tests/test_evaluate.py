@@ -5,11 +5,11 @@ import json
 import pytest
 
 from app.cli import main
-from app.training.eval_cli import PROBE_FEATURES
-from app.training.evaluate import BASELINE_NAMES, METRICS, MODELS, SETS
-from app.training.metrics import COUNTS
-from app.training.realspeech import TESTDATA_DIR, real_speech_clips
-from app.training.recorded import CORPORA
+from app.eval.eval_cli import PROBE_FEATURES
+from app.eval.evaluate import BASELINE_NAMES, METRICS, MODELS, SETS
+from app.eval.metrics import COUNTS
+from app.data.realspeech import TESTDATA_DIR, real_speech_clips
+from app.data.recorded import CORPORA
 
 needs_real_speech = pytest.mark.skipif(
     not TESTDATA_DIR.is_dir(), reason="apt-get install pocketsphinx-testdata (CI installs it)")
@@ -150,7 +150,8 @@ def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_e
                                                   by_speaker):
     """`liveface eval` without --data rebuilds the model card's data set; the build is
     replaced by a recorder here (a real 180-minute build takes minutes)."""
-    from app.training import dataset_build, eval_cli
+    from app.data import dataset_build
+    from app.eval import eval_cli
 
     build = {"minutes": 180.0, "langs": ["en", "de"], "heldout_langs": ["it"],
              "engines": ["espeak-ng", "piper"], "seed": 1}
@@ -177,9 +178,9 @@ def test_the_shipped_cards_data_plan_reproduces_from_its_voices():
     """`liveface eval` rebuilds the shipped model's data set from the card: with the card's
     voices listed, the plan is the card's whatever else is installed here."""
     from app.resources import asset_path
-    from app.training.dataset import plan_clips, plan_hash
-    from app.training.dataset_voices import resolve_request, voice_pools
-    from app.training.speech import available_engines
+    from app.data.dataset import plan_clips, plan_hash
+    from app.data.dataset_voices import resolve_request, voice_pools
+    from app.data.speech import available_engines
 
     data = json.loads(asset_path("models", "model-card.json").read_text())["data"]
     build = data["build"]

@@ -4,9 +4,9 @@ import unicodedata
 
 import pytest
 
-from app.training import phones
-from app.training.phones import SHARED_PHONES, map_symbol, to_shared
-from app.training.timeline import SILENCE
+from app.data import phones
+from app.data.phones import SHARED_PHONES, map_symbol, to_shared
+from app.data.timeline import SILENCE
 
 
 def test_shared_set_is_plain_unique_nfc_ipa():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.training.probe import (
+from app.eval.probe import (
     IGNORED,
     MEL_CONTEXT,
     encoder_rows,
@@ -13,7 +13,7 @@ from app.training.probe import (
     mel_rows,
     roc_auc,
 )
-from app.training.timeline import SILENCE, Phone, Timeline
+from app.data.timeline import SILENCE, Phone, Timeline
 
 
 def test_auc_is_the_share_of_positive_negative_pairs_ranked_right():

@@ -7,9 +7,9 @@ import pytest
 
 from app.audio.io import read_audio
 from app.cli import main
-from app.training.dataset_files import timeline_from_dict
-from app.training.recorded import CHAIN_S, CORPORA, Prompt, joined_timeline, spoken_text
-from app.training.timeline import SILENCE, Phone, Timeline, Word
+from app.data.dataset_files import timeline_from_dict
+from app.data.recorded import CHAIN_S, CORPORA, Prompt, joined_timeline, spoken_text
+from app.data.timeline import SILENCE, Phone, Timeline, Word
 
 needs_corpus = pytest.mark.skipif(
     not CORPORA["asterisk-en"].audio_dir.is_dir(),
@@ -73,7 +73,7 @@ def test_recorded_prompts_are_aligned_animated_and_chained(tmp_path, capsys):
 def test_a_missing_corpus_is_a_clear_error(monkeypatch, tmp_path, capsys):
     from dataclasses import replace
 
-    from app.training import recorded
+    from app.data import recorded
 
     monkeypatch.setitem(recorded.CORPORA, "asterisk-en",
                         replace(CORPORA["asterisk-en"], audio_dir=tmp_path / "nothing"))

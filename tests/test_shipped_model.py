@@ -9,8 +9,8 @@ from app.avatar.rig import RIG_INDEX, RIG_MAX, RIG_MIN
 from app.checkpoints import STUDENT_FILE, load_animator
 from app.inference import animate_audio
 from app.resources import asset_path
-from app.training.realspeech import TESTDATA_DIR
-from app.training.teacher import default_geometry
+from app.data.realspeech import TESTDATA_DIR
+from app.data.teacher import default_geometry
 
 STUDENT = asset_path("models", STUDENT_FILE)
 pytestmark = pytest.mark.skipif(not STUDENT.is_file(), reason="no shipped model in assets/models")
@@ -104,8 +104,8 @@ needs_real_speech = pytest.mark.skipif(
 def recorded_scores(student):
     """Pooled figures on the ten recordings of pocketsphinx-testdata (speakers no training
     data holds) for the shipped student, the loudness stand-in and the still faces."""
-    from app.training.baselines import loudness, still_face
-    from app.training.evaluate import real_speech_clips, score
+    from app.eval.baselines import loudness, still_face
+    from app.eval.evaluate import real_speech_clips, score
 
     clips = real_speech_clips(10)
     mean_face = np.concatenate([c.reference for c in clips]).mean(axis=0)  # the floor of LVE

@@ -8,8 +8,8 @@ import pytest
 from app.audio.contract import SAMPLE_RATE_HZ
 from app.avatar.emotions import EMOTIONS
 from app.errors import LivefaceError
-from app.training.phones import SHARED_PHONES, is_vowel
-from app.training.speech import (
+from app.data.phones import SHARED_PHONES, is_vowel
+from app.data.speech import (
     Clip,
     Prosody,
     SpeechEngine,
@@ -18,8 +18,8 @@ from app.training.speech import (
     prosody_for_emotion,
     sentences,
 )
-from app.training.speech.corpus import LANGUAGES
-from app.training.timeline import SILENCE
+from app.data.speech.corpus import LANGUAGES
+from app.data.timeline import SILENCE
 
 ENGLISH = "Pass the bread and the salt, please. She sells sea shells."
 
@@ -224,7 +224,7 @@ def test_festival_voices_of_other_languages(language, text, bilabials):
     """Russian, Italian, Czech, Finnish and Catalan voices (festvox-ru, -italp16k, -czech-*,
     -suopuhe-*, -ca-ona-hts) read their text in their own encoding and name phones in their
     own sets, every one of which maps exactly into the shared set."""
-    from app.training.phones import unknown_symbols
+    from app.data.phones import unknown_symbols
 
     festival = _engine_or_skip("festival")
     if language not in festival.languages():
@@ -256,7 +256,7 @@ def test_piper_timeline():
 
 
 def test_missing_espeak_says_how_to_install(monkeypatch):
-    from app.training.speech import espeak_library
+    from app.data.speech import espeak_library
     monkeypatch.setattr(espeak_library, "locate", lambda: None)
     with pytest.raises(LivefaceError, match="pip install espeakng-loader"):
         get_engine("espeak-ng")

@@ -248,10 +248,10 @@ def _auc(positives: np.ndarray, negatives: np.ndarray) -> float:
 def test_bilabial_scores_stand_out_on_librivox_speech():
     from app.audio.io import read_audio
     from app.audio.sphinx_gmm import phone_names, sphinx_phone_scores
-    from app.training.align import align
-    from app.training.phones import VOWELS
-    from app.training.realspeech import real_speech_clips
-    from app.training.timeline import SILENCE
+    from app.data.align import align
+    from app.data.phones import VOWELS
+    from app.data.realspeech import real_speech_clips
+    from app.data.timeline import SILENCE
 
     columns = [phone_names().index(name) for name in SCORE_COLUMNS]
     bilabial, other, vowel = [], [], []

@@ -357,7 +357,7 @@ def test_user_errors(tmp_path, data_dir):
 def test_lip_vertex_loss_measures_what_the_metrics_measure():
     from app.model.codec import ExpressionCodec
     from app.training.lip_loss import LipVertexLoss
-    from app.training.teacher import default_geometry
+    from app.data.teacher import default_geometry
 
     geometry = default_geometry()
     torch.manual_seed(0)
@@ -382,7 +382,7 @@ def test_contact_term_charges_parted_lips_only_where_the_reference_touches():
     from app.avatar.rig import ARKIT_NAMES
     from app.model.codec import ExpressionCodec
     from app.training.lip_loss import LipVertexLoss
-    from app.training.teacher import default_geometry
+    from app.data.teacher import default_geometry
 
     geometry = default_geometry()
     loss = LipVertexLoss(ExpressionCodec(tiny_config()), geometry, latent_std=1.0)
@@ -410,7 +410,7 @@ def test_opening_term_charges_shut_lips_only_where_the_reference_is_apart():
     from app.avatar.rig import ARKIT_NAMES
     from app.model.codec import ExpressionCodec
     from app.training.lip_loss import APART_GAP_CM, LipVertexLoss
-    from app.training.teacher import default_geometry
+    from app.data.teacher import default_geometry
 
     geometry = default_geometry()
     loss = LipVertexLoss(ExpressionCodec(tiny_config()), geometry, latent_std=1.0)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from app.avatar.rig import RIG_INDEX, clamp_rig
-from app.training.teacher import default_geometry
-from app.training.visemes import (COARTICULATION, FALLBACK_VISEME, VISEME_TARGETS, VISEMES,
+from app.data.teacher import default_geometry
+from app.data.visemes import (COARTICULATION, FALLBACK_VISEME, VISEME_TARGETS, VISEMES,
                                   is_bilabial, is_rounded, phone_visemes, strip_diacritics,
                                   viseme_of, viseme_rig)
 

@@ -4,7 +4,7 @@ shaped as the engines expect, fixed by the generator's seed."""
 import numpy as np
 import pytest
 
-from app.training.speech.word_text import WORDS_PER_SENTENCE, frequent_words, word_sentence
+from app.data.speech.word_text import WORDS_PER_SENTENCE, frequent_words, word_sentence
 
 
 @pytest.mark.parametrize("language, script_letter", [("en", "e"), ("de", "ü"), ("ru", "ж"),

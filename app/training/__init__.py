@@ -1,1 +1,2 @@
-"""Training data, training loops, distillation and evaluation (never imported by the live path)."""
+"""Training windows, the training loops, distillation and export (never imported by the live
+path); the data they read comes from `app.data`."""

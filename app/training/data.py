@@ -1,4 +1,4 @@
-"""Training data: a built data set (see `app.training.dataset`) as random windows of clips.
+"""Training data: a built data set (see `app.data.dataset`) as random windows of clips.
 
 A window is `window_frames` animation frames of one clip: its rig track, its emotion and
 intensity, the gaze the rig's gaze columns hold, and the audio those frames cover plus

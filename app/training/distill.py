@@ -47,7 +47,7 @@ from app.model.config import ModelConfig
 from app.model.denoiser import Conditions
 from app.training.data import load_batch
 from app.training.lip_loss import LipVertexLoss
-from app.training.teacher import default_geometry
+from app.data.teacher import default_geometry
 from app.training.train import (
     DiffusionNet,
     Past,

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from app.avatar.landmarks import FaceGeometry
 from app.avatar.rig import BLENDSHAPE_SLICE
 from app.model.codec import ExpressionCodec
-from app.training.metrics import CLOSED_GAP_MM
+from app.eval.metrics import CLOSED_GAP_MM
 
 CM_PER_M = 100.0
 CLOSED_GAP_CM = CLOSED_GAP_MM / 10

@@ -59,7 +59,7 @@ from app.training.data import (
 )
 from app.training.lip_loss import LipVertexLoss
 from app.training.presets import Preset, StageSchedule, get_preset
-from app.training.teacher import default_geometry
+from app.data.teacher import default_geometry
 
 STAGES = ("codec", "teacher", "offline")
 LIP_NAMES = tuple(n for n in RIG_NAMES[:NUM_BLENDSHAPES] if n.startswith(("jaw", "mouth")))
@@ -118,7 +118,7 @@ class Run:
 def open_run(run_dir: Path, data_dir: Path | None = None, preset: str | None = None,
              runtime: Runtime | None = None, extra_data: tuple[Path, ...] | None = None) -> Run:
     """A run folder: new (data and preset given) or existing (run.json read back);
-    `extra_data` (e.g. recorded speech, `app.training.recorded`) replaces the run's list."""
+    `extra_data` (e.g. recorded speech, `app.data.recorded`) replaces the run's list."""
     run_dir = Path(run_dir)
     info_path = run_dir / "run.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}

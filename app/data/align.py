@@ -1,0 +1,186 @@
+"""Forced alignment of real speech with pocketsphinx, and reference face tracks from it.
+
+pocketsphinx's wheel ships an English acoustic model and pronunciation dictionary, so
+real recordings with transcripts get word and phone timings here without any download.
+The phones (CMU ARPAbet) are mapped into the shared IPA set and the procedural teacher
+animates them, which gives a reference face track for speech nobody synthesised.
+
+Alignment runs in two passes as pocketsphinx intends: a word-level pass against the
+transcript's grammar, then a phone-level pass restricted to that word segmentation.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.audio.contract import SAMPLE_RATE_HZ
+from app.audio.io import read_audio
+from app.errors import LivefaceError
+from app.data.phones import map_symbol
+from app.data.timeline import SILENCE, Phone, Timeline, Word
+
+log = logging.getLogger(__name__)
+
+FRAME_S = 0.01  # pocketsphinx analyses 100 frames per second
+_SILENT_RMS = 1e-3  # below this the recording holds no speech to align
+_CLIP_LEVEL = 0.999
+_MISMATCH_SHARE = 0.35  # voiced frames the alignment calls silence, beyond which it failed
+_FILLERS = frozenset({"<s>", "</s>", "<sil>", "[NOISE]", "++NOISE++", "++BREATH++"})
+
+
+@dataclass(frozen=True)
+class AlignedClip:
+    audio: np.ndarray  # float32 mono, 16 kHz
+    timeline: Timeline
+    rig: np.ndarray  # (T, RIG_SIZE) reference face track from the teacher
+
+
+def align_file(audio_path: Path, text: str, seed: int = 0) -> AlignedClip:
+    """Read a recording, align its transcript and animate it with the teacher."""
+    from app.data.teacher import animate  # the teacher loads the default head lazily
+
+    audio = read_audio(Path(audio_path))
+    timeline = align(audio, text)
+    return AlignedClip(audio, timeline, animate(timeline, audio, seed=seed))
+
+
+def align(audio: np.ndarray, text: str, language: str = "en") -> Timeline:
+    """Word and phone timings of `text` spoken in `audio` (16 kHz mono float32)."""
+    if language != "en":
+        raise LivefaceError(
+            f"forced alignment has an English model only; '{language}' cannot be aligned."
+        )
+    words = _transcript_words(text)
+    _check_audio(audio)
+    decoder = _decoder()
+    _check_vocabulary(decoder, words)
+    raw = _pcm16(audio)
+    decoder.set_align_text(" ".join(words))
+    _decode(decoder, raw)
+    if decoder.hyp() is None:
+        raise LivefaceError("the transcript does not match the audio: alignment failed.")
+    decoder.set_alignment()
+    _decode(decoder, raw)
+    timeline = _timeline(decoder.get_alignment(), len(audio) / SAMPLE_RATE_HZ)
+    _check_match(audio, timeline)
+    return timeline
+
+
+def recognize_words(audio: np.ndarray) -> tuple[Word, ...]:
+    """Words pocketsphinx hears with its own language model, and their timings.
+
+    An independent segmentation to check alignments against.
+    """
+    _check_audio(audio)
+    decoder = _decoder()
+    _decode(decoder, _pcm16(audio))
+    return tuple(
+        Word(seg.start_frame * FRAME_S, (seg.end_frame + 1) * FRAME_S, _word_name(seg.word))
+        for seg in decoder.seg()
+        if seg.word not in _FILLERS and not seg.word.startswith("+")
+    )
+
+
+def _decoder():
+    from pocketsphinx import Decoder
+
+    return Decoder(samprate=SAMPLE_RATE_HZ, bestpath=False, loglevel="FATAL")
+
+
+def _decode(decoder, raw: bytes) -> None:
+    decoder.start_utt()
+    decoder.process_raw(raw, full_utt=True)
+    decoder.end_utt()
+
+
+def _pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def _transcript_words(text: str) -> list[str]:
+    words = re.findall(r"[a-z']+", text.lower())
+    if not words:
+        raise LivefaceError("the transcript is empty: give the words spoken in the audio.")
+    return words
+
+
+def _check_audio(audio: np.ndarray) -> None:
+    audio = np.asarray(audio)
+    if audio.ndim != 1 or audio.size < SAMPLE_RATE_HZ // 10:
+        raise LivefaceError("the audio is shorter than 0.1 s; nothing to align.")
+    if not np.all(np.isfinite(audio)):
+        raise LivefaceError("the audio holds NaN or infinite samples.")
+    if np.sqrt(np.mean(np.square(audio, dtype=np.float64))) < _SILENT_RMS:
+        raise LivefaceError("the audio is silent: there is no speech to align.")
+    clipped = float(np.mean(np.abs(audio) >= _CLIP_LEVEL))
+    if clipped > 0.01:
+        log.warning("%.1f%% of the samples are clipped; alignment may be poor.", 100 * clipped)
+
+
+def _check_vocabulary(decoder, words: list[str]) -> None:
+    unknown = sorted({w for w in words if decoder.lookup_word(w) is None})
+    if unknown:
+        raise LivefaceError(
+            f"the pronunciation dictionary lacks {', '.join(unknown)}; spell numbers and "
+            "abbreviations out as words."
+        )
+
+
+def _word_name(name: str) -> str:
+    """'was(2)' is pocketsphinx's second pronunciation of 'was'."""
+    return re.sub(r"\(\d+\)$", "", name)
+
+
+def _timeline(alignment, duration_s: float) -> Timeline:
+    phones: list[Phone] = []
+    words: list[Word] = []
+    for word in alignment:
+        start_s, end_s = word.start * FRAME_S, (word.start + word.duration) * FRAME_S
+        if word.name not in _FILLERS:
+            words.append(Word(start_s, end_s, _word_name(word.name)))
+        for phone in word:
+            mapped = map_symbol(phone.name, "pocketsphinx")
+            p_start = phone.start * FRAME_S
+            phones.append(Phone(p_start, p_start + phone.duration * FRAME_S, mapped.phone))
+    return Timeline(tuple(_close_gaps(phones, duration_s)), tuple(words), "en", duration_s)
+
+
+def _close_gaps(phones: list[Phone], duration_s: float) -> list[Phone]:
+    """Silence before the first phone, after the last, and in any gap between them."""
+    out: list[Phone] = []
+    cursor = 0.0
+    for phone in [*phones, Phone(duration_s, duration_s, SILENCE)]:
+        if phone.start_s > cursor + 1e-6:
+            _append(out, Phone(cursor, phone.start_s, SILENCE))
+        if phone.end_s > phone.start_s:
+            _append(out, phone)
+        cursor = max(cursor, phone.end_s)
+    return out
+
+
+def _append(phones: list[Phone], phone: Phone) -> None:
+    """Append, merging a silence into a silence just before it."""
+    if phones and phone.phone == SILENCE and phones[-1].phone == SILENCE:
+        phones[-1] = Phone(phones[-1].start_s, phone.end_s, SILENCE)
+    else:
+        phones.append(phone)
+
+
+def _check_match(audio: np.ndarray, timeline: Timeline) -> None:
+    """Speech that the alignment put inside silences means the words were not there."""
+    frames = len(audio) // int(FRAME_S * SAMPLE_RATE_HZ)
+    energy = np.square(audio[: frames * 160].reshape(frames, 160)).mean(axis=1)
+    voiced = energy > 0.1 * np.percentile(energy, 90)
+    silent = np.zeros(frames, bool)
+    for phone in timeline.phones:
+        if phone.phone == SILENCE:
+            silent[int(phone.start_s / FRAME_S): int(phone.end_s / FRAME_S)] = True
+    share = float(np.sum(voiced & silent) / max(np.sum(voiced), 1))
+    if share > _MISMATCH_SHARE:
+        raise LivefaceError(
+            f"the transcript does not seem to match the audio: {share:.0%} of the speech "
+            "fell outside the aligned words."
+        )

@@ -1,0 +1,243 @@
+"""Recorded, transcribed speech as training and validation data.
+
+The synthetic voices do not teach what a person's p/b/m sound like; a few Debian packages
+hold a person's recordings with their words. Each corpus here is read from its package's
+files, force-aligned with pocketsphinx (`app.data.align`), animated by the procedural
+teacher and written as a data set in the format `liveface data build` writes (see
+`app.data.dataset`), so training and evaluation read it like any other.
+
+Corpora:
+- "asterisk-en": the US English prompts of Asterisk's core sounds (Debian
+  `asterisk-core-sounds-en-g722` for the 16 kHz audio, `asterisk-core-sounds-en` for the
+  transcripts), recorded by Allison Smith, CC-BY-SA-3.0: 571 prompts, one speaker, about
+  25 minutes of studio speech. Prompts that are tones, and prompts whose alignment fails,
+  are left out (counted in the build's `skipped`).
+
+Training windows are 1.92 s long, so prompts shorter than `CHAIN_S` in the train split are
+also joined, in name order, into chains of at least `CHAIN_S` with `GAP_S` of silence
+between them (ids "rec_chain_N"), animated by the teacher as one clip: what a person says in
+a few short phrases with pauses. Splits are by prompt, fixed by a hash of its name: 85%
+train, 15% validation. The
+validation prompts are new sentences of a speaker the model trained on: a check of what
+recorded speech teaches, not of unheard speakers (those are the recorded test set,
+`app.data.realspeech`, which no corpus here shares a speaker with).
+"""
+
+import gzip
+import hashlib
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.avatar.rig import RIG_NAMES
+from app.audio.contract import FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from app.audio.io import read_audio
+from app.errors import LivefaceError
+from app.data.dataset_files import (
+    clip_paths,
+    read_meta,
+    timeline_to_dict,
+    write_audio,
+    write_json,
+    write_npy,
+)
+from app.data.timeline import SILENCE, Phone, Timeline, Word
+
+FORMAT = "liveface-dataset/1"
+VALIDATION_SHARE = 0.15
+CHAIN_S = 3.0  # train prompts shorter than this are also joined into chains this long
+GAP_S = 0.25  # silence between the prompts of a chain
+ENGINE = "recorded"  # the manifest's engine for clips a person spoke
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    audio_dir: Path
+    suffix: str
+    transcripts: Path
+    language: str
+    speaker: str
+    licence: str
+    packages: str  # what to install
+
+
+CORPORA = {
+    "asterisk-en": Corpus(
+        "asterisk-en", Path("/usr/share/asterisk/sounds/en_US_f_Allison"), ".g722",
+        Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"), "en",
+        "allison-smith", "CC-BY-SA-3.0 (Asterisk core sounds, recorded by Allison Smith)",
+        "asterisk-core-sounds-en asterisk-core-sounds-en-g722"),
+}
+
+_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_LINE = re.compile(r"^(?P<name>[^\s:;]+):\s*(?P<text>.+)$")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str  # the file's stem, relative to the corpus folder
+    text: str  # words only, digits spelt out
+
+    @property
+    def split(self) -> str:
+        share = zlib.crc32(self.name.encode()) % 1000 / 1000
+        return "validation" if share < VALIDATION_SHARE else "train"
+
+
+def spoken_text(text: str) -> str | None:
+    """The transcript as words pocketsphinx can align: digits spelt out, '#' as 'pound';
+    None for a prompt that is not speech ('[ascending tones]')."""
+    if "[" in text:
+        return None
+    text = text.replace("#", " pound ").replace("*", " star ").replace("-", " ")
+    text = re.sub(r"\d", lambda m: f" {_DIGITS[int(m.group())]} ", text)
+    words = re.findall(r"[A-Za-z']+", text)
+    return " ".join(w.lower() for w in words) or None
+
+
+def corpus_prompts(corpus: Corpus) -> list[Prompt]:
+    """Every prompt with an audio file and a spoken transcript, in name order."""
+    for path, package in ((corpus.audio_dir, "audio"), (corpus.transcripts, "transcripts")):
+        if not path.exists():
+            raise LivefaceError(f"the {corpus.name} corpus' {package} are missing ({path}); "
+                                f"install them with 'apt-get install {corpus.packages}'.")
+    prompts = {}
+    for line in gzip.decompress(corpus.transcripts.read_bytes()).decode("utf-8").splitlines():
+        match = _LINE.match(line.strip())
+        if not match or line.startswith(";"):
+            continue
+        text = spoken_text(match["text"])
+        if text and (corpus.audio_dir / f"{match['name']}{corpus.suffix}").is_file():
+            prompts[match["name"]] = Prompt(match["name"], text)
+    return [prompts[name] for name in sorted(prompts)]
+
+
+def _clip_id(prompt: Prompt) -> str:
+    return "rec_" + re.sub(r"[^A-Za-z0-9_-]", "_", prompt.name)
+
+
+def build_recorded(out: Path, corpus_name: str = "asterisk-en", limit: int | None = None,
+                   log=print) -> Path:
+    """Align and animate every prompt of the corpus into the data set folder `out`
+    (resumable: prompts already written are kept); returns the manifest's path."""
+    from app.data.align import align
+    from app.data.teacher import animate
+
+    if corpus_name not in CORPORA:
+        raise LivefaceError(f"unknown corpus {corpus_name!r}; choose one of {', '.join(CORPORA)}.")
+    corpus = CORPORA[corpus_name]
+    prompts = corpus_prompts(corpus)[:limit]
+    clips_dir = Path(out) / "clips"
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    entries, skipped = [], []
+    for number, prompt in enumerate(prompts):
+        paths = clip_paths(clips_dir, _clip_id(prompt))
+        meta = read_meta(paths["meta"])
+        if meta is None:
+            audio = read_audio(corpus.audio_dir / f"{prompt.name}{corpus.suffix}")
+            try:
+                timeline = align(audio, prompt.text, corpus.language)
+            except LivefaceError as err:
+                skipped.append({"prompt": prompt.name, "why": str(err)})
+                continue
+            seed = zlib.crc32(prompt.name.encode())
+            rig = animate(timeline, audio, seed=seed)
+            write_audio(paths["audio"], audio)
+            write_json(paths["timeline"], timeline_to_dict(timeline))
+            write_npy(paths["rig"], rig)
+            meta = {"prompt": prompt.name, "text": prompt.text, "frames": int(rig.shape[0]),
+                    "duration_s": round(len(audio) / SAMPLE_RATE_HZ, 6), "seed": seed}
+            write_json(paths["meta"], meta)
+        if (number + 1) % 50 == 0:
+            log(f"{number + 1} of {len(prompts)} prompts")
+        entries.append(_entry(out, corpus, prompt, paths, meta))
+    entries += _chains(Path(out), corpus, entries)
+    return _write_manifest(Path(out), corpus, prompts, entries, skipped)
+
+
+def _chains(out: Path, corpus: Corpus, entries: list[dict]) -> list[dict]:
+    """Short train prompts joined into clips of at least CHAIN_S (see the module's doc)."""
+    short = [e for e in entries if e["split"] == "train" and e["duration_s"] < CHAIN_S]
+    groups, group = [], []
+    for entry in short:
+        group.append(entry)
+        if sum(e["duration_s"] + GAP_S for e in group) >= CHAIN_S:
+            groups.append(group)
+            group = []
+    return [_chain(out, corpus, number, group) for number, group in enumerate(groups)]
+
+
+def _chain(out: Path, corpus: Corpus, number: int, group: list[dict]) -> dict:
+    from app.data.dataset_files import timeline_from_dict
+    from app.data.teacher import animate
+
+    clip_id = f"rec_chain_{number:03d}"
+    paths = clip_paths(out / "clips", clip_id)
+    meta = read_meta(paths["meta"])
+    names = [e["id"] for e in group]
+    if meta is None or meta.get("parts") != names:
+        gap = np.zeros(round(GAP_S * SAMPLE_RATE_HZ), np.float32)
+        audios = [read_audio(out / e["audio"]) for e in group]
+        timelines = [timeline_from_dict(json.loads((out / e["timeline"]).read_text()))
+                     for e in group]
+        audio = np.concatenate([part for a in audios for part in (a, gap)])
+        timeline = joined_timeline(timelines, [len(a) / SAMPLE_RATE_HZ + GAP_S for a in audios])
+        seed = zlib.crc32(clip_id.encode())
+        rig = animate(timeline, audio, seed=seed)
+        write_audio(paths["audio"], audio)
+        write_json(paths["timeline"], timeline_to_dict(timeline))
+        write_npy(paths["rig"], rig)
+        meta = {"parts": names, "text": " / ".join(e["text"] for e in group),
+                "frames": int(rig.shape[0]), "seed": seed,
+                "duration_s": round(len(audio) / SAMPLE_RATE_HZ, 6)}
+        write_json(paths["meta"], meta)
+    return _entry(out, corpus, Prompt(clip_id[4:], meta["text"]), paths, meta) | {
+        "id": clip_id, "split": "train"}
+
+
+def joined_timeline(timelines: list[Timeline], lengths_s: list[float]) -> Timeline:
+    """Timelines one after another, each `lengths_s` long (the gap after a part's own end is
+    silence); silences that meet are merged."""
+    phones, words, offset = [], [], 0.0
+    for timeline, length_s in zip(timelines, lengths_s):
+        parts = [*timeline.phones, Phone(timeline.duration_s, length_s, SILENCE)]
+        for phone in parts:
+            if phone.end_s <= phone.start_s:
+                continue
+            shifted = Phone(phone.start_s + offset, phone.end_s + offset, phone.phone,
+                            phone.stress)
+            if phones and shifted.phone == SILENCE and phones[-1].phone == SILENCE:
+                shifted = Phone(phones[-1].start_s, shifted.end_s, SILENCE)
+                phones.pop()
+            phones.append(shifted)
+        words += [Word(w.start_s + offset, w.end_s + offset, w.text) for w in timeline.words]
+        offset += length_s
+    return Timeline(tuple(phones), tuple(words), timelines[0].language, offset)
+
+
+def _entry(out: Path, corpus: Corpus, prompt: Prompt, paths: dict, meta: dict) -> dict:
+    return {**{kind: path.relative_to(out).as_posix() for kind, path in paths.items()},
+            "id": _clip_id(prompt), "language": corpus.language, "voice": corpus.speaker,
+            "engine": ENGINE, "voice_licence": corpus.licence, "emotion": "neutral",
+            "intensity": 0.0, "duration_s": meta["duration_s"], "frames": meta["frames"],
+            "split": prompt.split, "heldout": None, "text": prompt.text,
+            "style_seed": meta["seed"]}
+
+
+def _write_manifest(out: Path, corpus: Corpus, prompts: list[Prompt], entries: list[dict],
+                    skipped: list[dict]) -> Path:
+    listing = "\n".join(f"{p.name}\t{p.text}" for p in prompts)
+    manifest = {
+        "format": FORMAT,
+        "build": {"recorded": corpus.name, "prompts": len(prompts), "skipped": skipped},
+        "plan_hash": hashlib.sha256(listing.encode()).hexdigest(),
+        "sample_rate_hz": SAMPLE_RATE_HZ, "frame_rate_hz": FRAME_RATE_HZ,
+        "rig_names": list(RIG_NAMES), "clips": entries,
+    }
+    write_json(out / "manifest.json", manifest)
+    return out / "manifest.json"
