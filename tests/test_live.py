@@ -350,3 +350,24 @@ def test_measured_eyelids_replace_the_models_blinks():
     for name in ("eyeBlinkLeft", "eyeBlinkRight"):
         assert shut.rig[RIG_INDEX[name]] == pytest.approx(1.0)
         assert opened.rig[RIG_INDEX[name]] == pytest.approx(0.0)
+
+
+def test_the_model_device_is_chosen_by_what_keeps_up():
+    """auto stays on the CPU while a step fits its budget and moves to CUDA (when present)
+    when it does not; cuda without a CUDA device is a clear error (no GPU here)."""
+    from app.live.factory import CPU_STEP_BUDGET_MS, make_animator, model_device
+
+    assert model_device("auto", None, True) == "cpu"
+    assert model_device("auto", 2.0, True) == "cpu"
+    assert model_device("auto", CPU_STEP_BUDGET_MS + 5, True) == "cuda"
+    assert model_device("auto", CPU_STEP_BUDGET_MS + 5, False) == "cpu"
+    assert model_device("cpu", 50.0, True) == "cpu" and model_device("cuda", 1.0, True) == "cuda"
+    with pytest.raises(LivefaceError, match="--model-device cuda"):
+        model_device("cuda", None, False)
+    if not torch.cuda.is_available():
+        with pytest.raises(LivefaceError, match="no CUDA device"):
+            make_animator(None, False, "cuda")
+    animator, label = make_animator(None, False, "auto")
+    if label != "stand-in":  # a checkout without the shipped model animates with the stand-in
+        assert label.endswith("@cpu") or torch.cuda.is_available()
+        assert animator.push(torch.zeros(320)).rig.shape[-1] == RIG_SIZE

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from app.eyes.camera import EyeCamera
 
 WARM_UP_BLOCKS = 3  # model steps run before the clock starts, so the first frames are not slow
+# --model-device auto moves the model to CUDA (when present) only if a CPU step takes longer:
+# a fifth of the 20 ms frame, leaving the rest of the core's time to audio and rendering
+CPU_STEP_BUDGET_MS = 4.0
 
 
 def make_source(audio: Path | None, device: str | None, clock):
@@ -38,10 +41,10 @@ def make_source(audio: Path | None, device: str | None, clock):
     return MicrophoneSource(clock, device, wait_for_device=device is None)
 
 
-def make_animator(model: Path | None, stand_in: bool):
+def make_animator(model: Path | None, stand_in: bool, device: str = "auto"):
     """(animator, label): the student bundle `model` (None: the shipped one) through
-    `StreamingAnimator` on the CPU, or the loudness stand-in when asked for or when no model
-    ships."""
+    `StreamingAnimator` on `device` (see `model_device`), or the loudness stand-in when
+    asked for or when no model ships."""
     from app.live.animators import LoudnessAnimator
 
     if stand_in:
@@ -53,24 +56,60 @@ def make_animator(model: Path | None, stand_in: bool):
     if model is None and not path.is_file():
         notice(f"no model at {path}; animating with the loudness stand-in.")
         return LoudnessAnimator(), "stand-in"
-    return _student(path), f"model:{path.name}"
+    animator, chosen = _student(path, device)
+    return animator, f"model:{path.name}@{chosen}"
 
 
-def _student(path: Path):
+def _student(path: Path, device: str):
     import torch
 
-    from app.audio.contract import SAMPLES_PER_FRAME
     from app.checkpoints import load_animator
     from app.model.animator import StreamingAnimator
 
     torch.set_num_threads(1)  # one core for the model; the rest for rendering and audio
-    animator, _ = load_animator(path, device="cpu")
-    like = torch.zeros(1)
+    cuda = torch.cuda.is_available()
+    chosen = model_device(device, None, cuda)
+    animator, _ = load_animator(path, device=chosen)
+    step_ms = _warm_up(animator, chosen)
+    if model_device(device, step_ms, cuda) != chosen:
+        notice(f"the model takes {step_ms:.1f} ms a step on the CPU here; running it on CUDA.")
+        chosen = "cuda"
+        animator, _ = load_animator(path, device=chosen)
+        _warm_up(animator, chosen)
+    return _NoGrad(StreamingAnimator(animator, torch.zeros(1, device=chosen))), chosen
+
+
+def model_device(requested: str, cpu_step_ms: float | None, cuda_available: bool) -> str:
+    """Where the model runs. auto: the CPU while its step (the warm-up steps' median, None
+    before it is measured) fits CPU_STEP_BUDGET_MS, as it does at about 2 ms (a headset's GPU is busy
+    rendering), else CUDA when present; cpu or cuda as asked."""
+    if requested == "cuda" and not cuda_available:
+        raise LivefaceError("--model-device cuda: torch sees no CUDA device (the CPU build of "
+                            "torch, or no NVIDIA driver); use --model-device cpu or auto.")
+    if requested != "auto":
+        return requested
+    slow = cpu_step_ms is not None and cpu_step_ms > CPU_STEP_BUDGET_MS
+    return "cuda" if slow and cuda_available else "cpu"
+
+
+def _warm_up(animator, device: str) -> float:
+    """Run a few steps on a throwaway state (only the code warms up); their median in ms."""
+    import statistics
+    import time
+
+    import torch
+
+    from app.audio.contract import SAMPLES_PER_FRAME
+    from app.model.animator import StreamingAnimator
+
+    times_ms = []
     with torch.inference_mode():
-        warm = StreamingAnimator(animator, like)  # a throwaway state: only the code warms up
+        warm = StreamingAnimator(animator, torch.zeros(1, device=device))
         for _ in range(WARM_UP_BLOCKS):
+            start = time.perf_counter()
             warm.push(torch.zeros(SAMPLES_PER_FRAME))
-    return _NoGrad(StreamingAnimator(animator, like))
+            times_ms.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times_ms)
 
 
 class _NoGrad:

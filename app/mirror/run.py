@@ -26,6 +26,7 @@ class MirrorRequest:
     device: str | None = None  # else this microphone (None: the default one)
     model: Path | None = None  # a model bundle (None: the shipped student)
     stand_in: bool = False  # the loudness stand-in instead of any model
+    model_device: str = "auto"  # where the model runs: auto, cpu or cuda
     avatar: Path | None = None  # None: the shipped head
     duration_s: float | None = None
     screenshot: Path | None = None
@@ -45,7 +46,8 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
 
     avatar = load_avatar(request.avatar or default_avatar_path())
     source = make_source(request.audio, request.device, clock)
-    animator, animator_label = make_animator(request.model, request.stand_in)
+    animator, animator_label = make_animator(request.model, request.stand_in,
+                                              request.model_device)
     eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
     outputs = make_outputs(request.osc, request.vmc)
     control = make_control(request.osc_control)

@@ -22,6 +22,7 @@ class XrRequest:
     device: str | None = None
     model: Path | None = None
     stand_in: bool = False
+    model_device: str = "auto"
     avatar: Path | None = None
     duration_s: float | None = None
     screenshot: Path | None = None
@@ -53,7 +54,8 @@ def run_headset(request: XrRequest, clock) -> dict:
         app = None
         avatar = load_avatar(request.avatar or default_avatar_path())
         source = make_source(request.audio, request.device, clock)
-        animator, animator_label = make_animator(request.model, request.stand_in)
+        animator, animator_label = make_animator(request.model, request.stand_in,
+                                                  request.model_device)
         eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock,
                                  request.calibrate_eyes)
         outputs = make_outputs(request.osc, request.vmc)
