@@ -13,10 +13,10 @@ from app.avatar.emotions import EMOTIONS
 from app.calibrate_cli import add_calibrate_command, run_calibrate_command
 from app.cli_args import positive_int, size
 from app.config import Config, load_config
-from app.errors import LivefaceError
-from app.mirror.cli import add_mirror_command, run_mirror_command
 from app.data.data_cli import add_data_commands, run_data_command
+from app.errors import LivefaceError
 from app.eval.eval_cli import add_eval_command, run_eval_command
+from app.mirror.cli import add_mirror_command, run_mirror_command
 from app.training.train_cli import TRAIN_COMMANDS, add_train_commands, run_train_command
 from app.xr.cli import add_run_command, run_run_command
 

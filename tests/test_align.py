@@ -6,11 +6,11 @@ import pytest
 from app.audio.contract import SAMPLE_RATE_HZ
 from app.audio.io import read_audio
 from app.avatar.rig import RIG_SIZE
-from app.errors import LivefaceError
 from app.data.align import align, align_file, recognize_words
 from app.data.phones import SHARED_PHONES
 from app.data.realspeech import TESTDATA_DIR, real_speech_clips
 from app.data.timeline import SILENCE
+from app.errors import LivefaceError
 
 pytestmark = pytest.mark.skipif(
     not TESTDATA_DIR.is_dir(), reason="apt-get install pocketsphinx-testdata (CI installs it)"

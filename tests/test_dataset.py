@@ -14,7 +14,6 @@ import pytest
 
 from app.audio.io import read_audio
 from app.avatar.rig import RIG_SIZE
-from app.errors import LivefaceError
 from app.data import dataset_build, dataset_voices
 from app.data.dataset import (
     HELDOUT_LANGUAGES,
@@ -29,6 +28,7 @@ from app.data.dataset_build import build_dataset
 from app.data.dataset_files import timeline_from_dict
 from app.data.dataset_manifest import load_manifest
 from app.data.speech import available_engines
+from app.errors import LivefaceError
 
 pytestmark = pytest.mark.skipif("espeak-ng" not in available_engines(),
                                 reason="espeak-ng is not installed")

@@ -5,11 +5,11 @@ import json
 import pytest
 
 from app.cli import main
+from app.data.realspeech import TESTDATA_DIR, real_speech_clips
+from app.data.recorded import CORPORA
 from app.eval.eval_cli import PROBE_FEATURES
 from app.eval.evaluate import BASELINE_NAMES, METRICS, MODELS, SETS
 from app.eval.metrics import COUNTS
-from app.data.realspeech import TESTDATA_DIR, real_speech_clips
-from app.data.recorded import CORPORA
 
 needs_real_speech = pytest.mark.skipif(
     not TESTDATA_DIR.is_dir(), reason="apt-get install pocketsphinx-testdata (CI installs it)")
@@ -177,10 +177,10 @@ def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_e
 def test_the_shipped_cards_data_plan_reproduces_from_its_voices():
     """`liveface eval` rebuilds the shipped model's data set from the card: with the card's
     voices listed, the plan is the card's whatever else is installed here."""
-    from app.resources import asset_path
     from app.data.dataset import plan_clips, plan_hash
     from app.data.dataset_voices import resolve_request, voice_pools
     from app.data.speech import available_engines
+    from app.resources import asset_path
 
     data = json.loads(asset_path("models", "model-card.json").read_text())["data"]
     build = data["build"]

@@ -6,11 +6,11 @@ import pytest
 
 from app.audio.contract import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from app.avatar.rig import RIG_INDEX
-from app.errors import LivefaceError
-from app.eval import metrics
 from app.data.teacher import animate, default_geometry
 from app.data.timeline import Phone, Timeline
 from app.data.visemes import is_bilabial
+from app.errors import LivefaceError
+from app.eval import metrics
 
 
 def clip():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from app.data.timeline import SILENCE, Phone, Timeline
 from app.eval.probe import (
     IGNORED,
     MEL_CONTEXT,
@@ -13,7 +14,6 @@ from app.eval.probe import (
     mel_rows,
     roc_auc,
 )
-from app.data.timeline import SILENCE, Phone, Timeline
 
 
 def test_auc_is_the_share_of_positive_negative_pairs_ranked_right():

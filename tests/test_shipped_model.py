@@ -7,10 +7,10 @@ from app.audio.contract import SAMPLE_RATE_HZ
 from app.audio.io import read_audio
 from app.avatar.rig import RIG_INDEX, RIG_MAX, RIG_MIN
 from app.checkpoints import STUDENT_FILE, load_animator
-from app.inference import animate_audio
-from app.resources import asset_path
 from app.data.realspeech import TESTDATA_DIR
 from app.data.teacher import default_geometry
+from app.inference import animate_audio
+from app.resources import asset_path
 
 STUDENT = asset_path("models", STUDENT_FILE)
 pytestmark = pytest.mark.skipif(not STUDENT.is_file(), reason="no shipped model in assets/models")

@@ -7,7 +7,6 @@ import pytest
 
 from app.audio.contract import SAMPLE_RATE_HZ
 from app.avatar.emotions import EMOTIONS
-from app.errors import LivefaceError
 from app.data.phones import SHARED_PHONES, is_vowel
 from app.data.speech import (
     Clip,
@@ -20,6 +19,7 @@ from app.data.speech import (
 )
 from app.data.speech.corpus import LANGUAGES
 from app.data.timeline import SILENCE
+from app.errors import LivefaceError
 
 ENGLISH = "Pass the bread and the salt, please. She sells sea shells."
 

@@ -97,7 +97,12 @@ def test_the_model_has_one_codebook_per_arpabet_phone():
 
 @needs_pocketsphinx
 def test_mel_filters_span_feat_params_range_with_unit_area():
-    from app.audio.sphinx_gmm import FFT_SIZE, load_model, mel_filter_edges_hz, mel_filterbank
+    from app.audio.sphinx_gmm import (
+        FFT_SIZE,
+        load_model,
+        mel_filter_edges_hz,
+        mel_filterbank,
+    )
 
     settings = load_model().settings  # feat.params: -lowerf 130 -upperf 6800 -nfilt 25
     bin_hz = 16000 / FFT_SIZE
@@ -173,7 +178,11 @@ def test_a_missing_model_says_what_to_do(tmp_path):
 
 @needs_pocketsphinx
 def test_streaming_equals_the_whole_clip():
-    from app.audio.sphinx_gmm import BLOCK_SAMPLES, SphinxPhoneScorer, sphinx_phone_scores
+    from app.audio.sphinx_gmm import (
+        BLOCK_SAMPLES,
+        SphinxPhoneScorer,
+        sphinx_phone_scores,
+    )
 
     audio = _voice_like(1.6, seed=1)
     whole = sphinx_phone_scores(audio)

@@ -6,11 +6,11 @@ import pytest
 
 from app.audio.contract import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from app.avatar.rig import RIG_INDEX, clamp_rig
-from app.errors import LivefaceError
 from app.data.teacher import Style, animate, default_geometry
 from app.data.teacher_prosody import frame_count, pitch_hz
 from app.data.timeline import Phone, Timeline
 from app.data.visemes import VOWEL_VISEMES, viseme_of
+from app.errors import LivefaceError
 
 
 def speech(spec: str, phone_s: float = 0.12, lead_s: float = 0.4, tail_s: float = 0.5,

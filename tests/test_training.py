@@ -355,9 +355,9 @@ def test_user_errors(tmp_path, data_dir):
 
 
 def test_lip_vertex_loss_measures_what_the_metrics_measure():
+    from app.data.teacher import default_geometry
     from app.model.codec import ExpressionCodec
     from app.training.lip_loss import LipVertexLoss
-    from app.data.teacher import default_geometry
 
     geometry = default_geometry()
     torch.manual_seed(0)
@@ -380,9 +380,9 @@ def test_lip_vertex_loss_measures_what_the_metrics_measure():
 
 def test_contact_term_charges_parted_lips_only_where_the_reference_touches():
     from app.avatar.rig import ARKIT_NAMES
+    from app.data.teacher import default_geometry
     from app.model.codec import ExpressionCodec
     from app.training.lip_loss import LipVertexLoss
-    from app.data.teacher import default_geometry
 
     geometry = default_geometry()
     loss = LipVertexLoss(ExpressionCodec(tiny_config()), geometry, latent_std=1.0)
@@ -408,9 +408,9 @@ def test_contact_term_charges_parted_lips_only_where_the_reference_touches():
 
 def test_opening_term_charges_shut_lips_only_where_the_reference_is_apart():
     from app.avatar.rig import ARKIT_NAMES
+    from app.data.teacher import default_geometry
     from app.model.codec import ExpressionCodec
     from app.training.lip_loss import APART_GAP_CM, LipVertexLoss
-    from app.data.teacher import default_geometry
 
     geometry = default_geometry()
     loss = LipVertexLoss(ExpressionCodec(tiny_config()), geometry, latent_std=1.0)

@@ -5,9 +5,18 @@ import pytest
 
 from app.avatar.rig import RIG_INDEX, clamp_rig
 from app.data.teacher import default_geometry
-from app.data.visemes import (COARTICULATION, FALLBACK_VISEME, VISEME_TARGETS, VISEMES,
-                                  is_bilabial, is_rounded, phone_visemes, strip_diacritics,
-                                  viseme_of, viseme_rig)
+from app.data.visemes import (
+    COARTICULATION,
+    FALLBACK_VISEME,
+    VISEME_TARGETS,
+    VISEMES,
+    is_bilabial,
+    is_rounded,
+    phone_visemes,
+    strip_diacritics,
+    viseme_of,
+    viseme_rig,
+)
 
 SHARED_CONSONANTS = "p b m f v θ ð t d s z ʃ ʒ tʃ dʒ k g ŋ n l r ɹ j w h ʔ".split()
 SHARED_VOWELS = "i ɪ e ɛ æ a ɑ ɒ ɔ o ʊ u ʌ ə ɜ ɐ y ø œ ɯ ɨ".split()

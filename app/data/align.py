@@ -18,9 +18,9 @@ import numpy as np
 
 from app.audio.contract import SAMPLE_RATE_HZ
 from app.audio.io import read_audio
-from app.errors import LivefaceError
 from app.data.phones import map_symbol
 from app.data.timeline import SILENCE, Phone, Timeline, Word
+from app.errors import LivefaceError
 
 log = logging.getLogger(__name__)
 

@@ -57,10 +57,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from app.avatar.emotions import EMOTIONS
-from app.errors import LivefaceError
 from app.data.speech import Prosody, prosody_for_emotion, sentences
 from app.data.speech.registry import speaker_of
 from app.data.speech.word_text import word_sentence
+from app.errors import LivefaceError
 
 SPLITS = ("train", "validation", "test")
 SPLIT_SHARES = {"train": 0.75, "validation": 0.10, "test": 0.15}  # of training-language time

@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
-from app.errors import LivefaceError
 from app.data.dataset import (
     LATER_RULES,
     BuildArgs,
@@ -48,6 +47,7 @@ from app.data.dataset_voices import (
 )
 from app.data.speech import get_engine
 from app.data.teacher import Style, animate
+from app.errors import LivefaceError
 
 
 @dataclass(frozen=True)

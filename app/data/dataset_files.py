@@ -12,8 +12,8 @@ import numpy as np
 
 from app.audio.contract import SAMPLE_RATE_HZ
 from app.audio.io import write_wav
-from app.files import TMP_MARK, write_atomic
 from app.data.timeline import Phone, Timeline, Word
+from app.files import TMP_MARK, write_atomic
 
 SUFFIXES = {"audio": ".wav", "timeline": ".timeline.json", "rig": ".rig.npy", "meta": ".json"}
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from app.audio.contract import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from app.avatar.rig import RIG_NAMES
-from app.errors import LivefaceError
 from app.data.dataset import BuildArgs, ClipSpec, build_dict
 from app.data.dataset_files import clip_paths, read_meta, write_json
+from app.errors import LivefaceError
 
 FORMAT = "liveface-dataset/1"
 MANIFEST_NAME = "manifest.json"

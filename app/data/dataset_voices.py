@@ -13,11 +13,11 @@ import re
 from functools import cache
 from pathlib import Path
 
-from app.errors import LivefaceError
 from app.data.dataset import MIN_VOICES, BuildArgs, PoolVoice
 from app.data.speech import ENGINES, SpeechEngine, get_engine
 from app.data.speech.corpus import LANGUAGES
 from app.data.speech.espeak_library import locate
+from app.errors import LivefaceError
 
 DEFAULT_HELDOUT_LANGS = ("it", "pt")
 DEFAULT_WORD_SHARE = 0.7  # of clips whose text is frequent words rather than the corpus's

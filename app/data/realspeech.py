@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import LivefaceError
 from app.data.align import AlignedClip, align_file
+from app.errors import LivefaceError
 
 TESTDATA_DIR = Path("/usr/share/pocketsphinx/test/data")
 LICENCE = "BSD-2-Clause (pocketsphinx test data, Carnegie Mellon University)"

@@ -33,10 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.avatar.rig import RIG_NAMES
 from app.audio.contract import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from app.audio.io import read_audio
-from app.errors import LivefaceError
+from app.avatar.rig import RIG_NAMES
 from app.data.dataset_files import (
     clip_paths,
     read_meta,
@@ -46,6 +45,7 @@ from app.data.dataset_files import (
     write_npy,
 )
 from app.data.timeline import SILENCE, Phone, Timeline, Word
+from app.errors import LivefaceError
 
 FORMAT = "liveface-dataset/1"
 VALIDATION_SHARE = 0.15

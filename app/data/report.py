@@ -14,10 +14,10 @@ import numpy as np
 
 from app.audio.contract import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from app.avatar.rig import RIG_INDEX, RIG_SIZE
-from app.errors import LivefaceError
 from app.data.dataset_files import timeline_from_dict
 from app.data.dataset_manifest import Manifest, ManifestEntry, load_manifest
 from app.data.timeline import SILENCE, Timeline
+from app.errors import LivefaceError
 
 GROUPS = ("language", "voice", "emotion", "split", "engine")
 PLOT_CURVES = ("jawOpen", "mouthClose", "mouthPucker", "mouthFunnel", "eyeBlinkLeft",

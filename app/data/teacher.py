@@ -22,12 +22,12 @@ from app.avatar.emotions import check_emotion, emotion_rig
 from app.avatar.gltf import load_avatar
 from app.avatar.landmarks import FaceGeometry
 from app.avatar.rig import GAZE_SLICE, HEAD_SLICE, RIG_INDEX, RIG_MAX, RIG_MIN, RIG_SIZE
-from app.errors import LivefaceError
 from app.data import teacher_face as face
 from app.data import teacher_mouth as mouth
 from app.data import teacher_prosody as prosody
 from app.data.timeline import Timeline
 from app.data.visemes import LIP_CHANNELS, VOWEL_VISEMES, is_bilabial, is_labiodental
+from app.errors import LivefaceError
 
 BILABIAL_GAP_MM = -0.5  # p/b/m: lips pressed, gap at most this on the default mesh
 LABIODENTAL_GAP_MM = 2.5  # f/v: lower lip up against the upper teeth, lips just parted

@@ -23,8 +23,13 @@ from app.audio.contract import FRAME_RATE_HZ
 from app.avatar.landmarks import FaceGeometry
 from app.avatar.rig import RIG_INDEX, RIG_SIZE
 from app.data.timeline import SILENCE, Timeline
-from app.data.visemes import (COARTICULATION, JAW_CHANNELS, LIP_CHANNELS, phone_visemes,
-                                  viseme_rig)
+from app.data.visemes import (
+    COARTICULATION,
+    JAW_CHANNELS,
+    LIP_CHANNELS,
+    phone_visemes,
+    viseme_rig,
+)
 
 LONG_PAUSE_S = 0.2  # pauses at least this long relax the mouth to rest
 _RELAX_DELAY_S = 0.04  # how far from speech the mouth starts relaxing in a pause

@@ -48,8 +48,8 @@ def add_eval_command(subparsers) -> None:
 
 
 def run_eval_command(args: argparse.Namespace, config=None) -> None:
-    from app.eval.evaluate import eval_sets, evaluate, predictors
     from app.data.teacher import default_geometry
+    from app.eval.evaluate import eval_sets, evaluate, predictors
 
     models_dir = args.models or asset_path("models")
     if bool(args.audio) != bool(args.text):
@@ -92,10 +92,10 @@ def _chosen(models: dict, only: str | None) -> dict:
 
 def _write_test_figures(models_dir: Path, data: Path, results: dict, argv: list[str]) -> Path:
     """The test split's figures of the weights in `models_dir`, with what they came from."""
-    from app.files import write_atomic
-    from app.machine import cpu_description
     from app.data.dataset_manifest import load_manifest
     from app.eval.evaluate import MODEL_FILES
+    from app.files import write_atomic
+    from app.machine import cpu_description
 
     record = {"split": "test", "date": datetime.date.today().isoformat(),
               "command": "liveface " + " ".join(argv),

@@ -31,17 +31,23 @@ from app.audio.contract import SAMPLES_PER_FRAME
 from app.audio.features import LogMel
 from app.audio.io import read_audio
 from app.avatar.landmarks import FaceGeometry
-from app.checkpoints import OFFLINE_FILE, STUDENT_FILE, TEACHER_FILE, load_animator, load_parts
-from app.errors import LivefaceError
-from app.inference import animate_audio
-from app.model.animator import generate_offline
-from app.model.denoiser import Conditions
+from app.checkpoints import (
+    OFFLINE_FILE,
+    STUDENT_FILE,
+    TEACHER_FILE,
+    load_animator,
+    load_parts,
+)
 from app.data.dataset_files import timeline_from_dict
 from app.data.dataset_manifest import load_manifest
-from app.eval.metrics import COUNTS, evaluate_clip
 from app.data.realspeech import real_speech_set
 from app.data.speech.registry import speaker_of
 from app.data.timeline import Timeline
+from app.errors import LivefaceError
+from app.eval.metrics import COUNTS, evaluate_clip
+from app.inference import animate_audio
+from app.model.animator import generate_offline
+from app.model.denoiser import Conditions
 
 MODELS = ("student", "teacher", "offline")
 BASELINE_NAMES = ("still_face", "mean_face", "loudness", "phone_recogniser")

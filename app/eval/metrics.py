@@ -39,9 +39,9 @@ import numpy as np
 
 from app.audio.contract import FRAME_RATE_HZ
 from app.avatar.landmarks import MM_PER_M, FaceGeometry
-from app.errors import LivefaceError
 from app.data.timeline import SILENCE, Timeline
 from app.data.visemes import is_bilabial, is_vowel
+from app.errors import LivefaceError
 
 CLOSED_GAP_MM = 1.0
 SILENCE_MIN_S = 0.3

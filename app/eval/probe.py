@@ -36,14 +36,14 @@ from torch import Tensor, nn
 from app.audio.contract import FRAME_RATE_HZ, SAMPLES_PER_FRAME
 from app.audio.features import LogMel
 from app.audio.io import read_audio
+from app.data.dataset_files import timeline_from_dict
+from app.data.dataset_manifest import load_manifest
+from app.data.timeline import SILENCE, Timeline
+from app.data.visemes import is_bilabial
+from app.eval.evaluate import eval_sets
 from app.model.audio_encoder import AudioEncoder
 from app.model.config import ModelConfig
 from app.training.augment import AugmentConfig, augment
-from app.data.dataset_files import timeline_from_dict
-from app.data.dataset_manifest import load_manifest
-from app.eval.evaluate import eval_sets
-from app.data.timeline import SILENCE, Timeline
-from app.data.visemes import is_bilabial
 
 MEL_CONTEXT = 8  # mel frames (10 ms each) of the log-mel probe: the last 80 ms
 HIDDEN_UNITS = 64

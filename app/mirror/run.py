@@ -13,9 +13,18 @@ from pathlib import Path
 
 from app.config import MirrorConfig
 from app.errors import LivefaceError, notice
-from app.live.factory import (eye_stats, make_animator, make_control, make_eye_tracking,
-                              make_outputs, make_source, output_stats, start_control,
-                              start_eye_worker, start_outputs)
+from app.live.factory import (
+    eye_stats,
+    make_animator,
+    make_control,
+    make_eye_tracking,
+    make_outputs,
+    make_source,
+    output_stats,
+    start_control,
+    start_eye_worker,
+    start_outputs,
+)
 from app.mirror.app import MirrorApp, mirror_stats
 from app.mirror.orbit import OrbitCamera
 

@@ -28,7 +28,13 @@ from app.model.audio_encoder import AudioEncoder, EncoderState
 from app.model.codec import ExpressionCodec
 from app.model.config import ModelConfig
 from app.model.denoiser import Conditions, Denoiser, KVCache, Tokens
-from app.model.diffusion import ddim_sample, ddim_step, guided, sampling_times, x0_from_v
+from app.model.diffusion import (
+    ddim_sample,
+    ddim_step,
+    guided,
+    sampling_times,
+    x0_from_v,
+)
 
 
 @dataclass(frozen=True)

@@ -41,13 +41,13 @@ from app.checkpoints import (
     save_bundle,
     save_checkpoint,
 )
+from app.data.teacher import default_geometry
 from app.errors import LivefaceError
 from app.model import diffusion as d
 from app.model.config import ModelConfig
 from app.model.denoiser import Conditions
 from app.training.data import load_batch
 from app.training.lip_loss import LipVertexLoss
-from app.data.teacher import default_geometry
 from app.training.train import (
     DiffusionNet,
     Past,

@@ -21,8 +21,8 @@ from torch import Tensor, nn
 
 from app.avatar.landmarks import FaceGeometry
 from app.avatar.rig import BLENDSHAPE_SLICE
-from app.model.codec import ExpressionCodec
 from app.eval.metrics import CLOSED_GAP_MM
+from app.model.codec import ExpressionCodec
 
 CM_PER_M = 100.0
 CLOSED_GAP_CM = CLOSED_GAP_MM / 10

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from app.audio.features import LogMel
 from app.avatar.rig import NUM_BLENDSHAPES, RIG_NAMES
 from app.checkpoints import load_checkpoint, save_checkpoint
+from app.data.teacher import default_geometry
 from app.errors import LivefaceError
 from app.model import diffusion as d
 from app.model.audio_encoder import AudioEncoder
@@ -59,7 +60,6 @@ from app.training.data import (
 )
 from app.training.lip_loss import LipVertexLoss
 from app.training.presets import Preset, StageSchedule, get_preset
-from app.data.teacher import default_geometry
 
 STAGES = ("codec", "teacher", "offline")
 LIP_NAMES = tuple(n for n in RIG_NAMES[:NUM_BLENDSHAPES] if n.startswith(("jaw", "mouth")))

@@ -17,7 +17,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-
 from app.errors import LivefaceError
 from app.training.presets import PRESETS
 

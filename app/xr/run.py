@@ -7,9 +7,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.live.factory import (eye_stats, make_animator, make_control, make_eye_tracking,
-                              make_outputs, make_source, output_stats, start_control,
-                              start_eye_worker, start_outputs)
+from app.live.factory import (
+    eye_stats,
+    make_animator,
+    make_control,
+    make_eye_tracking,
+    make_outputs,
+    make_source,
+    output_stats,
+    start_control,
+    start_eye_worker,
+    start_outputs,
+)
 from app.mirror.app import is_software, mirror_stats
 
 SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot fill two

@@ -12,8 +12,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from app.audio.contract import SAMPLE_RATE_HZ
-from app.errors import LivefaceError
 from app.data.timeline import SILENCE, Phone, Timeline, Word
+from app.errors import LivefaceError
 
 SILENT_PEAK = 1e-3  # a clip whose loudest sample is below this is silent (full scale = 1)
 

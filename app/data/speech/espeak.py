@@ -22,7 +22,6 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from app.audio.contract import SAMPLE_RATE_HZ
-from app.errors import LivefaceError
 from app.data.phones import carries_phone, map_symbol
 from app.data.speech import espeak_library
 from app.data.speech.base import (
@@ -38,6 +37,7 @@ from app.data.speech.base import (
     to_contract_audio,
 )
 from app.data.timeline import SILENCE, Word
+from app.errors import LivefaceError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from app.audio.contract import SAMPLE_RATE_HZ
-from app.errors import LivefaceError
 from app.data.phones import is_vowel, map_symbol
 from app.data.speech.base import (
     Clip,
@@ -35,6 +34,7 @@ from app.data.speech.base import (
 )
 from app.data.speech.flite import _read_wav
 from app.data.timeline import SILENCE, Word
+from app.errors import LivefaceError
 
 ENGINE = "festival"
 INSTALL_HINT = ("festival is not installed: apt-get install festival festvox-kallpc16k "

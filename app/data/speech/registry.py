@@ -2,8 +2,8 @@
 
 from collections.abc import Callable
 
-from app.errors import LivefaceError
 from app.data.speech.base import SpeechEngine
+from app.errors import LivefaceError
 
 
 def _espeak() -> SpeechEngine:
