@@ -9,6 +9,10 @@ from pathlib import Path
 from app.avatar.emotions import EMOTIONS
 from app.cli_args import positive_seconds
 from app.errors import LivefaceError, notice
+from app.outputs.vrchat import DEFAULT_ENDPOINT as VRCHAT_ENDPOINT
+from app.outputs.vrchat import DEFAULT_LISTEN as VRCHAT_LISTEN
+from app.outputs.vrchat import MAX_BITS as VRCHAT_MAX_BITS
+from app.outputs.vrchat import VRChatOptions
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +45,18 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vmc", metavar="HOST:PORT",
                         help="stream the 52 blendshapes with the VMC protocol (VSeeFace, "
                              "VNyan, Warudo: usually port 39540)")
+    parser.add_argument("--vrchat", metavar="HOST:PORT", nargs="?", const=VRCHAT_ENDPOINT,
+                        help="drive a VRChat avatar's face-tracking parameters (VRCFaceTracking "
+                             f"unified expressions v2) over OSC (default {VRCHAT_ENDPOINT}, "
+                             "VRChat's own input)")
+    parser.add_argument("--vrchat-listen", metavar="[HOST:]PORT|off", default=VRCHAT_LISTEN,
+                        help="with --vrchat: hear which parameters the avatar has from VRChat's "
+                             f"OSC output and send only those (default {VRCHAT_LISTEN}; `off` "
+                             "not to listen; a port already taken is skipped with a notice)")
+    parser.add_argument("--vrchat-binary", metavar="BITS", type=vrchat_bits, default=0,
+                        help="with --vrchat: send each parameter as BITS bools (v2/JawOpen1, "
+                             "v2/JawOpen2, ... and v2/JawOpenNegative) for avatars short of "
+                             "parameter memory, until the avatar names its own")
     parser.add_argument("--osc-control", metavar="[HOST:]PORT",
                         help="take emotion, intensity and mute from OSC messages "
                              "(/liveface/emotion NAME [I], /liveface/intensity I, "
@@ -63,7 +79,21 @@ def live_request(args: argparse.Namespace, config) -> dict:
             "screenshot": args.screenshot, "emotion": args.emotion,
             "intensity": args.intensity, "eye_camera": args.eye_camera,
             "eye_profile": args.eye_profile, "osc": args.osc, "vmc": args.vmc,
-            "osc_control": args.osc_control}
+            "osc_control": args.osc_control, "vrchat": vrchat_options(args)}
+
+
+def vrchat_bits(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= VRCHAT_MAX_BITS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {VRCHAT_MAX_BITS} bits, got '{text}'")
+    return int(text)
+
+
+def vrchat_options(args: argparse.Namespace) -> VRChatOptions | None:
+    """The options for --vrchat and its companions; None without --vrchat."""
+    if args.vrchat is None:
+        return None
+    listen = None if args.vrchat_listen.lower() == "off" else args.vrchat_listen
+    return VRChatOptions(args.vrchat, listen, args.vrchat_binary)
 
 
 def microphone(args: argparse.Namespace, config) -> str | None:

@@ -126,26 +126,38 @@ class _NoGrad:
             return self.animator.push(block, emotion=emotion, intensity=intensity, gaze=gaze)
 
 
-def make_outputs(osc: str | None, vmc: str | None) -> list:
-    """OSC senders for `--osc` / `--vmc` (each HOST:PORT), checked before anything opens."""
+def make_outputs(osc: str | None, vmc: str | None, vrchat=None) -> list:
+    """OSC senders for `--osc` / `--vmc` (each HOST:PORT) and `--vrchat` (a
+    `VRChatOptions`), checked before anything opens."""
     from app.outputs.osc import OscSender
 
-    return [OscSender(endpoint, dialect)
-            for endpoint, dialect in ((osc, "liveface"), (vmc, "vmc")) if endpoint]
+    outputs = [OscSender(endpoint, dialect)
+               for endpoint, dialect in ((osc, "liveface"), (vmc, "vmc")) if endpoint]
+    if vrchat is not None:
+        from app.outputs.vrchat import VRChatSender
+
+        outputs.append(VRChatSender(vrchat))
+    return outputs
 
 
 def start_outputs(stack, outputs: list):
     """The output worker for `outputs` (None without any), stopped by `stack`, their
-    sockets closed after it; its `offer` is the pipeline's frame sink."""
+    sockets closed after it; its `offer` is the pipeline's frame sink. An output that
+    listens for replies (`listener`) gets a reply worker of its own."""
     if not outputs:
         return None
-    from app.live.output_worker import OutputWorker
+    from app.live.output_worker import OutputWorker, ReplyWorker
 
     for output in outputs:
         stack.callback(output.close)
     worker = OutputWorker([output.send for output in outputs])
     worker.start()
     stack.callback(worker.stop)
+    for listener in (getattr(output, "listener", None) for output in outputs):
+        if listener is not None:
+            replies = ReplyWorker(listener)
+            replies.start()
+            stack.callback(replies.stop)
     return worker
 
 

@@ -54,3 +54,17 @@ class OutputWorker(Worker):
             for send in self.senders:
                 send(frame)
             self.sent += 1
+
+
+class ReplyWorker(Worker):
+    """Waits on a thread of its own for what a receiving program says back (VRChat naming
+    its avatar's parameters, app/outputs/vrchat.py): `listener.serve_once()` in a loop."""
+
+    name = "liveface-replies"
+
+    def __init__(self, listener):
+        super().__init__()
+        self.listener = listener
+
+    def step(self) -> None:
+        self.listener.serve_once()  # returns after one message or a short wait

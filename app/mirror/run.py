@@ -27,6 +27,7 @@ from app.live.factory import (
 )
 from app.mirror.app import MirrorApp, mirror_stats
 from app.mirror.orbit import OrbitCamera
+from app.outputs.vrchat import VRChatOptions
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +47,7 @@ class MirrorRequest:
     osc: str | None = None  # HOST:PORT for the frames as OSC (app/outputs/osc.py)
     vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
     osc_control: str | None = None  # [HOST:]PORT to take emotion and mute from as OSC
+    vrchat: VRChatOptions | None = None  # a VRChat avatar's parameters (app/outputs/vrchat.py)
 
 
 def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
@@ -58,7 +60,7 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
     animator, animator_label = make_animator(request.model, request.stand_in,
                                               request.model_device)
     eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
-    outputs = make_outputs(request.osc, request.vmc)
+    outputs = make_outputs(request.osc, request.vmc, request.vrchat)
     control = make_control(request.osc_control)
     with ExitStack() as stack:
         app, pipeline, output_worker = _open(stack, avatar, source, animator, outputs,

@@ -20,6 +20,7 @@ from app.live.factory import (
     start_outputs,
 )
 from app.mirror.app import is_software, mirror_stats
+from app.outputs.vrchat import VRChatOptions
 
 SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot fill two
 # full-size headset eyes at the headset's rate
@@ -45,6 +46,7 @@ class XrRequest:
     osc: str | None = None  # HOST:PORT for the frames as OSC (app/outputs/osc.py)
     vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
     osc_control: str | None = None  # [HOST:]PORT to take emotion and mute from as OSC
+    vrchat: VRChatOptions | None = None  # a VRChat avatar's parameters (app/outputs/vrchat.py)
     calibrate_eyes: bool = False  # show the eye-calibration targets first, then save the profile
 
 
@@ -67,7 +69,7 @@ def run_headset(request: XrRequest, clock) -> dict:
                                                   request.model_device)
         eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock,
                                  request.calibrate_eyes)
-        outputs = make_outputs(request.osc, request.vmc)
+        outputs = make_outputs(request.osc, request.vmc, request.vrchat)
         control = make_control(request.osc_control)
         graphics = create_graphics(runtime)
         stack.callback(graphics.close)
