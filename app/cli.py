@@ -50,10 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_avatar_flag(render)
 
     animate = commands.add_parser("animate", help="the model's face track for a speech file, "
-                                  "as CSV or JSON (rig vector and texture controls, 50 fps)")
+                                  "as CSV or JSON (rig vector and texture controls, 50 fps) "
+                                  "or as a Live Link Face CSV")
     animate.add_argument("--audio", type=Path, required=True,
                          help="speech to animate (any audio file FFmpeg reads)")
     animate.add_argument("--out", type=Path, required=True, help="output .csv or .json")
+    animate.add_argument("--format", choices=("csv", "json", "livelink-csv"),
+                         help="csv or json (default: from --out's suffix), or livelink-csv: "
+                              "the Live Link Face app's CSV layout (52 ARKit curves, head "
+                              "and eye angles, timecodes)")
     animate.add_argument("--emotion", default="neutral", help=", ".join(EMOTIONS))
     animate.add_argument("--intensity", type=float, default=0.0, help="emotion intensity 0..1")
     animate.add_argument("--model", type=Path,
@@ -152,9 +157,9 @@ def _speech_frames(args: argparse.Namespace, config: Config):
 def _cmd_animate(args: argparse.Namespace, config: Config) -> None:
     from app.outputs.track_file import track_format, write_track
 
-    track_format(args.out)  # a wrong suffix is said before the work, not after
+    track_format(args.out, args.format)  # a wrong suffix is said before the work, not after
     _, track = _speech_track(args)
-    path = write_track(track, args.out, source=str(args.audio))
+    path = write_track(track, args.out, source=str(args.audio), requested=args.format)
     print(f"wrote {track.frames} frames (50 fps) to {path}")
 
 

@@ -1,8 +1,11 @@
 """A face track written to a file, for animation tools: one row per 20 ms frame.
 
-CSV: a header `time_s, <the 57 rig names>, wrinkle_<region>..., flush_<region>...`, then
-one row per frame; `time_s` is the middle of the frame's 20 ms of audio. JSON: the same
-columns as arrays, with the frame rate and the names, so a reader needs nothing else.
+Formats (`--format`, else the path's suffix):
+- `csv`: a header `time_s, <the 57 rig names>, wrinkle_<region>..., flush_<region>...`,
+  then one row per frame; `time_s` is the middle of the frame's 20 ms of audio.
+- `json`: the same columns as arrays, with the frame rate and the names, so a reader needs
+  nothing else.
+- `livelink-csv`: the layout the Live Link Face app records (app/outputs/livelink_csv.py).
 """
 
 import csv
@@ -16,8 +19,10 @@ from app.avatar.rig import RIG_NAMES
 from app.avatar.texture_controls import REGIONS
 from app.errors import LivefaceError
 from app.inference import FaceTrack
+from app.outputs.livelink_csv import write_livelink_csv
 
-FORMATS = (".csv", ".json")
+FORMATS = ("csv", "json", "livelink-csv")
+SUFFIXES = {"csv": ".csv", "json": ".json", "livelink-csv": ".csv"}
 DECIMALS = 5
 
 
@@ -32,27 +37,40 @@ def track_table(track: FaceTrack) -> np.ndarray:
     return np.column_stack([time_s, track.rig, track.wrinkle, track.flush])
 
 
-def track_format(path: Path) -> str:
-    """'.csv' or '.json' from the path; a clear error for anything else."""
+def track_format(path: Path, requested: str | None = None) -> str:
+    """The format to write: `requested` (one of FORMATS) when given, else 'csv' or 'json'
+    from the path's suffix; a clear error when the two disagree or the suffix is neither."""
     suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise LivefaceError(f"cannot write a face track as '{suffix or path.name}'; use "
-                            f"{' or '.join(FORMATS)}.")
-    return suffix
+    if requested is None:
+        by_suffix = {".csv": "csv", ".json": "json"}
+        if suffix not in by_suffix:
+            raise LivefaceError(f"cannot write a face track as '{suffix or path.name}'; use "
+                                ".csv or .json (or --format livelink-csv with .csv).")
+        return by_suffix[suffix]
+    if requested not in FORMATS:
+        raise LivefaceError(f"unknown track format '{requested}'; use one of "
+                            f"{', '.join(FORMATS)}.")
+    if suffix != SUFFIXES[requested]:
+        raise LivefaceError(f"--format {requested} writes a {SUFFIXES[requested]} file; "
+                            f"give --out a name ending in {SUFFIXES[requested]}.")
+    return requested
 
 
-def write_track(track: FaceTrack, path: Path, source: str = "") -> Path:
-    """Write `track` as CSV or JSON, by the path's suffix."""
-    suffix = track_format(path)
-    table = np.round(track_table(track), DECIMALS)
+def write_track(track: FaceTrack, path: Path, source: str = "",
+                requested: str | None = None) -> Path:
+    """Write `track` in the `requested` format, else in the one the path's suffix names."""
+    chosen = track_format(path, requested)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as file:
-            if suffix == ".csv":
+            if chosen == "livelink-csv":
+                write_livelink_csv(track.rig, file)
+            elif chosen == "csv":
                 writer = csv.writer(file)
                 writer.writerow(track_columns())
-                writer.writerows(table.tolist())
+                writer.writerows(np.round(track_table(track), DECIMALS).tolist())
             else:
+                table = np.round(track_table(track), DECIMALS)
                 columns = dict(zip(track_columns(), table.T.tolist()))
                 json.dump({"fps": FRAME_RATE_HZ, "frames": track.frames, "source": source,
                            "columns": columns}, file)
