@@ -8,7 +8,14 @@ import pytest
 from app.audio.io import read_audio
 from app.cli import main
 from app.data.dataset_files import timeline_from_dict
-from app.data.recorded import CHAIN_S, CORPORA, Prompt, joined_timeline, spoken_text
+from app.data.recorded import (
+    CHAIN_S,
+    CORPORA,
+    Prompt,
+    corpus_prompts,
+    joined_timeline,
+    spoken_text,
+)
 from app.data.timeline import SILENCE, Phone, Timeline, Word
 
 needs_corpus = pytest.mark.skipif(
@@ -21,6 +28,24 @@ def test_transcripts_become_words_pocketsphinx_can_align():
     assert spoken_text("Call-Forward on Busy.") == "call forward on busy"
     assert spoken_text("[this is a simple beep tone]") is None
     assert spoken_text("...") is None
+
+
+def test_other_languages_keep_their_words_and_lose_prompts_with_lost_letters():
+    assert spoken_text("Attivato.", "it") == "Attivato ."
+    assert spoken_text("Введите 2 и нажмите решётку.", "ru") == "Введите 2 и нажмите решётку ."
+    assert spoken_text("Il tempo sar? esattamente..", "it") is None  # "sarà", mis-encoded
+    assert spoken_text("Vuoi riprovare?", "it") == "Vuoi riprovare ?"
+    assert spoken_text("[toni ascendenti]", "it") is None
+
+
+@pytest.mark.skipif(not CORPORA["asterisk-ru"].audio_dir.is_dir(),
+                    reason="apt-get install asterisk-core-sounds-ru asterisk-core-sounds-ru-g722")
+def test_the_unheard_speaker_is_validation_only_and_her_transcripts_are_clean():
+    prompts = corpus_prompts(CORPORA["asterisk-ru"])
+    assert len(prompts) > 500 and {p.split for p in prompts} == {"validation"}
+    admin = next(p for p in prompts if p.name == "conf-adminmenu")
+    assert not admin.text.startswith("conf")  # the listing repeats some names
+    assert {p.split for p in corpus_prompts(CORPORA["asterisk-it"])} == {"train", "validation"}
 
 
 def test_splits_are_fixed_by_the_prompt_name():

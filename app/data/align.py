@@ -5,6 +5,13 @@ real recordings with transcripts get word and phone timings here without any dow
 The phones (CMU ARPAbet) are mapped into the shared IPA set and the procedural teacher
 animates them, which gives a reference face track for speech nobody synthesised.
 
+Other languages are aligned with the same English acoustic model: espeak-ng gives each
+word's phones in the shared set, each phone is spelt with its nearest English phones
+(`SPHINX_NEAREST`, one or two of them) as a pronunciation pocketsphinx aligns, and the
+timings come back onto the language's own phones. English sounds stand in for sounds
+English lacks, so boundaries are looser than in English; p, b, m and the silences between
+words are sounds English has, which is what the face needs most.
+
 Alignment runs in two passes as pocketsphinx intends: a word-level pass against the
 transcript's grammar, then a phone-level pass restricted to that word segmentation.
 """
@@ -30,6 +37,35 @@ _CLIP_LEVEL = 0.999
 _MISMATCH_SHARE = 0.35  # voiced frames the alignment calls silence, beyond which it failed
 _FILLERS = frozenset({"<s>", "</s>", "<sil>", "[NOISE]", "++NOISE++", "++BREATH++"})
 
+# Each shared phone spelt with pocketsphinx's English phones: its own where English has
+# it, else the nearest English sound by place and manner (consonants) or by height,
+# backness and rounding (vowels); two phones where English says the sound as two.
+SPHINX_NEAREST: dict[str, tuple[str, ...]] = {
+    "p": ("P",), "b": ("B",), "m": ("M",), "f": ("F",), "v": ("V",), "θ": ("TH",),
+    "ð": ("DH",), "t": ("T",), "d": ("D",), "s": ("S",), "z": ("Z",), "ʃ": ("SH",),
+    "ʒ": ("ZH",), "tʃ": ("CH",), "dʒ": ("JH",), "k": ("K",), "g": ("G",), "ŋ": ("NG",),
+    "n": ("N",), "l": ("L",), "r": ("R",), "ɹ": ("R",), "j": ("Y",), "w": ("W",),
+    "h": ("HH",), "ʔ": ("T",), "ɾ": ("D",), "ʁ": ("R",), "x": ("HH",), "ç": ("HH",),
+    "ɣ": ("G",), "β": ("B",), "ɸ": ("F",), "ɲ": ("N", "Y"), "ʎ": ("L", "Y"),
+    "ts": ("T", "S"), "dz": ("D", "Z"), "pf": ("P", "F"), "ɕ": ("SH",), "ʑ": ("ZH",),
+    "tɕ": ("CH",), "dʑ": ("JH",), "ʂ": ("SH",), "ʐ": ("ZH",), "ʈʂ": ("CH",), "ʈ": ("T",),
+    "ɖ": ("D",), "ɳ": ("N",), "ɽ": ("R",), "c": ("K",), "ɟ": ("G",), "q": ("K",),
+    "ʋ": ("V",), "ɦ": ("HH",), "ɥ": ("W",), "ɬ": ("L",),
+    "i": ("IY",), "ɪ": ("IH",), "e": ("EY",), "ɛ": ("EH",), "æ": ("AE",), "a": ("AA",),
+    "ɑ": ("AA",), "ɒ": ("AA",), "ɔ": ("AO",), "o": ("OW",), "ʊ": ("UH",), "u": ("UW",),
+    "ʌ": ("AH",), "ə": ("AH",), "ɜ": ("ER",), "ɐ": ("AH",), "y": ("UW",), "ʏ": ("UH",),
+    "ø": ("ER",), "œ": ("ER",), "ɯ": ("UW",), "ɨ": ("IH",),
+    "aɪ": ("AY",), "eɪ": ("EY",), "oʊ": ("OW",), "aʊ": ("AW",), "ɔɪ": ("OY",),
+    "ɪə": ("IH", "AH"), "ʊə": ("UH", "AH"), "ɛə": ("EH", "AH"),
+    "ɑ̃": ("AA", "N"), "ɛ̃": ("EH", "N"), "ɔ̃": ("AO", "N"), "œ̃": ("ER", "N"),
+    "ɐ̃": ("AH", "N"), "ã": ("AA", "N"), "ẽ": ("EH", "N"), "ĩ": ("IY", "N"),
+    "õ": ("OW", "N"), "ũ": ("UW", "N"),
+}
+
+# Where espeak-ng's IPA names a sound other than the one it says: its Russian "ы" comes
+# out as "y" (a rounded front vowel), though it is spoken spread, close and central.
+ESPEAK_FIXES: dict[str, dict[str, str]] = {"ru": {"y": "ɨ"}}
+
 
 @dataclass(frozen=True)
 class AlignedClip:
@@ -50,13 +86,75 @@ def align_file(audio_path: Path, text: str, seed: int = 0) -> AlignedClip:
 def align(audio: np.ndarray, text: str, language: str = "en") -> Timeline:
     """Word and phone timings of `text` spoken in `audio` (16 kHz mono float32)."""
     if language != "en":
-        raise LivefaceError(
-            f"forced alignment has an English model only; '{language}' cannot be aligned."
-        )
+        return align_spoken(audio, spoken_phones(text, language), language)
     words = _transcript_words(text)
     _check_audio(audio)
     decoder = _decoder()
-    _check_vocabulary(decoder, words)
+    _add_missing_words(decoder, words)
+    alignment = _run_alignment(decoder, audio, words)
+    timeline = _timeline(alignment, len(audio) / SAMPLE_RATE_HZ)
+    _check_match(audio, timeline)
+    return timeline
+
+
+def spoken_phones(text: str, language: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Each word of `text` with its phones in the shared set, as espeak-ng says them."""
+    from app.data.speech.espeak import EspeakEngine
+
+    if not re.search(r"\w", text):
+        raise LivefaceError("the transcript is empty: give the words spoken in the audio.")
+    timeline = EspeakEngine().synthesize(text, language).timeline
+    fixes = ESPEAK_FIXES.get(language, {})
+    words = [(word.text, []) for word in timeline.words]
+    for phone in timeline.phones:
+        middle = (phone.start_s + phone.end_s) / 2
+        index = next((i for i, w in enumerate(timeline.words) if middle < w.end_s), None)
+        if phone.phone != SILENCE and index is not None and words:
+            words[index][1].append(fixes.get(phone.phone, phone.phone))
+    spoken = [(word, tuple(phones)) for word, phones in words if phones]
+    if not spoken:
+        raise LivefaceError(f"espeak-ng found no speech in the transcript {text[:60]!r}.")
+    return spoken
+
+
+def align_spoken(audio: np.ndarray, words: list[tuple[str, tuple[str, ...]]],
+                 language: str) -> Timeline:
+    """Timings of words given as (text, shared phones), aligned with the English model
+    through each phone's nearest English phones."""
+    _check_audio(audio)
+    decoder = _decoder()
+    keys = [f"w{number}_" for number in range(len(words))]
+    for number, (key, (_, phones)) in enumerate(zip(keys, words)):
+        spelling = " ".join(sphinx for phone in phones for sphinx in _nearest(phone))
+        decoder.add_word(key, spelling, number == len(words) - 1)
+    alignment = _run_alignment(decoder, audio, keys)
+    phones_out: list[Phone] = []
+    words_out: list[Word] = []
+    for word in alignment:
+        if word.name in _FILLERS or word.name.startswith("+"):
+            continue
+        text, phones = words[int(_word_name(word.name)[1:-1])]
+        start_s = word.start * FRAME_S
+        words_out.append(Word(start_s, (word.start + word.duration) * FRAME_S, text))
+        segments = list(word)
+        for phone in phones:
+            parts, segments = segments[: len(_nearest(phone))], segments[len(_nearest(phone)):]
+            p_start = parts[0].start * FRAME_S
+            p_end = (parts[-1].start + parts[-1].duration) * FRAME_S
+            phones_out.append(Phone(p_start, p_end, phone))
+    duration_s = len(audio) / SAMPLE_RATE_HZ
+    timeline = Timeline(tuple(_close_gaps(phones_out, duration_s)), tuple(words_out),
+                        language, duration_s)
+    _check_match(audio, timeline)
+    return timeline
+
+
+def _nearest(phone: str) -> tuple[str, ...]:
+    return SPHINX_NEAREST[phone]
+
+
+def _run_alignment(decoder, audio: np.ndarray, words: list[str]):
+    """The two passes: words against the transcript's grammar, then their phones."""
     raw = _pcm16(audio)
     decoder.set_align_text(" ".join(words))
     _decode(decoder, raw)
@@ -64,9 +162,7 @@ def align(audio: np.ndarray, text: str, language: str = "en") -> Timeline:
         raise LivefaceError("the transcript does not match the audio: alignment failed.")
     decoder.set_alignment()
     _decode(decoder, raw)
-    timeline = _timeline(decoder.get_alignment(), len(audio) / SAMPLE_RATE_HZ)
-    _check_match(audio, timeline)
-    return timeline
+    return decoder.get_alignment()
 
 
 def recognize_words(audio: np.ndarray) -> tuple[Word, ...]:
@@ -120,13 +216,13 @@ def _check_audio(audio: np.ndarray) -> None:
         log.warning("%.1f%% of the samples are clipped; alignment may be poor.", 100 * clipped)
 
 
-def _check_vocabulary(decoder, words: list[str]) -> None:
+def _add_missing_words(decoder, words: list[str]) -> None:
+    """Words the dictionary lacks (names, 'unmute') get espeak-ng's pronunciation."""
     unknown = sorted({w for w in words if decoder.lookup_word(w) is None})
-    if unknown:
-        raise LivefaceError(
-            f"the pronunciation dictionary lacks {', '.join(unknown)}; spell numbers and "
-            "abbreviations out as words."
-        )
+    for number, word in enumerate(unknown):
+        phones = [p for _, said in spoken_phones(word, "en") for p in said]
+        spelling = " ".join(sphinx for phone in phones for sphinx in _nearest(phone))
+        decoder.add_word(word, spelling, number == len(unknown) - 1)
 
 
 def _word_name(name: str) -> str:

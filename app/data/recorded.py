@@ -6,12 +6,17 @@ files, force-aligned with pocketsphinx (`app.data.align`), animated by the proce
 teacher and written as a data set in the format `liveface data build` writes (see
 `app.data.dataset`), so training and evaluation read it like any other.
 
-Corpora:
-- "asterisk-en": the US English prompts of Asterisk's core sounds (Debian
-  `asterisk-core-sounds-en-g722` for the 16 kHz audio, `asterisk-core-sounds-en` for the
-  transcripts), recorded by Allison Smith, CC-BY-SA-3.0: 571 prompts, one speaker, about
-  25 minutes of studio speech. Prompts that are tones, and prompts whose alignment fails,
-  are left out (counted in the build's `skipped`).
+Corpora (Asterisk's core sounds: Debian `asterisk-core-sounds-XX-g722` holds the 16 kHz
+audio, `asterisk-core-sounds-XX` the transcripts; studio speech, one speaker each):
+- "asterisk-en": US English, recorded by Allison Smith, CC-BY-SA-3.0: 571 prompts,
+  about 25 minutes.
+- "asterisk-it": Italian, a man's voice, recorded by Carlo Flora, CC-BY-3.0: 599 prompts.
+- "asterisk-ru": Russian, a woman's voice (credited to "Maxim"), CC-BY-3.0: 571 prompts.
+  Never trained on: all of it is validation, a recorded speaker no model has heard.
+English aligns with pocketsphinx's own dictionary, the others through espeak-ng's
+pronunciations (see `app.data.align`). Prompts that are tones, transcripts with letters
+lost to a wrong encoding ("sar?" for "sarà") and prompts whose alignment fails are left
+out (counted in the build's `skipped`).
 
 Training windows are 1.92 s long, so prompts shorter than `CHAIN_S` in the train split are
 also joined, in name order, into chains of at least `CHAIN_S` with `GAP_S` of silence
@@ -64,14 +69,25 @@ class Corpus:
     speaker: str
     licence: str
     packages: str  # what to install
+    split: str | None = None  # every prompt in this split; None: by a hash of the name
+
+
+def _asterisk(language: str, folder: str, speaker: str, licence: str,
+              split: str | None = None) -> Corpus:
+    return Corpus(
+        f"asterisk-{language}", Path(f"/usr/share/asterisk/sounds/{folder}"), ".g722",
+        Path(f"/usr/share/doc/asterisk-core-sounds-{language}/core-sounds-{language}.txt.gz"),
+        language, speaker, f"{licence} (Asterisk core sounds, {language})",
+        f"asterisk-core-sounds-{language} asterisk-core-sounds-{language}-g722", split)
 
 
 CORPORA = {
-    "asterisk-en": Corpus(
-        "asterisk-en", Path("/usr/share/asterisk/sounds/en_US_f_Allison"), ".g722",
-        Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"), "en",
-        "allison-smith", "CC-BY-SA-3.0 (Asterisk core sounds, recorded by Allison Smith)",
-        "asterisk-core-sounds-en asterisk-core-sounds-en-g722"),
+    "asterisk-en": _asterisk("en", "en_US_f_Allison", "allison-smith",
+                             "CC-BY-SA-3.0, recorded by Allison Smith"),
+    "asterisk-it": _asterisk("it", "it_IT_m_Carlo", "carlo-flora",
+                             "CC-BY-3.0, recorded by Carlo Flora"),
+    "asterisk-ru": _asterisk("ru", "ru_RU_f_IvrvoiceRU", "ivrvoice-ru",
+                             "CC-BY-3.0, credited to Maxim", split="validation"),
 }
 
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -82,18 +98,26 @@ _LINE = re.compile(r"^(?P<name>[^\s:;]+):\s*(?P<text>.+)$")
 class Prompt:
     name: str  # the file's stem, relative to the corpus folder
     text: str  # words only, digits spelt out
+    fixed_split: str | None = None
 
     @property
     def split(self) -> str:
+        if self.fixed_split:
+            return self.fixed_split
         share = zlib.crc32(self.name.encode()) % 1000 / 1000
         return "validation" if share < VALIDATION_SHARE else "train"
 
 
-def spoken_text(text: str) -> str | None:
-    """The transcript as words pocketsphinx can align: digits spelt out, '#' as 'pound';
-    None for a prompt that is not speech ('[ascending tones]')."""
+def spoken_text(text: str, language: str = "en") -> str | None:
+    """The transcript as words the aligner takes: in English digits spelt out and '#' as
+    'pound'; None for a prompt that is not speech ('[ascending tones]') or whose letters
+    were lost ('?' inside a word)."""
     if "[" in text:
         return None
+    if language != "en":
+        if re.search(r"\w\?\s*\w", text):
+            return None
+        return " ".join(re.findall(r"[\w'’-]+|[.,!?;:…]", text)) or None
     text = text.replace("#", " pound ").replace("*", " star ").replace("-", " ")
     text = re.sub(r"\d", lambda m: f" {_DIGITS[int(m.group())]} ", text)
     words = re.findall(r"[A-Za-z']+", text)
@@ -107,13 +131,15 @@ def corpus_prompts(corpus: Corpus) -> list[Prompt]:
             raise LivefaceError(f"the {corpus.name} corpus' {package} are missing ({path}); "
                                 f"install them with 'apt-get install {corpus.packages}'.")
     prompts = {}
-    for line in gzip.decompress(corpus.transcripts.read_bytes()).decode("utf-8").splitlines():
+    listing = gzip.decompress(corpus.transcripts.read_bytes()).decode("utf-8-sig")
+    for line in listing.splitlines():
         match = _LINE.match(line.strip())
         if not match or line.startswith(";"):
             continue
-        text = spoken_text(match["text"])
+        said = re.sub(rf"^{re.escape(match['name'])}:\s*", "", match["text"])  # name twice
+        text = spoken_text(said, corpus.language)
         if text and (corpus.audio_dir / f"{match['name']}{corpus.suffix}").is_file():
-            prompts[match["name"]] = Prompt(match["name"], text)
+            prompts[match["name"]] = Prompt(match["name"], text, corpus.split)
     return [prompts[name] for name in sorted(prompts)]
 
 

@@ -13,8 +13,10 @@ from app.errors import LivefaceError
 from app.resources import asset_path
 
 MODEL_CARD = "model-card.json"
-TEST_FIGURES = "eval-test.json"
-PROBE_FEATURES = ("log_mel", "student_encoder", "sphinx_gmm", "log_mel+sphinx_gmm")  # the test split's figures of the weights beside it
+# the recorded corpora validation scores by default (see app.eval.evaluate)
+VALIDATION_CORPORA = ("asterisk-en", "asterisk-ru")
+TEST_FIGURES = "eval-test.json"  # the test split's figures of the weights beside it
+PROBE_FEATURES = ("log_mel", "student_encoder", "sphinx_gmm", "log_mel+sphinx_gmm")
 
 
 def add_eval_command(subparsers) -> None:
@@ -27,8 +29,10 @@ def add_eval_command(subparsers) -> None:
     parser.add_argument("--split", choices=("val", "validation", "test"), default="val",
                         help="val (default): what every choice is made on; test: scored once "
                         "for the weights that ship, and written to MODELS/eval-test.json")
-    parser.add_argument("--recorded", type=Path, help="the recorded corpus as a data set (from "
-                        "`liveface data recorded`; default: built into the cache)")
+    parser.add_argument("--recorded", type=Path, action="append",
+                        help="a recorded corpus as a data set, for validation (from `liveface "
+                        "data recorded`; repeat for several; default: Asterisk's English and "
+                        "Russian prompts, built into the cache)")
     parser.add_argument("--only", help="score only these models and baselines (comma list, "
                         "e.g. student,loudness)")
     parser.add_argument("--max-clips", type=int, default=12, help="clips per set (default 12)")
@@ -57,7 +61,7 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
     split = "test" if args.split == "test" else "validation"
     if args.probe:
         data = args.data or _cached_data(models_dir)
-        recorded = (args.recorded or cached_recorded()) if split == "validation" else None
+        recorded = (args.recorded or [cached_recorded()]) if split == "validation" else []
         results = _probe(models_dir, data, args.probe_clips, args.max_clips, args.lookahead_ms,
                          split, recorded)
         print(json.dumps(results, indent=2) if args.json else _probe_table(results))
@@ -68,9 +72,9 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
         print(json.dumps(results, indent=2) if args.json else _table(results))
         return
     data = args.data or _cached_data(models_dir)
-    recorded = None
+    recorded = []
     if split == "validation":
-        recorded = args.recorded or cached_recorded()
+        recorded = args.recorded or [cached_recorded(c) for c in VALIDATION_CORPORA]
     models = _chosen(predictors(models_dir, data), args.only)
     results = evaluate(models, eval_sets(data, split, args.max_clips, recorded),
                        default_geometry())
@@ -112,15 +116,15 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def cached_recorded() -> Path:
-    """The recorded corpus, aligned and animated into the user's cache (a few minutes the
+def cached_recorded(corpus: str = "asterisk-en") -> Path:
+    """A recorded corpus, aligned and animated into the user's cache (a few minutes the
     first time; then read back)."""
     from app.data.recorded import build_recorded
 
-    out = Path(user_cache_dir("liveface")) / "recorded-asterisk-en"
+    out = Path(user_cache_dir("liveface")) / f"recorded-{corpus}"
     if not (out / "manifest.json").is_file():
-        print(f"aligning the recorded corpus into {out} (once, a few minutes)", file=sys.stderr)
-        build_recorded(out, log=lambda line: print(line, file=sys.stderr))
+        print(f"aligning the {corpus} corpus into {out} (once, a few minutes)", file=sys.stderr)
+        build_recorded(out, corpus, log=lambda line: print(line, file=sys.stderr))
     return out
 
 
@@ -134,7 +138,7 @@ def _evaluate_recording(models, audio: Path, text: str, geometry) -> dict:
 
 
 def _probe(models_dir: Path, data: Path, train_clips: int, max_clips: int,
-           lookahead_ms: int, split: str, recorded: Path | None) -> dict:
+           lookahead_ms: int, split: str, recorded: list[Path]) -> dict:
     from app.checkpoints import STUDENT_FILE, load_parts
     from app.eval.probe import Featuriser, probe_aucs, probe_sets, training_clips
 

@@ -2,8 +2,9 @@
 them trained on, scored with `app.eval.metrics` against the procedural teacher, beside
 the baselines of `app.eval.baselines` and the data's mean face.
 
-Two splits, each of three sets. "validation" is what every choice of recipe, weight or
-checkpoint is made on; "test" is scored once, for the weights that ship:
+Two splits, of three sets each (validation has a fourth). "validation" is what every
+choice of recipe, weight or checkpoint is made on; "test" is scored once, for the weights
+that ship:
 - heldout_voices: clips of training languages spoken by voices kept out of training (and
   whose speaker no other engine's training voice shares): the data build's validation
   voices, or its test voices;
@@ -12,7 +13,10 @@ checkpoint is made on; "test" is scored once, for the weights that ship:
 - real_speech: recorded English, force-aligned, with the teacher's animation of that
   alignment as the reference. Validation: the recorded corpus' validation prompts (new
   sentences of a speaker heard in training, `app.data.recorded`); test: Debian's
-  pocketsphinx-testdata, whose speakers no training data holds.
+  pocketsphinx-testdata, whose speakers no training data holds;
+- unheard_speaker (validation only): a recorded speaker no model trained on (Asterisk's
+  Russian prompts), aligned through espeak-ng's pronunciations: what choosing on
+  validation knows of voices it never heard.
 Each model gets the same audio and a fixed noise seed. A set's figure is the mean over its
 clips (closure rates over the clips that have bilabials or long silences), and the closure
 counts pooled over the clips: the headline, since a rate of a few phones per clip moves in
@@ -20,7 +24,7 @@ big steps.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,19 +166,29 @@ def recorded_clips(recorded_dir: Path, max_clips: int) -> list[EvalClip]:
     return [_clip(manifest, e) for e in entries]
 
 
-def eval_sets(data_dir: Path, split: str, max_clips: int, recorded_dir: Path | None
-              ) -> dict[str, list[EvalClip]]:
-    """The three sets of one split (see the module's docstring)."""
-    if split == "validation":
-        if recorded_dir is None:
-            raise LivefaceError("the validation split needs the recorded corpus "
-                                "(`liveface data recorded`).")
-        real = recorded_clips(recorded_dir, max_clips)
-    else:
-        real = real_speech_clips(max_clips)
-    return {"heldout_voices": heldout_clips(data_dir, "heldout_voices", max_clips, split),
-            "heldout_languages": heldout_clips(data_dir, "heldout_languages", max_clips, split),
-            "real_speech": real}
+def recorded_set_name(recorded_dir: Path) -> str:
+    """'unheard_speaker' for a corpus no model trains on, else 'real_speech'."""
+    from app.data.recorded import CORPORA
+
+    corpus = CORPORA.get(load_manifest(recorded_dir).build.get("recorded", ""))
+    unheard = corpus is not None and corpus.split == "validation"
+    return "unheard_speaker" if unheard else "real_speech"
+
+
+def eval_sets(data_dir: Path, split: str, max_clips: int,
+              recorded_dirs: Sequence[Path] = ()) -> dict[str, list[EvalClip]]:
+    """The sets of one split (see the module's docstring)."""
+    sets = {"heldout_voices": heldout_clips(data_dir, "heldout_voices", max_clips, split),
+            "heldout_languages": heldout_clips(data_dir, "heldout_languages", max_clips, split)}
+    if split != "validation":
+        return sets | {"real_speech": real_speech_clips(max_clips)}
+    for recorded_dir in recorded_dirs:
+        name = recorded_set_name(recorded_dir)
+        sets[name] = sets.get(name, []) + recorded_clips(recorded_dir, max_clips)
+    if "real_speech" not in sets:
+        raise LivefaceError("the validation split needs the recorded corpus "
+                            "(`liveface data recorded`).")
+    return sets
 
 
 def score(predict: Predictor, clips: list[EvalClip], geometry: FaceGeometry) -> dict[str, float]:

@@ -24,7 +24,7 @@ could close; what is left below 1 is not heard in this front end at all.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,10 +188,10 @@ def training_clips(data_dir: Path, count: int, seed: int = 0) -> list[ProbeClip]
 
 
 def probe_sets(data_dir: Path, max_clips: int, split: str = "validation",
-               recorded_dir: Path | None = None) -> dict[str, list[ProbeClip]]:
+               recorded_dirs: Sequence[Path] = ()) -> dict[str, list[ProbeClip]]:
     """The evaluation's held-out voices and recorded speech of one split, as probe clips
     (see `app.eval.evaluate.eval_sets`)."""
-    sets = eval_sets(data_dir, split, max_clips, recorded_dir)
+    sets = eval_sets(data_dir, split, max_clips, recorded_dirs)
     return {name: [ProbeClip(c.audio, c.timeline) for c in sets[name]]
             for name in ("heldout_voices", "real_speech")}
 
