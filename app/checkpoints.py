@@ -170,5 +170,9 @@ def load_animator(path: Path, device: str = "cpu") -> tuple[Animator, ModelConfi
     if not parts.config.causal:
         raise LivefaceError(f"{path} holds the offline baseline, which cannot stream; load it "
                             "with load_parts and generate_offline.")
-    animator = Animator(parts.config, parts.encoder, parts.denoiser, parts.codec)
-    return animator.to(device).eval(), parts.config
+    return streaming_animator(parts).to(device), parts.config
+
+
+def streaming_animator(parts: "ModelParts") -> Animator:
+    """The streaming animator of a causal bundle's parts."""
+    return Animator(parts.config, parts.encoder, parts.denoiser, parts.codec).eval()

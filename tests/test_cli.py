@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
-from app.avatar.rig import ARKIT_NAMES
+from app.avatar.rig import ARKIT_NAMES, RIG_NAMES
 from app.cli import main
 
 
@@ -127,3 +128,19 @@ def test_render_speech_errors(tmp_path):
     no_model = _run("render", "--audio", SAMPLE, "--model",
                     str(tmp_path / "none.safetensors"), "--out", str(tmp_path / "a.mp4"))
     assert no_model.returncode == 2 and "Traceback" not in no_model.stderr
+
+
+def test_files_can_take_the_offline_baseline(tmp_path):
+    """`--model offline` hears the whole clip at once: a track of the same length as the
+    streaming student's, a different one, and the same on every run."""
+    tracks = {}
+    for model, name in (("online", "a"), ("offline", "b"), ("offline", "c")):
+        out = tmp_path / f"{name}.csv"
+        assert main(["animate", "--audio", SAMPLE, "--model", model, "--out", str(out)]) == 0
+        tracks[name] = np.loadtxt(out, delimiter=",", skiprows=1)
+    assert tracks["a"].shape == tracks["b"].shape
+    assert np.all(np.isfinite(tracks["b"]))
+    assert np.abs(tracks["a"][:, 1:] - tracks["b"][:, 1:]).max() > 0.05
+    np.testing.assert_array_equal(tracks["b"], tracks["c"])
+    jaw = tracks["b"][:, 1 + RIG_NAMES.index("jawOpen")]
+    assert jaw.max() - jaw.min() > 0.1  # it speaks, not a still face

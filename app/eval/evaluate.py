@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from app.audio.contract import SAMPLES_PER_FRAME
-from app.audio.features import LogMel
 from app.audio.io import read_audio
 from app.avatar.landmarks import FaceGeometry
 from app.checkpoints import (
@@ -49,9 +47,7 @@ from app.data.speech.registry import speaker_of
 from app.data.timeline import Timeline
 from app.errors import LivefaceError
 from app.eval.metrics import COUNTS, evaluate_clip
-from app.inference import animate_audio
-from app.model.animator import generate_offline
-from app.model.denoiser import Conditions
+from app.inference import animate_audio, animate_offline
 
 MODELS = ("student", "teacher", "offline")
 BASELINE_NAMES = ("still_face", "mean_face", "loudness", "phone_recogniser")
@@ -83,23 +79,7 @@ def streaming_predictor(path: Path, steps: int | None = None) -> Predictor:
 def offline_predictor(path: Path) -> Predictor:
     """The bidirectional baseline: K steps over the whole clip at once."""
     parts = load_parts(path)
-    config = parts.config
-    log_mel = LogMel(config.mel_mean, config.mel_std, config.mel_log_floor)
-    encoder, denoiser = parts.encoder.eval(), parts.denoiser.eval()
-
-    def predict(audio: np.ndarray) -> np.ndarray:
-        frames = -(-len(audio) // SAMPLES_PER_FRAME)
-        samples = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
-        samples[: len(audio)] = audio
-        x = torch.from_numpy(samples)[None]
-        cond = Conditions.absent(1, frames, x)
-        generator = torch.Generator().manual_seed(0)
-        noise = torch.randn(1, frames, config.latent_size, generator=generator)
-        with torch.no_grad():
-            z = generate_offline(log_mel, encoder, denoiser, x, cond, noise, config.sampling_steps)
-            return parts.codec.decode(z * config.latent_std).rig[0].numpy()
-
-    return predict
+    return lambda audio: animate_offline(parts, audio).rig
 
 
 def predictors(models_dir: Path, data_dir: Path | None = None) -> dict[str, Predictor]:
