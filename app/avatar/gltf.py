@@ -14,7 +14,12 @@ import numpy as np
 import pygltflib as gl
 
 from app.avatar import geometry
-from app.avatar.gltf_data import GltfData
+from app.avatar.gltf_data import (
+    INDEX_COMPONENTS,
+    MAX_AVATAR_VERTICES,
+    GltfData,
+    invalid,
+)
 from app.avatar.model import Avatar, Material, MeshPart, PartRole, empty_morphs
 from app.avatar.rig import ARKIT_NAMES, NUM_BLENDSHAPES
 from app.errors import LivefaceError
@@ -47,19 +52,21 @@ def load_avatar(path: Path, require_all_targets: bool = True) -> Avatar:
     """Read a .glb or .gltf avatar. With `require_all_targets`, every one of the 52 ARKit
     targets must exist somewhere in the file; otherwise the error lists the missing ones."""
     path = Path(path)
-    data = GltfData(path)
     try:
-        return _build_avatar(path, data, require_all_targets)
-    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as err:
+        return _build_avatar(path, GltfData(path), require_all_targets)
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError) as err:
         # Fields of the wrong JSON type (a string where a count belongs, ...) surface here.
-        raise data.fail(f"a field has an unexpected type or value ({type(err).__name__}: {err})") from None
+        raise invalid(path, f"a field has an unexpected type or value ({type(err).__name__}: {err})") from None
 
 
 def _build_avatar(path: Path, data: GltfData, require_all_targets: bool) -> Avatar:
-    found = [_read_part(data, node, world, prim_index, len(doc_prims))
-             for node, world in _mesh_nodes(data)
-             for prim_index, doc_prims in _primitives(data, node)]
-    parts = [p for p in found if p is not None]
+    parts, vertices = [], 0
+    for node, world in _mesh_nodes(data):
+        for prim_index, doc_prims in _primitives(data, node):
+            part = _read_part(data, node, world, prim_index, len(doc_prims), MAX_AVATAR_VERTICES - vertices)
+            if part is not None:
+                parts.append(part)
+                vertices += part[0].vertex_count
     if not parts:
         raise LivefaceError(f"avatar {path} has no triangle meshes to draw.")
     target_names = tuple(n for k, n in enumerate(ARKIT_NAMES) if any(p[1][k] for p in parts))
@@ -114,16 +121,19 @@ def _mesh_nodes(data: GltfData):
     else:
         children = {c for n in doc.nodes for c in (n.children or [])}
         roots = [i for i in range(len(doc.nodes)) if i not in children]
-    stack = [(i, np.eye(4), 0) for i in reversed(roots)]
+    stack, seen = [(i, np.eye(4)) for i in reversed(roots)], set()
     while stack:
-        index, parent, depth = stack.pop()
-        if not 0 <= index < len(doc.nodes) or depth > 64:
-            raise data.fail(f"node {index} does not exist or the node tree has a cycle")
+        index, parent = stack.pop()
+        if not 0 <= index < len(doc.nodes):
+            raise data.fail(f"node {index} does not exist")
+        if index in seen:  # glTF node trees are trees; a shared child could repeat exponentially
+            raise data.fail(f"node {index} appears twice in the node tree (a cycle or a shared child)")
+        seen.add(index)
         node = doc.nodes[index]
         world = parent @ _node_matrix(node)
         if node.mesh is not None:
             yield node, world
-        stack.extend((c, world, depth + 1) for c in reversed(node.children or []))
+        stack.extend((c, world) for c in reversed(node.children or []))
 
 
 def _primitives(data: GltfData, node: gl.Node):
@@ -141,14 +151,18 @@ def _attr(attributes, name: str):
     return getattr(attributes, name, None)
 
 
-def _read_part(data: GltfData, node: gl.Node, world: np.ndarray, prim_index: int, prim_count: int):
+def _read_part(data: GltfData, node: gl.Node, world: np.ndarray, prim_index: int, prim_count: int,
+               vertices_left: int):
     """One TRIANGLES primitive as (MeshPart, has-target flags per ARKit name, extras) or None."""
     mesh = data.doc.meshes[node.mesh]
     prim = mesh.primitives[prim_index]
     if prim.mode not in (None, gl.TRIANGLES) or _attr(prim.attributes, "POSITION") is None:
         return None  # points, lines and strips are not faces; nothing to draw for a head
-    positions = data.accessor(_attr(prim.attributes, "POSITION"))[:, :3]
+    positions = _optional(data, prim.attributes, "POSITION", None, 3)
     count = len(positions)
+    if count > vertices_left:
+        raise data.too_large(f"its meshes have more than the {MAX_AVATAR_VERTICES} vertices a VR "
+                             "avatar may have; decimate it")
     indices = _indices(data, prim, count)
     normals = _optional(data, prim.attributes, "NORMAL", count, 3)
     if normals is None:
@@ -158,6 +172,11 @@ def _read_part(data: GltfData, node: gl.Node, world: np.ndarray, prim_index: int
     tangents = _optional(data, prim.attributes, "TANGENT", count, 4)
     morph_pos, morph_nrm, present = _morphs(data, mesh, prim, count)
     name = node.name or mesh.name or f"mesh{node.mesh}"
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are refused below
+        placed = _placed(world, positions, normals, tangents, morph_pos, morph_nrm)
+    if not all(np.isfinite(a).all() for a in placed.values() if a is not None):
+        raise data.fail(f"mesh '{name}' has positions or morph targets that overflow once its "
+                        "node transforms are applied")
     part = MeshPart(
         name=name if prim_count == 1 else f"{name}_{prim_index}",
         role=PartRole.OTHER,
@@ -165,7 +184,7 @@ def _read_part(data: GltfData, node: gl.Node, world: np.ndarray, prim_index: int
         uvs=(np.zeros((count, 2)) if uvs is None else uvs).astype(np.float32),
         indices=indices,
         regions=(np.full(count, -1.0) if regions is None else regions[:, 0]).astype(np.float32),
-        **_placed(world, positions, normals, tangents, morph_pos, morph_nrm),
+        **placed,
     )
     extras = dict(node.extras if isinstance(node.extras, dict) else {}, _mesh=mesh.name or "", _world=world)
     return part, present, extras
@@ -191,20 +210,26 @@ def _placed(world, positions, normals, tangents, morph_pos, morph_nrm) -> dict:
     }
 
 
-def _optional(data: GltfData, attributes, name: str, count: int, width: int):
+def _optional(data: GltfData, attributes, name: str, count: int | None, width: int):
+    """Attribute `name` as (count, width) values, or None when absent (`count` None: any)."""
     index = _attr(attributes, name)
     if index is None:
         return None
     values = data.accessor(index)
-    if len(values) != count or values.shape[1] < width:
+    if values.shape[1] != width:
+        raise data.fail(f"attribute {name} has {values.shape[1]} components per vertex, not {width}")
+    if count is not None and len(values) != count:
         raise data.fail(f"attribute {name} has {len(values)} entries for {count} vertices")
-    return values[:, :width]
+    return values
 
 
 def _indices(data: GltfData, prim: gl.Primitive, count: int) -> np.ndarray:
     if prim.indices is None:
         flat = np.arange(count - count % 3, dtype=np.int64)
     else:
+        acc = data.accessor_def(prim.indices)
+        if acc.type != gl.SCALAR or acc.componentType not in INDEX_COMPONENTS:
+            raise data.fail("triangle indices must be a SCALAR accessor of unsigned integers")
         flat = data.accessor(prim.indices)[:, 0].astype(np.int64)
         flat = flat[: len(flat) - len(flat) % 3]
     if flat.size and (flat.min() < 0 or flat.max() >= count):
