@@ -171,7 +171,8 @@ def test_every_stage_end_to_end(data_dir, tmp_path):
     out = tmp_path / "models"
     assert train_cli.main(["train", "--data", str(data_dir), "--run", str(tmp_path / "run"),
                            "--preset", "tiny", "--steps", "40"]) == 0
-    assert train_cli.main(["distill", "--run", str(tmp_path / "run"), "--steps", "6"]) == 0
+    assert train_cli.main(["distill", "--run", str(tmp_path / "run"), "--steps", "6",
+                           "--contact-weight", "0.25"]) == 0
     assert train_cli.main(["export", "--run", str(tmp_path / "run"), "--out", str(out)]) == 0
     run = open_run(tmp_path / "run")
     for stage, key in (("codec", "loss"), ("teacher", "diffusion"), ("offline", "diffusion"),
@@ -180,6 +181,8 @@ def test_every_stage_end_to_end(data_dir, tmp_path):
         assert lines[-1][key] < lines[0][key], (stage, lines[0], lines[-1])
     assert len(log_lines(run, "distill")) >= 1
     assert {"contact", "opening"} <= set(log_lines(run, "distill")[-1])
+    assert log_lines(run, "distill")[-1]["contact_weight"] == 0.25  # the flag, not the preset's
+    assert run.preset.distill_contact_weight != 0.25
 
     animator, config = load_animator(out / "liveface-student.safetensors")
     assert config.past_conditioning and config.past_level == run.preset.model.past_level

@@ -207,7 +207,8 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
             fake_value = fake_loss(fake_net, batch, losses.pop("sample"), past, cond, generator)
             optimiser_step(fake_optimiser, fake, fake_value, lr, schedule.grad_clip)
             log.step(step + 1, {**{k: v.item() for k, v in losses.items()},
-                                "fake": fake_value.item()}, lr)
+                                "fake": fake_value.item(),
+                                "contact_weight": preset.distill_contact_weight}, lr)
             if (step + 1) % preset.checkpoint_every == 0 or step + 1 in (total, stop_at):
                 checkpoint(step + 1)
             if step + 1 == stop_at:

@@ -14,6 +14,7 @@ torchrun's own parser takes "--run" for an abbreviation of its --run-path:
 
 import argparse
 import sys
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +28,13 @@ def _steps(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"--steps must be >= 1, got {value}")
+    return value
+
+
+def _weight(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a weight must be 0 or more, got {text}")
     return value
 
 
@@ -63,6 +71,9 @@ def add_train_commands(subparsers) -> None:
                                     "student (resumes when RUN has a distill checkpoint)")
     distill.add_argument("--run", "--run-dir", dest="run", type=Path, required=True)
     distill.add_argument("--steps", type=_steps, help="override the stage's step count")
+    distill.add_argument("--contact-weight", type=_weight, help="the lip-contact term's "
+                         "weight (the preset's: 0.1 for cpu): lips left apart where the "
+                         "reference's touch, charged squared")
     _add_device(distill)
 
     export = subparsers.add_parser("export", help="write the student, teacher and offline "
@@ -98,6 +109,9 @@ def run_train_command(args: argparse.Namespace, config=None) -> None:
             train(run, runtime, args.stage, args.steps, args.resume, args.init_from)
         else:
             run = open_run(args.run, runtime=runtime)
+            if args.contact_weight is not None:
+                preset = replace(run.preset, distill_contact_weight=args.contact_weight)
+                run = replace(run, preset=preset)
             distill(run, runtime, args.steps, resume=True)
     finally:
         stop_runtime()
