@@ -61,7 +61,9 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
     split = "test" if args.split == "test" else "validation"
     if args.probe:
         data = args.data or _cached_data(models_dir)
-        recorded = (args.recorded or [cached_recorded()]) if split == "validation" else []
+        recorded = []
+        if split == "validation":
+            recorded = args.recorded or [cached_recorded(c) for c in VALIDATION_CORPORA]
         results = _probe(models_dir, data, args.probe_clips, args.max_clips, args.lookahead_ms,
                          split, recorded)
         print(json.dumps(results, indent=2) if args.json else _probe_table(results))

@@ -189,11 +189,12 @@ def training_clips(data_dir: Path, count: int, seed: int = 0) -> list[ProbeClip]
 
 def probe_sets(data_dir: Path, max_clips: int, split: str = "validation",
                recorded_dirs: Sequence[Path] = ()) -> dict[str, list[ProbeClip]]:
-    """The evaluation's held-out voices and recorded speech of one split, as probe clips
-    (see `app.eval.evaluate.eval_sets`)."""
+    """The evaluation's held-out voices and recorded speech of one split (and, in
+    validation, the unheard recorded speaker), as probe clips (see
+    `app.eval.evaluate.eval_sets`)."""
     sets = eval_sets(data_dir, split, max_clips, recorded_dirs)
     return {name: [ProbeClip(c.audio, c.timeline) for c in sets[name]]
-            for name in ("heldout_voices", "real_speech")}
+            for name in ("heldout_voices", "real_speech", "unheard_speaker") if name in sets}
 
 
 def probe_aucs(train: list[ProbeClip], sets: dict[str, list[ProbeClip]],
