@@ -8,8 +8,6 @@ import time
 
 import numpy as np
 import pytest
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import BlockingOSCUDPServer
 
 from app.audio.sources import SyntheticSource
 from app.avatar.rig import ARKIT_NAMES, RIG_INDEX, RIG_SIZE
@@ -20,40 +18,7 @@ from app.live.mailbox import LiveFrame
 from app.live.output_worker import OutputWorker
 from app.live.pipeline import LivePipeline
 from app.outputs.osc import OscSender, parse_endpoint
-
-
-class Receiver:
-    """A real OSC server on an ephemeral loopback port, recording (address, args) in the
-    order the datagrams came (one thread handles them all)."""
-
-    def __init__(self):
-        self.messages: list[tuple[str, tuple]] = []
-        dispatcher = Dispatcher()
-        dispatcher.set_default_handler(lambda address, *args: self.messages.append((address, args)))
-        self.server = BlockingOSCUDPServer(("127.0.0.1", 0), dispatcher)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(0.1)  # the last datagrams
-        self.server.shutdown()
-        self.server.server_close()
-
-    def addressed(self, address: str) -> list[tuple]:
-        return [args for a, args in self.messages if a == address]
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.osc_receiver import Receiver, free_udp_port
 
 
 def run_pipeline(sender: OscSender, seconds: float) -> list[LiveFrame]:

@@ -5,13 +5,10 @@ place; VRChat's replies (the avatar's parameter names) sent back by python-osc's
 import argparse
 import math
 import socket
-import threading
 import time
 
 import numpy as np
 import pytest
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
 from app.audio.sources import SyntheticSource
@@ -25,6 +22,7 @@ from app.live.output_worker import OutputWorker, ReplyWorker
 from app.live.pipeline import LivePipeline
 from app.outputs.vrchat import VRChatOptions, VRChatSender, reported_targets
 from app.outputs.vrchat_params import V2_NAMES, binary_bit
+from tests.osc_receiver import Receiver, free_udp_port
 
 PREFIX = "/avatar/parameters/"
 # The signed (-1..1) ones among the parameters sent, as docs.vrcft.io lists them; every
@@ -35,44 +33,6 @@ DOCUMENTED_SIGNED = {
     "CheekPuffSuckLeft", "CheekPuffSuckRight", "CheekPuffSuck", "JawX", "JawZ",
     "MouthUpperX", "MouthLowerX", "MouthX", "SmileFrownLeft", "SmileFrownRight", "SmileFrown",
 }
-
-
-class VRChatStandIn:
-    """A real OSC server on an ephemeral loopback port in VRChat's place, recording
-    (arrival time, address, args) from one thread."""
-
-    def __init__(self):
-        self.messages: list[tuple[float, str, tuple]] = []
-        dispatcher = Dispatcher()
-        dispatcher.set_default_handler(
-            lambda address, *args: self.messages.append((time.monotonic(), address, args)))
-        self.server = BlockingOSCUDPServer(("127.0.0.1", 0), dispatcher)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(0.2)  # the last datagrams
-        self.server.shutdown()
-        self.server.server_close()
-
-    def values(self) -> dict[str, list]:
-        by_address: dict[str, list] = {}
-        for _, address, args in self.messages:
-            by_address.setdefault(address, []).append(args[0])
-        return by_address
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def frame_of(rig: np.ndarray, index: int = 0) -> LiveFrame:
@@ -102,7 +62,7 @@ def test_every_v2_parameter_is_sent_by_name_within_its_documented_range():
     face = rig_from_weights({"jawOpen": 0.7, "mouthSmileLeft": 0.6, "mouthFrownLeft": 0.2,
                              "eyeBlinkLeft": 1.0, "gazeYaw": 0.3, "gazePitch": -0.2,
                              "jawLeft": 0.4})
-    with VRChatStandIn() as vrchat:
+    with Receiver() as vrchat:
         sender = VRChatSender(VRChatOptions(vrchat.endpoint, listen=None))
         send_slowly(sender, [*wild, face])
         sender.close()
@@ -133,7 +93,7 @@ def test_each_parameter_goes_out_at_least_30_times_a_second_through_the_live_pat
     at the model's 50 frames a second."""
     avatar = ["v2/JawOpen", "FT/v2/SmileFrownLeft", "v2/EyeLidLeft", "v2/MouthClosed",
               "VelocityZ", "v2/NotAParameter"]
-    with VRChatStandIn() as vrchat:
+    with Receiver() as vrchat:
         sender = VRChatSender(VRChatOptions(vrchat.endpoint, listen=str(free_udp_port())))
         replies = ReplyWorker(sender.listener)
         replies.start()
@@ -155,7 +115,7 @@ def test_each_parameter_goes_out_at_least_30_times_a_second_through_the_live_pat
             sender.close()
     assert set(vrchat.values()) == {PREFIX + p for p in avatar[:4]}
     for address in vrchat.values():
-        times = [t for t, a, _ in vrchat.messages if a == address]
+        times = [t for t, a, _ in vrchat.arrivals if a == address]
         per_s = (len(times) - 1) / (times[-1] - times[0])
         assert len(times) >= 45 and per_s >= 30.0, (address, len(times), per_s)
     jaw = vrchat.values()[PREFIX + "v2/JawOpen"]
@@ -164,7 +124,7 @@ def test_each_parameter_goes_out_at_least_30_times_a_second_through_the_live_pat
 
 
 def test_a_new_avatar_resets_the_record_and_binary_avatars_get_bits():
-    with VRChatStandIn() as vrchat:
+    with Receiver() as vrchat:
         sender = VRChatSender(VRChatOptions(vrchat.endpoint, listen=str(free_udp_port())))
         listener, game = sender.listener, SimpleUDPClient("127.0.0.1", sender.listener.port)
 
@@ -182,21 +142,21 @@ def test_a_new_avatar_resets_the_record_and_binary_avatars_get_bits():
             listener.serve_once()
         send_slowly(sender, [rig_from_weights({"jawOpen": 0.6})])
         sender.close()
-    first = {a: args[0] for _, a, args in vrchat.messages[:6]}
+    first = {a: args[0] for _, a, args in vrchat.arrivals[:6]}
     # JawOpen 0.6 on 3 bits: int(0.6 * 8) = 4 = 0b100; JawX -0.8 on 2 bits: int(0.8 * 4) = 3
     assert first == {PREFIX + "v2/JawOpen1": False, PREFIX + "v2/JawOpen2": False,
                      PREFIX + "v2/JawOpen4": True, PREFIX + "v2/JawX1": True,
                      PREFIX + "v2/JawX2": True, PREFIX + "v2/JawXNegative": True}
-    after = {a for _, a, _ in vrchat.messages[6:]}
+    after = {a for _, a, _ in vrchat.arrivals[6:]}
     assert after == {PREFIX + "v2/" + name for name in V2_NAMES}  # everything again
 
 
 def test_binary_option_sends_bits_until_the_avatar_names_its_own():
-    with VRChatStandIn() as vrchat:
+    with Receiver() as vrchat:
         sender = VRChatSender(VRChatOptions(vrchat.endpoint, listen=None, binary_bits=4))
         send_slowly(sender, [rig_from_weights({"jawOpen": 1.0, "jawLeft": 0.5})])
         sender.close()
-    values = {a: args[0] for _, a, args in vrchat.messages}
+    values = {a: args[0] for _, a, args in vrchat.arrivals}
     assert all(isinstance(v, bool) for v in values.values())
     assert [values[f"{PREFIX}v2/JawOpen{n}"] for n in (1, 2, 4, 8)] == [True] * 4
     assert f"{PREFIX}v2/JawOpenNegative" not in values  # unit parameters have no sign
@@ -247,16 +207,16 @@ def test_the_live_factory_starts_the_listener_with_the_outputs():
 
     from app.live.factory import make_outputs, output_stats, start_outputs
 
-    with VRChatStandIn() as vrchat, ExitStack() as stack:
+    with Receiver() as vrchat, ExitStack() as stack:
         outputs = make_outputs(None, None, VRChatOptions(vrchat.endpoint, str(free_udp_port())))
         worker = start_outputs(stack, outputs)
         listener = outputs[0].listener
         SimpleUDPClient("127.0.0.1", listener.port).send_message(PREFIX + "v2/JawOpen", 0.0)
         assert settled(lambda: listener.reported()[1] == {"v2/JawOpen"})
         worker.offer(frame_of(rig_from_weights({"jawOpen": 0.5})))
-        assert settled(lambda: len(vrchat.messages) == 1)
+        assert settled(lambda: len(vrchat.arrivals) == 1)
         stats = output_stats(outputs, worker)
-    assert vrchat.messages[0][1:] == (PREFIX + "v2/JawOpen", (0.5,))
+    assert vrchat.arrivals[0][1:] == (PREFIX + "v2/JawOpen", (0.5,))
     assert stats == [{"to": vrchat.endpoint, "dialect": "vrchat", "sent": 1, "failed": 0,
                       "parameters": 1, "listen_port": listener.port, "avatar_changes": 0,
                       "dropped": 0}]

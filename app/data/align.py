@@ -109,7 +109,7 @@ def spoken_phones(text: str, language: str) -> list[tuple[str, tuple[str, ...]]]
     for phone in timeline.phones:
         middle = (phone.start_s + phone.end_s) / 2
         index = next((i for i, w in enumerate(timeline.words) if middle < w.end_s), None)
-        if phone.phone != SILENCE and index is not None and words:
+        if phone.phone != SILENCE and index is not None:
             words[index][1].append(fixes.get(phone.phone, phone.phone))
     spoken = [(word, tuple(phones)) for word, phones in words if phones]
     if not spoken:
@@ -125,8 +125,7 @@ def align_spoken(audio: np.ndarray, words: list[tuple[str, tuple[str, ...]]],
     decoder = _decoder()
     keys = [f"w{number}_" for number in range(len(words))]
     for number, (key, (_, phones)) in enumerate(zip(keys, words)):
-        spelling = " ".join(sphinx for phone in phones for sphinx in _nearest(phone))
-        decoder.add_word(key, spelling, number == len(words) - 1)
+        decoder.add_word(key, _spelling(phones), number == len(words) - 1)
     alignment = _run_alignment(decoder, audio, keys)
     phones_out: list[Phone] = []
     words_out: list[Word] = []
@@ -138,7 +137,8 @@ def align_spoken(audio: np.ndarray, words: list[tuple[str, tuple[str, ...]]],
         words_out.append(Word(start_s, (word.start + word.duration) * FRAME_S, text))
         segments = list(word)
         for phone in phones:
-            parts, segments = segments[: len(_nearest(phone))], segments[len(_nearest(phone)):]
+            count = len(SPHINX_NEAREST[phone])
+            parts, segments = segments[:count], segments[count:]
             p_start = parts[0].start * FRAME_S
             p_end = (parts[-1].start + parts[-1].duration) * FRAME_S
             phones_out.append(Phone(p_start, p_end, phone))
@@ -149,8 +149,9 @@ def align_spoken(audio: np.ndarray, words: list[tuple[str, tuple[str, ...]]],
     return timeline
 
 
-def _nearest(phone: str) -> tuple[str, ...]:
-    return SPHINX_NEAREST[phone]
+def _spelling(phones: list[str] | tuple[str, ...]) -> str:
+    """Shared phones as a pocketsphinx pronunciation."""
+    return " ".join(sphinx for phone in phones for sphinx in SPHINX_NEAREST[phone])
 
 
 def _run_alignment(decoder, audio: np.ndarray, words: list[str]):
@@ -221,8 +222,7 @@ def _add_missing_words(decoder, words: list[str]) -> None:
     unknown = sorted({w for w in words if decoder.lookup_word(w) is None})
     for number, word in enumerate(unknown):
         phones = [p for _, said in spoken_phones(word, "en") for p in said]
-        spelling = " ".join(sphinx for phone in phones for sphinx in _nearest(phone))
-        decoder.add_word(word, spelling, number == len(unknown) - 1)
+        decoder.add_word(word, _spelling(phones), number == len(unknown) - 1)
 
 
 def _word_name(name: str) -> str:

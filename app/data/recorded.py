@@ -22,10 +22,10 @@ Training windows are 1.92 s long, so prompts shorter than `CHAIN_S` in the train
 also joined, in name order, into chains of at least `CHAIN_S` with `GAP_S` of silence
 between them (ids "rec_chain_N"), animated by the teacher as one clip: what a person says in
 a few short phrases with pauses. Splits are by prompt, fixed by a hash of its name: 85%
-train, 15% validation. The
+train, 15% validation (except a corpus kept whole for validation, `Corpus.split`). Such
 validation prompts are new sentences of a speaker the model trained on: a check of what
-recorded speech teaches, not of unheard speakers (those are the recorded test set,
-`app.data.realspeech`, which no corpus here shares a speaker with).
+recorded speech teaches; the Russian speaker is the unheard one, and the recorded test
+set (`app.data.realspeech`) shares a speaker with no corpus here.
 """
 
 import gzip

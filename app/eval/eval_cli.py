@@ -61,9 +61,7 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
     split = "test" if args.split == "test" else "validation"
     if args.probe:
         data = args.data or _cached_data(models_dir)
-        recorded = []
-        if split == "validation":
-            recorded = args.recorded or [cached_recorded(c) for c in VALIDATION_CORPORA]
+        recorded = _validation_recorded(args.recorded, split)
         results = _probe(models_dir, data, args.probe_clips, args.max_clips, args.lookahead_ms,
                          split, recorded)
         print(json.dumps(results, indent=2) if args.json else _probe_table(results))
@@ -74,9 +72,7 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
         print(json.dumps(results, indent=2) if args.json else _table(results))
         return
     data = args.data or _cached_data(models_dir)
-    recorded = []
-    if split == "validation":
-        recorded = args.recorded or [cached_recorded(c) for c in VALIDATION_CORPORA]
+    recorded = _validation_recorded(args.recorded, split)
     models = _chosen(predictors(models_dir, data), args.only)
     results = evaluate(models, eval_sets(data, split, args.max_clips, recorded),
                        default_geometry())
@@ -116,6 +112,14 @@ def _write_test_figures(models_dir: Path, data: Path, results: dict, argv: list[
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _validation_recorded(given: list[Path] | None, split: str) -> list[Path]:
+    """The recorded corpora the validation split scores: those given, or the cached
+    default ones; none for the test split (its recordings are `app.data.realspeech`)."""
+    if split != "validation":
+        return []
+    return given or [cached_recorded(c) for c in VALIDATION_CORPORA]
 
 
 def cached_recorded(corpus: str = "asterisk-en") -> Path:
