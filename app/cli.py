@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.avatar.emotions import EMOTIONS
 from app.calibrate_cli import add_calibrate_command, run_calibrate_command
+from app.call.cli import add_call_command, run_call_command
 from app.cli_args import positive_int, size
 from app.config import Config, load_config
 from app.data.data_cli import add_data_commands, run_data_command
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     add_mirror_command(commands)
     add_run_command(commands)
     add_calibrate_command(commands)
+    add_call_command(commands)
     return parser
 
 
@@ -261,6 +263,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "mirror": run_mirror_command,
     "run": run_run_command,
     "calibrate": run_calibrate_command,
+    "call": run_call_command,
 }
 
 

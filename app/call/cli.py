@@ -1,0 +1,130 @@
+"""`liveface call`: two people, two avatars, one conversation (WebRTC).
+
+    liveface call --host [--invite-file F] [--bind ADDRESS]   # prints an invite, waits
+    liveface call INVITE                                      # joins
+    liveface call --host --audio a.wav --duration 30 --stats-json s.json --screenshot p.png
+
+Heavy imports (aiortc, torch, moderngl) happen inside the handler, so `liveface --help`
+stays fast.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.avatar.emotions import EMOTIONS
+from app.cli_args import positive_seconds
+from app.config import Config
+from app.errors import LivefaceError
+
+FACE_RATES_HZ = (50, 25)
+
+
+def add_call_command(subparsers) -> None:
+    call = subparsers.add_parser(
+        "call", help="a call with another liveface: your voice and face to them, theirs to you")
+    call.add_argument("invite", nargs="?", help="join the call this invite names "
+                      "(liveface://HOST:PORT/SECRET, or @FILE to read it from a file)")
+    call.add_argument("--host", action="store_true",
+                      help="host a call: print a one-time invite and wait for the other side")
+    call.add_argument("--invite-file", type=Path,
+                      help="with --host: also write the invite to this file (mode 600)")
+    call.add_argument("--bind", metavar="ADDRESS",
+                      help="use only this local IP address, for signalling and for every "
+                           "media candidate (e.g. 127.0.0.1; default: every interface)")
+    call.add_argument("--port", type=int, default=0,
+                      help="with --host: the signalling port (default: any free one)")
+    call.add_argument("--wait", type=positive_seconds, default=300.0,
+                      help="with --host: give up after S seconds without a joiner (default 300)")
+    source = call.add_mutually_exclusive_group()
+    source.add_argument("--audio", type=Path, help="send this file as if it were the microphone")
+    source.add_argument("--device", help="input device by index or (part of its) name")
+    model = call.add_mutually_exclusive_group()
+    model.add_argument("--model", type=Path, help="a model bundle (default: the shipped student)")
+    model.add_argument("--stand-in", action="store_true",
+                       help="animate with the loudness stand-in instead of the model")
+    call.add_argument("--emotion", default="neutral", help=", ".join(EMOTIONS))
+    call.add_argument("--intensity", type=float, default=0.0, help="emotion intensity 0..1")
+    call.add_argument("--avatar", type=Path, help="the avatar to draw the peer with "
+                      "(default: the shipped head)")
+    call.add_argument("--duration", type=positive_seconds,
+                      help="hang up after S seconds of call")
+    call.add_argument("--face-rate", type=int, choices=FACE_RATES_HZ, default=50,
+                      help="face messages per second (25 halves the face stream; the "
+                           "receiver interpolates)")
+    call.add_argument("--stats-json", type=Path, help="write the call's figures here as JSON")
+    call.add_argument("--screenshot", type=Path,
+                      help="save the peer's avatar as last shown, beside yours, as a PNG")
+    call.add_argument("--trace-json", type=Path,
+                      help="write each display tick (time, voice media time, jawOpen shown, "
+                           "state) as JSON")
+    call.add_argument("--record-peer", type=Path,
+                      help="write the peer's voice as received to this WAV file")
+    call.add_argument("--face-loss", type=float, default=0.0, metavar="FRACTION",
+                      help="testing: drop this fraction of the face messages you send, as a "
+                           "lossy network would")
+
+
+def run_call_command(args: argparse.Namespace, config: Config) -> None:
+    from app.avatar.emotions import check_emotion
+    from app.call.ice import limit_host_candidates
+    from app.call.session import CallRequest, run_call
+    from app.live.clock import MonotonicClock
+
+    check_emotion(args.emotion, args.intensity)
+    if args.host == bool(args.invite):
+        raise LivefaceError("give either --host (to host a call) or an invite (to join one).")
+    if not 0.0 <= args.face_loss < 1.0:
+        raise LivefaceError(f"--face-loss is a fraction from 0 to below 1, got {args.face_loss}.")
+    avatar = _avatar(args, config) if args.screenshot else None
+    limit_host_candidates(args.bind)
+    request = CallRequest(
+        invite=_invite_text(args.invite), host=args.host, invite_file=args.invite_file,
+        bind=args.bind, port=args.port, wait_s=args.wait, audio=args.audio, device=args.device,
+        model=args.model, stand_in=args.stand_in, emotion=args.emotion,
+        intensity=args.intensity, duration_s=args.duration, face_rate_hz=args.face_rate,
+        face_loss=args.face_loss, record_peer=args.record_peer)
+    result = run_call(request, MonotonicClock())
+    if args.stats_json:
+        _write_json(args.stats_json, result.stats)
+    if args.trace_json:
+        _write_json(args.trace_json, {"columns": ["call_s", "heard_s", "jaw_open", "state"],
+                                      "ticks": result.trace})
+    if args.screenshot:
+        from app.call.picture import save_call_picture
+
+        save_call_picture(args.screenshot, avatar, result.peer, result.own_rig)
+    print(_summary(result.stats), file=sys.stderr)
+
+
+def _invite_text(invite: str | None) -> str | None:
+    if invite is None or not invite.startswith("@"):
+        return invite
+    try:
+        return Path(invite[1:]).read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise LivefaceError(f"cannot read the invite file {invite[1:]}: {err.strerror}.") from None
+
+
+def _avatar(args: argparse.Namespace, config: Config):
+    from app.avatar.gltf import load_avatar
+    from app.resources import default_avatar_path
+
+    path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
+    return load_avatar(path or default_avatar_path())
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from app.live.cli_common import write_stats_json
+
+    write_stats_json(path, data)
+
+
+def _summary(stats: dict) -> str:
+    def ms(figure: dict) -> str:
+        return "--" if figure["p50"] is None else f"p50 {figure['p50']:.0f} ms p99 {figure['p99']:.0f} ms"
+
+    return (f"call: {stats['call_s']:.1f} s, {stats['frames_received']} faces received, "
+            f"mouth-to-mouth {ms(stats['mouth_to_mouth_ms'])}, audio-face offset "
+            f"{ms(stats['audio_face_offset_ms'])}, face stream {stats['face_kbit_s']:.1f} kbit/s, "
+            f"loss {stats['face_loss']}")

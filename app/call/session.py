@@ -1,0 +1,346 @@
+"""A call: signalling, the peer connection, this side's voice and face out, the peer's in.
+
+    stats = run_call(request, clock)
+
+Built in this order, torn down in reverse: the avatar, audio source, animator and codec
+are checked before any socket opens; then the invite exchange (app/call/signalling.py);
+then the peer connection with one Opus voice track each way and one data channel for
+faces (unordered, no retransmissions: a late face is worth nothing); the microphone
+starts once both are open. One asyncio loop runs the network; the sender (model) has its
+own thread; the display tick samples the remote face at the voice's playout clock.
+"""
+
+import asyncio
+import random
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.call import wire
+from app.call.figures import CallFigures
+from app.call.ice import rtc_configuration
+from app.call.invite import Invite, new_secret, parse_invite
+from app.call.jitter import FaceJitterBuffer, RemoteFrame
+from app.call.sender import CallSender
+from app.call.signalling import host_call, join_call
+from app.call.voice import PlayoutClock, VoiceTrack, media_time_s, mono_16k
+from app.errors import LivefaceError, notice
+
+CONNECT_TIMEOUT_S = 20.0
+DISPLAY_HZ = 60.0
+PING_PERIOD_S = 0.5
+FACE_CHANNEL = "liveface-face/1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRequest:
+    invite: str | None = None  # join this invite; None with `host`
+    host: bool = False
+    invite_file: Path | None = None  # the host also writes its invite here
+    bind: str | None = None  # signalling and every ICE candidate on this address only
+    port: int = 0  # the host's signalling port (0: any free one)
+    wait_s: float = 300.0  # how long the host waits for the joiner
+    audio: Path | None = None  # a file as the microphone
+    device: str | None = None
+    model: Path | None = None
+    stand_in: bool = False
+    emotion: str = "neutral"
+    intensity: float = 0.0
+    duration_s: float | None = None
+    face_rate_hz: int = 50
+    face_loss: float = 0.0  # testing: drop this fraction of the face messages sent
+    record_peer: Path | None = None  # the peer's voice as received, placed at its media time
+    trace_json: Path | None = None
+
+
+def run_call(request: CallRequest, clock) -> "CallResult":
+    """Hold one call to its end (duration, the peer hanging up, or Ctrl+C)."""
+    from app.checkpoints import STUDENT_FILE, load_parts
+    from app.live.factory import make_animator, make_source
+    from app.resources import asset_path
+
+    invite = parse_invite(request.invite) if request.invite else None
+    source = make_source(request.audio, request.device, clock)
+    animator, label = make_animator(request.model, request.stand_in)
+    codec = load_parts(request.model or asset_path("models", STUDENT_FILE)).codec
+    call = Call(request, invite, source, animator, codec, clock)
+    try:
+        asyncio.run(call.run())
+    finally:
+        if request.record_peer is not None:
+            call.save_peer_voice(request.record_peer)
+    return CallResult(call.stats(label), call.last_shown, call.own_rig, call.figures.trace)
+
+
+@dataclass
+class CallResult:
+    stats: dict
+    peer: object  # the last Shown of the peer's face (app/call/jitter.py), or None
+    own_rig: np.ndarray | None
+    trace: list  # (call s, media s heard, jawOpen shown, state) per display tick
+
+
+class Call:
+    def __init__(self, request: CallRequest, invite: Invite | None, source, animator,
+                 codec, clock):
+        self.request, self.invite, self.clock, self.codec = request, invite, clock, codec
+        self.role = "host" if invite is None else "join"
+        self.figures = CallFigures(clock)
+        self.jitter = FaceJitterBuffer()
+        self.playout = PlayoutClock()
+        self.random = random.Random(0)
+        self.last_shown = None
+        self.own_rig: np.ndarray | None = None
+        self.peer_voice: list[tuple[float, np.ndarray]] = []
+        self._clock_offset: tuple[float, float] | None = None  # (rtt s, peer - local s)
+        self._ended: asyncio.Event | None = None
+        self.sender = CallSender(source, animator, codec, clock, self._on_voice, self._on_face,
+                                 face_stride=50 // request.face_rate_hz)
+        from app.avatar.emotions import EMOTIONS
+
+        self.sender.emotion = (EMOTIONS.index(request.emotion), request.intensity)
+
+    # -- the whole call ----------------------------------------------------------------------
+    async def run(self) -> None:
+        from aiortc import RTCPeerConnection
+
+        self.loop = asyncio.get_running_loop()
+        self._ended = asyncio.Event()
+        self.pc = RTCPeerConnection(rtc_configuration())
+        try:
+            await self._connect()
+            self.figures.connected()
+            self.sender.start()
+            try:
+                await self._hold()
+            finally:
+                self.sender.stop()
+        finally:
+            await self.pc.close()
+
+    async def _connect(self) -> None:
+        from aiortc import RTCSessionDescription
+
+        self.voice_out = VoiceTrack()
+        transceiver = self.pc.addTransceiver(self.voice_out, direction="sendrecv")
+        _prefer_opus(transceiver)
+        self.channel = self.pc.createDataChannel(FACE_CHANNEL, negotiated=True, id=0,
+                                                 ordered=False, maxRetransmits=0)
+        self.channel.on("message", self._on_message)
+        self.channel.on("close", self._ended.set)
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
+        if self.invite is None:
+            await self._host(RTCSessionDescription)
+        else:
+            answer = await join_call(self.invite, self._local_description("offer"))
+            await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await self._until_open()
+
+    async def _host(self, description) -> None:
+        secret = new_secret()
+
+        async def answer_for(offer: str) -> str:
+            await self.pc.setRemoteDescription(description(offer, "offer"))
+            return await self._local_description("answer")()
+
+        def on_listening(port: int) -> None:
+            address = self.request.bind or _default_address()
+            announce_invite(Invite(address, port, secret), self.request.invite_file)
+
+        result = await host_call(self.request.bind or "0.0.0.0", self.request.port, secret,
+                                 answer_for, on_listening, self.request.wait_s)
+        self.figures.refused_joiners = result.refused
+
+    def _local_description(self, kind: str):
+        async def make() -> str:
+            made = await (self.pc.createOffer() if kind == "offer" else self.pc.createAnswer())
+            await self.pc.setLocalDescription(made)  # gathers every (host) candidate
+            return self.pc.localDescription.sdp
+        return make
+
+    async def _until_open(self) -> None:
+        async def opened() -> None:
+            while not (self.pc.connectionState == "connected"
+                       and self.channel.readyState == "open"):
+                if self.pc.connectionState in ("failed", "closed"):
+                    raise LivefaceError("the call could not connect (ICE or DTLS failed); "
+                                        "check that both sides can reach each other's address.")
+                await asyncio.sleep(0.01)
+        try:
+            await asyncio.wait_for(opened(), CONNECT_TIMEOUT_S)
+        except TimeoutError:
+            raise LivefaceError(f"the call did not connect within {CONNECT_TIMEOUT_S:g} s.") from None
+
+    async def _hold(self) -> None:
+        tasks = [asyncio.create_task(self._display()), asyncio.create_task(self._ping())]
+        try:
+            ended = asyncio.create_task(self._ended.wait())
+            await asyncio.wait([ended], timeout=self.request.duration_s)
+            ended.cancel()
+            self.sender.raise_if_failed()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            self._ended.set()
+
+    # -- this side out (the sender's thread hands over to the loop) ---------------------------
+    def _on_voice(self, seq: int, block: np.ndarray) -> None:
+        self.loop.call_soon_threadsafe(self.voice_out.put, seq, block)
+
+    def _on_face(self, message: wire.FaceMessage, rig: np.ndarray) -> None:
+        self.own_rig = rig
+        self.loop.call_soon_threadsafe(self._send_face, wire.encode_face(message))
+
+    def _send_face(self, data: bytes) -> None:
+        if self.channel.readyState != "open":
+            return
+        self.figures.face_sent(len(data))
+        if self.request.face_loss and self.random.random() < self.request.face_loss:
+            return  # the lossy network of a test
+        self.channel.send(data)
+
+    # -- the peer in ----------------------------------------------------------------------
+    def _on_message(self, data) -> None:
+        now_s = self.clock.now_s()
+        self.figures.message_received(len(data) if isinstance(data, (bytes, bytearray)) else 0)
+        try:
+            message = wire.decode(data)
+        except wire.Malformed as err:
+            self.figures.malformed[err.reason] += 1
+            return
+        if isinstance(message, wire.Ping):
+            self.channel.send(wire.encode_pong(message.t_ping_us, round(now_s * 1e6)))
+        elif isinstance(message, wire.Pong):
+            self._on_pong(message, now_s)
+        else:
+            self._on_peer_face(message)
+
+    def _on_peer_face(self, message: wire.FaceMessage) -> None:
+        with torch.inference_mode():
+            decoded = self.codec.decode(torch.from_numpy(message.latent))
+        rig, wrinkle, flush = (x.numpy().astype(np.float32) for x in
+                               (decoded.rig, decoded.wrinkle, decoded.flush))
+        if message.head is not None:  # a tracked head replaces the one the model made up
+            from app.avatar.rig import HEAD_SLICE, clamp_rig
+            rig[HEAD_SLICE] = message.head
+            rig = clamp_rig(rig)
+        self.figures.face_received(message.seq)
+        frame = RemoteFrame(message.seq, rig, wrinkle, flush, message.capture_us / 1e6)
+        self.jitter.push(frame, self.playout.media_at(self.clock.now_s()))
+
+    def _on_track(self, track) -> None:
+        if track.kind == "audio":
+            self.loop.create_task(self._receive_voice(track))
+
+    async def _receive_voice(self, track) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            media_s = media_time_s(frame)
+            self.playout.on_frame(media_s, frame.samples / frame.sample_rate, self.clock.now_s())
+            if self.request.record_peer is not None:
+                self.peer_voice.append((media_s, mono_16k(frame)))
+
+    # -- the clocks ----------------------------------------------------------------------------
+    async def _ping(self) -> None:
+        while True:
+            if self.channel.readyState == "open":
+                self.channel.send(wire.encode_ping(round(self.clock.now_s() * 1e6)))
+            await asyncio.sleep(PING_PERIOD_S)
+
+    def _on_pong(self, pong: wire.Pong, now_s: float) -> None:
+        """Cristian's estimate of the peer's clock: the pong was stamped half a round trip
+        ago; the sample with the shortest round trip is the one kept."""
+        sent_s = pong.t_ping_us / 1e6
+        rtt_s = now_s - sent_s
+        if rtt_s < 0 or rtt_s > 5.0:
+            return
+        offset_s = pong.t_pong_us / 1e6 - (sent_s + now_s) / 2
+        if self._clock_offset is None or rtt_s < self._clock_offset[0]:
+            self._clock_offset = (rtt_s, offset_s)
+        self.figures.clock_offset = self._clock_offset
+
+    async def _display(self) -> None:
+        """The display tick: the peer's face at the moment of their voice heard now."""
+        period_s = 1.0 / DISPLAY_HZ
+        while True:
+            now_s = self.clock.now_s()
+            heard_s = self.playout.media_at(now_s)
+            if heard_s is not None:
+                shown = self.jitter.sample(heard_s)
+                offset = None if self._clock_offset is None else self._clock_offset[1]
+                self.figures.displayed(now_s, heard_s, shown, offset,
+                                       self.playout.depth_s(now_s), self.jitter.depth_s(heard_s))
+                self.last_shown = shown
+            await asyncio.sleep(period_s)
+
+    # -- afterwards ------------------------------------------------------------------------------
+    def stats(self, animator_label: str) -> dict:
+        self.figures.voice = {"frames": self.playout.frames, "late": self.playout.late,
+                              "rebuffers": self.playout.rebuffers,
+                              "playout_delay_ms": round(self.playout.delay_s * 1000, 1)}
+        self.figures.late_faces = self.jitter.late
+        sent = self.sender.figures
+        return self.figures.to_dict(
+            role=self.role, animator=animator_label, face_rate_hz=self.request.face_rate_hz,
+            sender={"voice_blocks": sent.blocks, "faces": sent.faces, "skipped": sent.skipped,
+                    "model_ms_mean": round(sent.model_ms_total / max(1, sent.blocks
+                                                                     - sent.skipped), 3)})
+
+    def save_peer_voice(self, path: Path) -> None:
+        """The peer's voice as received, each frame at its media time (gaps silent)."""
+        from app.audio.contract import SAMPLE_RATE_HZ
+        from app.audio.io import write_wav
+
+        if not self.peer_voice:
+            notice("no voice came from the peer; nothing recorded.")
+            return
+        end = max(max(0, round(m * SAMPLE_RATE_HZ)) + len(x) for m, x in self.peer_voice)
+        audio = np.zeros(end, np.float32)
+        for media_s, samples in self.peer_voice:
+            start = round(media_s * SAMPLE_RATE_HZ)
+            if start < 0:  # the codec's look-ahead before the first sample sent
+                samples, start = samples[-start:], 0
+            audio[start:start + len(samples)] = samples
+        write_wav(path, audio)
+
+
+def announce_invite(invite: Invite, invite_file: Path | None) -> None:
+    """Print the invite (stdout, for the person to pass on) and write it to the file."""
+    if invite_file is not None:
+        try:
+            invite_file.parent.mkdir(parents=True, exist_ok=True)
+            invite_file.write_text(f"{invite}\n", encoding="utf-8")
+            invite_file.chmod(0o600)
+        except OSError as err:
+            raise LivefaceError(f"cannot write the invite to {invite_file}: {err.strerror}.") from None
+    print(invite, flush=True)
+
+
+def _default_address() -> str:
+    """The address a joiner on another machine reaches: the first one ICE would use."""
+    import aioice.ice
+
+    addresses = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+    return addresses[0] if addresses else "127.0.0.1"
+
+
+def _prefer_opus(transceiver) -> None:
+    from aiortc import RTCRtpSender
+
+    codecs = RTCRtpSender.getCapabilities("audio").codecs
+    transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() == "audio/opus"])
