@@ -30,8 +30,8 @@ MODEL_HELP = ("online (the streaming student, as live), offline (the offline bas
 
 
 def _add_avatar_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--avatar", type=Path, help="a glTF avatar with ARKit morph targets "
-                        "(default: the shipped head)")
+    parser.add_argument("--avatar", type=Path, help="a glTF avatar with ARKit morph targets, "
+                        "or a VRM 0.x / 1.0 avatar (.vrm) (default: the shipped head)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -202,9 +202,27 @@ def _format_info(info: dict) -> str:
         "parts      " + ", ".join(f"{p['name']} ({p['role']})" for p in info["parts"]),
         f"targets    {len(info['morph_targets'])} ARKit: " + " ".join(info["morph_targets"]),
     ]
+    if info.get("vrm"):
+        return "\n".join(lines[:5] + _format_vrm(info["vrm"]))
     if info["missing_targets"]:
         lines.append("missing    " + " ".join(info["missing_targets"]))
     return "\n".join(lines)
+
+
+def _format_vrm(vrm: dict) -> list[str]:
+    """What a VRM declares and what drives it, for `liveface avatar info`."""
+    driven = vrm["driven"]
+    return [
+        f"vrm        {vrm['version']}: {vrm['title']} by {', '.join(vrm['authors']) or '?'} "
+        f"(licence: {vrm['license'] or '?'})",
+        "expressions " + " ".join(vrm["expressions"]),
+        f"driven by  {vrm['mode']}",
+        *(f"  {name:11s}<- {how}" for name, how in driven.items()),
+        "not driven " + (" ".join(vrm["not_driven"]) or "-"),
+        "no morphs  " + (" ".join(vrm["expressions_without_morph_binds"]) or "-"),
+        f"gaze       {vrm['gaze']}",
+        "bones      " + " ".join(f"{b}=node{n}" for b, n in vrm["bones"].items()),
+    ]
 
 
 def _cmd_bench(args: argparse.Namespace, config: Config) -> None:

@@ -1,13 +1,16 @@
 #version 330 core
 // Shades one avatar part by role: skin (wrap-diffuse subsurface approximation, GGX,
 // procedural wrinkles, flush), eyes (iris + sharp cornea glint), teeth/tongue (darker
-// deeper inside the mouth), anything else plainly. Output is tone mapped and sRGB encoded.
+// deeper inside the mouth), anything else plainly, and toon materials (VRM's MToon) as their
+// lit base colour stepping to their shade colour, without tone mapping. Output is sRGB encoded.
 
 const float PI = 3.14159265;
 const int ROLE_SKIN = 0;
 const int ROLE_EYE = 1;
 const int ROLE_MOUTH = 2;  // teeth and tongue
 const int ROLE_OTHER = 3;
+const int ROLE_TOON = 4;   // toon or unlit materials, whatever the part
+const int ALPHA_MASK = 1;  // glTF alphaMode MASK: cut out below the cutoff
 
 in vec3 v_world_pos;
 in vec3 v_world_normal;
@@ -33,6 +36,9 @@ uniform vec3 u_region_center[6];     // rest-space centroids of the texture regi
 uniform vec3 u_camera_pos;
 uniform bool u_encode_srgb;
 uniform float u_exposure;
+uniform int u_alpha_mode;            // 0 opaque, 1 mask, 2 blend
+uniform float u_alpha_cutoff;
+uniform vec3 u_shade_color;          // linear; toon's shaded side
 
 out vec4 f_color;
 
@@ -218,6 +224,15 @@ vec3 shade_mouth(vec3 n, vec3 v) {
     return light_sum(n, v, albedo().rgb, u_roughness, 0.04, false) * occlusion;
 }
 
+// MToon reduced to its core: the base colour where the key light reaches, the shade colour
+// (times the base texture) past a soft terminator, and a little fill so nothing is black.
+vec3 shade_toon(vec3 n, vec4 base) {
+    float n_l = dot(n, normalize(KEY_DIR));
+    float lit = smoothstep(-0.25, 0.05, n_l);
+    vec3 shaded = u_shade_color * (u_has_base_texture ? texture(u_base_texture, v_uv).rgb : vec3(1.0));
+    return mix(shaded, base.rgb, lit) * 0.95;
+}
+
 vec3 aces_filmic(vec3 x) {
     // Narkowicz's curve fitted to the ACES reference tone mapper.
     return clamp((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0);
@@ -231,11 +246,19 @@ void main() {
     vec3 n = normalize(v_world_normal);
     if (!gl_FrontFacing) n = -n;  // double-sided parts
     vec3 v = normalize(u_camera_pos - v_world_pos);
+    vec4 base = albedo();
+    if (u_alpha_mode == ALPHA_MASK && base.a < u_alpha_cutoff) discard;
+    float alpha = u_alpha_mode == 2 ? base.a : 1.0;
+    if (u_role == ROLE_TOON) {
+        vec3 toon = clamp(shade_toon(n, base) * u_exposure, 0.0, 1.0);
+        f_color = vec4(u_encode_srgb ? srgb_encode(toon) : toon, alpha);
+        return;
+    }
     vec3 color;
     if (u_role == ROLE_SKIN) color = shade_skin(n, v);
     else if (u_role == ROLE_EYE) color = shade_eye(n, v);
     else if (u_role == ROLE_MOUTH) color = shade_mouth(n, v);
     else color = light_sum(mapped_normal(n), v, albedo().rgb, u_roughness, 0.04, false);
     color = aces_filmic(color * u_exposure);
-    f_color = vec4(u_encode_srgb ? srgb_encode(color) : color, 1.0);
+    f_color = vec4(u_encode_srgb ? srgb_encode(color) : color, alpha);
 }

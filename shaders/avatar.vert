@@ -11,6 +11,7 @@ in vec3 in_normal;
 in vec2 in_uv;
 in float in_region;
 in vec4 in_tangent;
+in float in_head_weight;      // how much of the vertex follows the head (1 for a bust)
 
 uniform sampler2D u_morph_positions;
 uniform sampler2D u_morph_normals;
@@ -21,7 +22,7 @@ uniform int u_active_count;
 uniform int u_active_slot[MAX_ACTIVE];
 uniform float u_active_weight[MAX_ACTIVE];
 
-uniform mat4 u_model;         // head pose (and gaze for eyes), rigid
+uniform mat4 u_model;         // head pose (and gaze for eyes), rigid; the body stays at rest
 uniform mat4 u_view_proj;
 uniform float u_wrinkle[NUM_REGIONS];
 uniform float u_flush[NUM_REGIONS];
@@ -58,11 +59,14 @@ void main() {
         position += u_active_weight[i] * texelFetch(u_morph_positions, texel, 0).xyz;
         normal += u_active_weight[i] * texelFetch(u_morph_normals, texel, 0).xyz;
     }
-    vec4 world = u_model * vec4(position, 1.0);
+    // A neck vertex half on the head bone moves half way: linear blend skinning between
+    // the rest pose and the head's pose.
+    float w = clamp(in_head_weight, 0.0, 1.0);
+    vec4 world = mix(vec4(position, 1.0), u_model * vec4(position, 1.0), w);
     mat3 rotation = mat3(u_model);
     v_world_pos = world.xyz;
-    v_world_normal = rotation * normal;
-    v_world_tangent = vec4(rotation * in_tangent.xyz, in_tangent.w);
+    v_world_normal = mix(normal, rotation * normal, w);
+    v_world_tangent = vec4(mix(in_tangent.xyz, rotation * in_tangent.xyz, w), in_tangent.w);
     v_rest_pos = in_position;
     v_uv = in_uv;
     region_weights(int(floor(in_region + 0.5)));

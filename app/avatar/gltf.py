@@ -49,14 +49,25 @@ def arkit_name(name: str) -> str | None:
 
 
 def load_avatar(path: Path, require_all_targets: bool = True) -> Avatar:
-    """Read a .glb or .gltf avatar. With `require_all_targets`, every one of the 52 ARKit
-    targets must exist somewhere in the file; otherwise the error lists the missing ones."""
+    """Read a .glb, .gltf or .vrm avatar. With `require_all_targets`, every one of the 52
+    ARKit targets must exist somewhere in a glTF file; otherwise the error lists the missing
+    ones. VRM files (VRM 0.x or 1.0 extension) are driven through their expressions."""
     path = Path(path)
     try:
-        return _build_avatar(path, GltfData(path), require_all_targets)
+        data = GltfData(path)
+        if _is_vrm(data):
+            from app.avatar.vrm import build_vrm_avatar
+
+            return build_vrm_avatar(path, data)
+        return _build_avatar(path, data, require_all_targets)
     except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError) as err:
         # Fields of the wrong JSON type (a string where a count belongs, ...) surface here.
         raise invalid(path, f"a field has an unexpected type or value ({type(err).__name__}: {err})") from None
+
+
+def _is_vrm(data: GltfData) -> bool:
+    extensions = data.doc.extensions if isinstance(data.doc.extensions, dict) else {}
+    return isinstance(extensions.get("VRMC_vrm"), dict) or isinstance(extensions.get("VRM"), dict)
 
 
 def _build_avatar(path: Path, data: GltfData, require_all_targets: bool) -> Avatar:
@@ -387,6 +398,7 @@ def avatar_info(avatar: Avatar, path: Path) -> dict:
         "bounds_m": {"min": _rounded(low), "max": _rounded(high), "size": _rounded(high - low)},
         "neck_pivot": _rounded(avatar.neck_pivot),
         "eye_centers": {role.value: _rounded(c) for role, c in avatar.eye_centers.items()},
+        **({"vrm": avatar.vrm} if avatar.vrm else {}),
     }
 
 

@@ -4,10 +4,13 @@
 makes the shipped default one. Conventions (glTF's own): metres, +Y up, the face looks
 towards +Z, so the avatar's left is +X.
 
-Blendshape deltas are always stored for all 52 ARKit targets in rig order, zero where a
-part has no such target, so the renderer indexes them with the rig vector directly.
+Blendshape deltas are stored per *channel* of the avatar. For ARKit heads the channels are
+the 52 ARKit targets in rig order, zero where a part has no such target, so the renderer
+indexes them with the rig vector directly. A VRM avatar's channels are its expressions
+instead (app.avatar.vrm), with `drive` turning a rig vector into their weights.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -37,6 +40,10 @@ class Material:
     base_color_texture: np.ndarray | None = None  # (H, W, 4) uint8, sRGB
     normal_texture: np.ndarray | None = None  # (H, W, 4) uint8, tangent space
     double_sided: bool = False
+    alpha_mode: str = "OPAQUE"  # glTF's OPAQUE, MASK (cut out below alpha_cutoff) or BLEND
+    alpha_cutoff: float = 0.5
+    toon: bool = False  # MToon or unlit: lit base colour, a toon step to shade_color, no tone map
+    shade_color: tuple[float, float, float] = (1.0, 1.0, 1.0)  # linear; multiplies the shaded side
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,11 @@ class MeshPart:
     normals: np.ndarray  # (V, 3) float32, unit
     uvs: np.ndarray  # (V, 2) float32, glTF convention (origin top-left)
     indices: np.ndarray  # (T, 3) uint32, counter-clockwise front faces
-    morph_positions: np.ndarray  # (NUM_BLENDSHAPES, V, 3) float32 deltas, rig order
-    morph_normals: np.ndarray  # (NUM_BLENDSHAPES, V, 3) float32 deltas, rig order
+    morph_positions: np.ndarray  # (channels, V, 3) float32 deltas, in Avatar.channels order
+    morph_normals: np.ndarray  # (channels, V, 3) float32 deltas
     regions: np.ndarray  # (V,) float32 texture-control region index, -1 for none
     tangents: np.ndarray | None = None  # (V, 4) float32, when the asset has a normal map
+    head_weights: np.ndarray | None = None  # (V,) float32 share of the head's pose; None: all
 
     @property
     def vertex_count(self) -> int:
@@ -73,6 +81,10 @@ class Avatar:
     neck_pivot: np.ndarray  # (3,) head rotation centre, metres
     eye_centers: dict[PartRole, np.ndarray] = field(default_factory=dict)  # role -> (3,)
     target_names: tuple[str, ...] = ARKIT_NAMES  # ARKit targets the asset really has
+    channels: tuple[str, ...] = ARKIT_NAMES  # what each row of the parts' morph deltas is
+    drive: Callable[[np.ndarray], np.ndarray] | None = None  # rig -> channel weights; None: ARKit
+    head_bounds: tuple[np.ndarray, np.ndarray] | None = None  # what cameras frame, when not all
+    vrm: dict | None = None  # what a VRM file declares and how it is driven, for `avatar info`
 
     @property
     def vertex_count(self) -> int:
@@ -86,6 +98,16 @@ class Avatar:
         """Axis-aligned (min, max) corners of the rest pose, metres."""
         points = np.concatenate([p.positions for p in self.parts])
         return points.min(axis=0), points.max(axis=0)
+
+    def frame_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (min, max) corners a camera should frame: the head of a full-body avatar."""
+        return self.head_bounds if self.head_bounds is not None else self.bounds()
+
+    def channel_weights(self, rig: np.ndarray) -> np.ndarray:
+        """Morph weights, one per channel, for a (clamped) rig vector."""
+        if self.drive is None:
+            return np.asarray(rig[:NUM_BLENDSHAPES], np.float32)
+        return self.drive(rig)
 
     def part(self, role: PartRole) -> MeshPart | None:
         """The first part with this role, if any."""

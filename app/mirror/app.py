@@ -220,7 +220,7 @@ class MirrorApp:
                                   ScalingBlit(window.proc_address))
         self.counter = FrameCounter()
         self.governor: ResolutionGovernor | None = None  # automatic scale only
-        self.bounds = renderer.avatar.bounds()
+        self.bounds = renderer.avatar.frame_bounds()
         self._start_s = 0.0
 
     def on_render(self, time_s: float, frametime_s: float) -> None:

@@ -52,8 +52,8 @@ def bench_render(avatar: Avatar, seconds: float = 3.0, samples: int = 4) -> dict
     renderer = AvatarRenderer(ctx, avatar)
     mono = OffscreenTarget(ctx, *MONO_SIZE, samples=samples)
     eyes = [OffscreenTarget(ctx, *STEREO_EYE_SIZE, samples=samples) for _ in range(2)]
-    mono_view = portrait_view(avatar.bounds(), *MONO_SIZE, mono.framebuffer)
-    center = portrait_view(avatar.bounds(), *STEREO_EYE_SIZE)
+    mono_view = portrait_view(avatar.frame_bounds(), *MONO_SIZE, mono.framebuffer)
+    center = portrait_view(avatar.frame_bounds(), *STEREO_EYE_SIZE)
     stereo = stereo_views(center, framebuffers=(eyes[0].framebuffer, eyes[1].framebuffer))
 
     def frame_controls(frame: int) -> tuple[np.ndarray, TextureControls]:

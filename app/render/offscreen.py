@@ -102,7 +102,8 @@ class OffscreenRenderer:
         self.renderer = AvatarRenderer(self.ctx, avatar)
         self.target = OffscreenTarget(self.ctx, width, height, samples, supersample)
         self._right_target: OffscreenTarget | None = None
-        self.view = portrait_view(avatar.bounds(), *self.target.pixel_size, self.target.framebuffer)
+        self.view = portrait_view(avatar.frame_bounds(), *self.target.pixel_size,
+                                  self.target.framebuffer)
 
     def render_frame(self, rig: np.ndarray | None = None,
                      texture: TextureControls | None = None,

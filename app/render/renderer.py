@@ -2,9 +2,10 @@
 
 It is told *what* to draw (a rig vector, texture controls, a list of `View`s) and never
 *where from*: the mirror window passes one view, XR passes two, the offscreen renderer
-passes its own targets. Blendshapes are applied on the GPU (`shaders/avatar.vert`), the
-rigid head and gaze rotations are per-part model matrices, and all shading lives in
-`shaders/avatar.frag`.
+passes its own targets. Blendshapes (the avatar's channels: ARKit targets, or a VRM's
+expressions) are applied on the GPU (`shaders/avatar.vert`), the head and gaze rotations
+are per-part model matrices that each vertex follows by its head weight (a full-body
+avatar's body stays put), and all shading lives in `shaders/avatar.frag`.
 """
 
 from collections.abc import Sequence
@@ -14,21 +15,24 @@ import moderngl
 import numpy as np
 
 from app.avatar.model import Avatar, MeshPart, PartRole
-from app.avatar.rig import GAZE_SLICE, HEAD_SLICE, NUM_BLENDSHAPES, clamp_rig
+from app.avatar.rig import GAZE_SLICE, HEAD_SLICE, clamp_rig
 from app.avatar.texture_controls import NUM_REGIONS, TextureControls
 from app.errors import LivefaceError
 from app.render.camera import View, gl_matrix_bytes
 from app.resources import shader_path
 
 ACTIVE_WEIGHT_EPS = 1e-4  # weights below this are skipped: invisible, and they cost reads
+MAX_ACTIVE = 52  # channels one frame may blend (shaders/avatar.vert); the strongest win
 MORPH_TEXTURE_WIDTH = 4096
 GL_SRGB8_ALPHA8 = 0x8C43
 _ROLE_SHADING = {  # shading branch in avatar.frag per part role
     PartRole.SKIN: 0, PartRole.EYE_LEFT: 1, PartRole.EYE_RIGHT: 1,
     PartRole.TEETH: 2, PartRole.TONGUE: 2, PartRole.OTHER: 3,
 }
+SHADING_TOON = 4  # materials authored for toon or unlit shading (VRM's MToon), any role
+_ALPHA_MODES = {"OPAQUE": 0, "MASK": 1, "BLEND": 2}
 _VERTEX_LAYOUT = (("in_position", 3), ("in_normal", 3), ("in_uv", 2), ("in_region", 1),
-                  ("in_tangent", 4))
+                  ("in_tangent", 4), ("in_head_weight", 1))
 
 
 # ---- rigid pose from the rig vector (signs as documented in app.avatar.rig) ----
@@ -95,7 +99,8 @@ class _GpuPart:
 
 def _interleaved(part: MeshPart) -> np.ndarray:
     tangents = part.tangents if part.tangents is not None else np.zeros((part.vertex_count, 4))
-    columns = (part.positions, part.normals, part.uvs, part.regions[:, None], tangents)
+    head = part.head_weights if part.head_weights is not None else np.ones(part.vertex_count)
+    columns = (part.positions, part.normals, part.uvs, part.regions[:, None], tangents, head[:, None])
     return np.hstack([np.asarray(c, np.float32).reshape(part.vertex_count, -1) for c in columns])
 
 
@@ -135,15 +140,16 @@ def _float_texture(ctx: moderngl.Context, texels: np.ndarray) -> moderngl.Textur
 
 
 def _pack_morphs(avatar: Avatar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Deltas of the targets any part uses, as (slot, vertex) rows over all parts.
+    """Deltas of the channels any part uses, as (slot, vertex) rows over all parts.
 
-    Returns (slot_of_target (52,) with -1 for unused targets, position texels,
+    Returns (slot_of_target (channels,) with -1 for unused channels, position texels,
     normal texels); texel index = slot * avatar.vertex_count + base vertex + vertex.
     """
     positions = np.concatenate([p.morph_positions for p in avatar.parts], axis=1)
     normals = np.concatenate([p.morph_normals for p in avatar.parts], axis=1)
-    used = np.flatnonzero(np.abs(positions).reshape(NUM_BLENDSHAPES, -1).max(axis=1) > 0)
-    slot_of_target = np.full(NUM_BLENDSHAPES, -1, np.int32)
+    channels = positions.shape[0]
+    used = np.flatnonzero(np.abs(positions).reshape(channels, positions.shape[1] * 3).max(axis=1, initial=0.0) > 0)
+    slot_of_target = np.full(channels, -1, np.int32)
     slot_of_target[used] = np.arange(len(used), dtype=np.int32)
 
     def texels(deltas: np.ndarray) -> np.ndarray:
@@ -263,19 +269,20 @@ class AvatarRenderer:
         raise `LivefaceError`."""
         rig = clamp_rig(rig)
         controls = texture.clamped()
-        self._upload_frame(rig, controls)
+        self._upload_frame(self.avatar.channel_weights(rig), controls)
         models = [self._model_matrix(rig, gpu) for gpu in self._parts]
         self._morph_positions.use(0)
         self._morph_normals.use(1)
         for view in views:
             self._draw_view(view, models, background)
 
-    def _upload_frame(self, rig: np.ndarray, controls: TextureControls) -> None:
-        """Active blendshapes as a compact (slot, weight) list, plus region weights."""
-        weights = rig[:NUM_BLENDSHAPES]
+    def _upload_frame(self, weights: np.ndarray, controls: TextureControls) -> None:
+        """Active channels as a compact (slot, weight) list, plus region weights."""
         active = np.flatnonzero((weights > ACTIVE_WEIGHT_EPS) & (self._slot_of_target >= 0))
-        slots = np.zeros(NUM_BLENDSHAPES, np.int32)
-        values = np.zeros(NUM_BLENDSHAPES, np.float32)
+        if len(active) > MAX_ACTIVE:
+            active = active[np.argsort(-weights[active], kind="stable")[:MAX_ACTIVE]]
+        slots = np.zeros(MAX_ACTIVE, np.int32)
+        values = np.zeros(MAX_ACTIVE, np.float32)
         slots[: len(active)] = self._slot_of_target[active]
         values[: len(active)] = weights[active]
         prog = self.program
@@ -306,8 +313,13 @@ class AvatarRenderer:
         _upload(prog, "u_camera_pos", tuple(float(x) for x in view.eye_position))
         _upload(prog, "u_encode_srgb", bool(view.encode_srgb))
         self.ctx.enable(moderngl.DEPTH_TEST)
-        for gpu, model in zip(self._parts, models):
-            self._draw_part(gpu, model)
+        # Opaque and cut-out parts first, then blended ones over them without writing depth.
+        for blended in (False, True):
+            for gpu, model in zip(self._parts, models):
+                if (gpu.part.material.alpha_mode == "BLEND") == blended:
+                    self._draw_part(gpu, model)
+        self.ctx.depth_mask = True
+        self.ctx.disable(moderngl.BLEND)
 
     def _draw_part(self, gpu: _GpuPart, model: np.ndarray) -> None:
         part, prog = gpu.part, self.program
@@ -318,7 +330,18 @@ class AvatarRenderer:
         _upload(prog, "u_model", gl_matrix_bytes(model))
         _upload(prog, "u_rotation", gl_matrix_bytes(model[:3, :3]))
         _upload(prog, "u_base_vertex", gpu.base_vertex)
-        _upload(prog, "u_role", _ROLE_SHADING[part.role])
+        material = part.material
+        _upload(prog, "u_role", SHADING_TOON if material.toon else _ROLE_SHADING[part.role])
+        _upload(prog, "u_alpha_mode", _ALPHA_MODES.get(material.alpha_mode, 0))
+        _upload(prog, "u_alpha_cutoff", float(material.alpha_cutoff))
+        _upload(prog, "u_shade_color", tuple(float(c) for c in material.shade_color))
+        blended = material.alpha_mode == "BLEND"
+        self.ctx.depth_mask = not blended
+        if blended:
+            self.ctx.enable(moderngl.BLEND)
+            self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+        else:
+            self.ctx.disable(moderngl.BLEND)
         _upload(prog, "u_base_color", tuple(float(c) for c in part.material.base_color))
         _upload(prog, "u_roughness", float(np.clip(part.material.roughness, 0.02, 1.0)))
         _upload(prog, "u_has_base_texture", gpu.base_texture is not None)

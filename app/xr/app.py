@@ -86,7 +86,7 @@ class XrApp:
         self.counter = FrameCounter()
         self.session: XrSession | None = None
         self.mirror: Mirror | None = None
-        self.bounds = renderer.avatar.bounds()
+        self.bounds = renderer.avatar.frame_bounds()
         self.eye_frames = [0, 0]
         self.tracked_frames = 0
         self.depth_frames = 0  # frames submitted with depth for both eyes

@@ -1,0 +1,489 @@
+"""VRM 0.x and VRM 1.0 avatars: glTF files with the `VRM` or `VRMC_vrm` extension.
+
+What is read: the meta (title, authors, licence), the humanoid head, neck and eye bones,
+the expressions (VRM 0.x blend shape groups) with their morph target binds, the look-at
+type and ranges, and the materials (MToon drawn as its base colour with a toon step to its
+shade colour). Skinned meshes are placed in their bind pose on the CPU; vertices keep how
+much of them hangs on the head bone, so the head turns and the body stays.
+
+Each expression that binds morph targets becomes one channel of the avatar (its deltas the
+binds' weighted sum); `app.avatar.vrm_mapping` drives the channels from the rig. VRM 0.x
+avatars face -Z and are turned to face +Z like everything else here. Loading goes through
+`app.avatar.gltf_data`, so a VRM obeys the same safety rules as any glTF file.
+"""
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pygltflib as gl
+
+from app.avatar import geometry
+from app.avatar.gltf import _indices, _material, _optional, _node_matrix, arkit_name
+from app.avatar.gltf_data import MAX_AVATAR_VERTICES, GltfData
+from app.avatar.model import Avatar, Material, MeshPart, PartRole
+from app.avatar.rig import ARKIT_NAMES
+from app.avatar.vrm_mapping import LookAtRanges, VrmDriver, load_mapping
+from app.errors import LivefaceError
+
+# VRM 0.x preset names -> the VRM 1.0 names used everywhere here.
+_PRESETS_0X = {
+    "a": "aa", "i": "ih", "u": "ou", "e": "ee", "o": "oh",
+    "blink": "blink", "blink_l": "blinkLeft", "blink_r": "blinkRight",
+    "joy": "happy", "angry": "angry", "sorrow": "sad", "fun": "relaxed", "surprised": "surprised",
+    "lookup": "lookUp", "lookdown": "lookDown", "lookleft": "lookLeft", "lookright": "lookRight",
+    "neutral": "neutral",
+}
+PERFECT_SYNC_MIN = 26  # ARKit-named expressions (or targets) that make a VRM "perfect sync"
+_HEAD_BONES = ("head", "neck", "leftEye", "rightEye", "jaw")
+_TURN_VRM0 = np.diag([-1.0, 1.0, -1.0, 1.0])  # 180 degrees about +Y
+
+
+@dataclass(frozen=True)
+class Expression:
+    name: str  # VRM 1.0 preset name, or the custom name
+    binds: tuple[tuple[int, int, float], ...]  # (mesh index, morph target index, weight 0..1)
+    is_binary: bool = False
+
+
+@dataclass
+class VrmDeclared:
+    """What the VRM extension says, normalised to VRM 1.0's vocabulary."""
+
+    version: str  # "0.x" or "1.0"
+    meta: dict
+    bones: dict[str, int]  # humanoid bone name -> node index
+    expressions: list[Expression]
+    look_at_type: str  # "bone" or "expression"
+    look_at: LookAtRanges = field(default_factory=LookAtRanges)
+    materials: dict[int, dict] = field(default_factory=dict)  # material index -> MToon hints
+
+
+def vrm_version(doc: gl.GLTF2) -> str | None:
+    """"1.0" for VRMC_vrm, "0.x" for VRM, None for a plain glTF file."""
+    extensions = doc.extensions if isinstance(doc.extensions, dict) else {}
+    if isinstance(extensions.get("VRMC_vrm"), dict):
+        return "1.0"
+    if isinstance(extensions.get("VRM"), dict):
+        return "0.x"
+    return None
+
+
+def read_declared(data: GltfData) -> VrmDeclared:
+    version = vrm_version(data.doc)
+    if version == "1.0":
+        return _declared_1(data, data.doc.extensions["VRMC_vrm"])
+    return _declared_0(data, data.doc.extensions["VRM"])
+
+
+def _declared_1(data: GltfData, ext: dict) -> VrmDeclared:
+    bones = {name: int(b["node"]) for name, b in ext.get("humanoid", {}).get("humanBones", {}).items()}
+    expressions = []
+    groups = ext.get("expressions", {})
+    for kind in ("preset", "custom"):
+        for name, spec in (groups.get(kind) or {}).items():
+            binds = tuple((_node_mesh(data, int(b["node"])), int(b["index"]), float(b.get("weight", 1.0)))
+                          for b in spec.get("morphTargetBinds") or [])
+            expressions.append(Expression(str(name), binds, bool(spec.get("isBinary", False))))
+    look = ext.get("lookAt") or {}
+
+    def range_map(key: str) -> tuple[float, float]:
+        spec = look.get(key) or {}
+        return max(float(spec.get("inputMaxValue", 90.0)), 1e-3), float(spec.get("outputScale", 1.0))
+
+    ranges = LookAtRanges(*range_map("rangeMapHorizontalOuter"), *range_map("rangeMapVerticalUp"),
+                          *range_map("rangeMapVerticalDown"))
+    materials = {}
+    for index, mat in enumerate(data.doc.materials):
+        mtoon = (mat.extensions or {}).get("VRMC_materials_mtoon")
+        if isinstance(mtoon, dict):
+            materials[index] = {"shade": tuple(float(c) for c in mtoon.get("shadeColorFactor", (1, 1, 1))[:3])}
+    return VrmDeclared("1.0", dict(ext.get("meta") or {}), bones, expressions,
+                       str(look.get("type", "bone")), ranges, materials)
+
+
+def _declared_0(data: GltfData, ext: dict) -> VrmDeclared:
+    bones = {str(b["bone"]): int(b["node"]) for b in ext.get("humanoid", {}).get("humanBones", [])}
+    expressions = []
+    for group in (ext.get("blendShapeMaster") or {}).get("blendShapeGroups") or []:
+        preset = str(group.get("presetName", "unknown")).lower()
+        name = _PRESETS_0X.get(preset) or str(group.get("name", preset))
+        binds = tuple((int(b["mesh"]), int(b["index"]), float(b.get("weight", 100.0)) / 100.0)
+                      for b in group.get("binds") or [])
+        expressions.append(Expression(name, binds, bool(group.get("isBinary", False))))
+    first_person = ext.get("firstPerson") or {}
+
+    def curve_range(key: str) -> tuple[float, float]:
+        spec = first_person.get(key) or {}
+        return max(float(spec.get("xRange", 90.0)), 1e-3), float(spec.get("yRange", 1.0))
+
+    kind = str(first_person.get("lookAtTypeName", "Bone")).lower()
+    ranges = LookAtRanges(*curve_range("lookAtHorizontalOuter"), *curve_range("lookAtVerticalUp"),
+                          *curve_range("lookAtVerticalDown"))
+    materials = {}
+    for index, props in enumerate(ext.get("materialProperties") or []):
+        if isinstance(props, dict) and index < len(data.doc.materials):
+            materials[index] = _mtoon_0(props)
+    return VrmDeclared("0.x", dict(ext.get("meta") or {}), bones, expressions,
+                       "expression" if kind == "blendshape" else "bone", ranges, materials)
+
+
+def _mtoon_0(props: dict) -> dict:
+    """VRM 0.x material properties: shade colour (stored as display colour), blend mode, culling."""
+    floats, vectors = props.get("floatProperties") or {}, props.get("vectorProperties") or {}
+    hints = {}
+    if "_ShadeColor" in vectors:
+        from app.render.renderer import srgb_to_linear  # one sRGB formula for the project
+
+        hints["shade"] = srgb_to_linear([float(c) for c in vectors["_ShadeColor"][:3]])
+    blend = int(floats.get("_BlendMode", 0))
+    hints["alpha_mode"] = {1: "MASK", 2: "BLEND", 3: "BLEND"}.get(blend, "OPAQUE")
+    hints["cutoff"] = float(floats.get("_Cutoff", 0.5))
+    hints["double_sided"] = int(floats.get("_CullMode", 2)) == 0
+    return hints
+
+
+def _node_mesh(data: GltfData, node: int) -> int:
+    if not 0 <= node < len(data.doc.nodes) or data.doc.nodes[node].mesh is None:
+        raise data.fail(f"an expression binds node {node}, which has no mesh")
+    return int(data.doc.nodes[node].mesh)
+
+
+# ---- node transforms and skinning ----
+
+def _world_matrices(data: GltfData, root: np.ndarray) -> tuple[dict[int, np.ndarray], list[int]]:
+    """World matrix of every node under the default scene, and the parent of every node."""
+    doc = data.doc
+    parent = [-1] * len(doc.nodes)
+    for index, node in enumerate(doc.nodes):
+        for child in node.children or []:
+            if not 0 <= child < len(doc.nodes):
+                raise data.fail(f"node {index} has a child {child} that does not exist")
+            parent[child] = index
+    roots = [i for i in range(len(doc.nodes)) if parent[i] < 0]
+    if doc.scenes:
+        scene = doc.scene if doc.scene is not None and 0 <= doc.scene < len(doc.scenes) else 0
+        roots = list(doc.scenes[scene].nodes or [])
+    worlds, stack = {}, [(i, root) for i in roots]
+    while stack:
+        index, above = stack.pop()
+        if not 0 <= index < len(doc.nodes):
+            raise data.fail(f"node {index} does not exist")
+        if index in worlds:
+            raise data.fail(f"node {index} appears twice in the node tree (a cycle or a shared child)")
+        worlds[index] = above @ _node_matrix(doc.nodes[index])
+        stack.extend((c, worlds[index]) for c in doc.nodes[index].children or [])
+    return worlds, parent
+
+
+def _head_nodes(parent: list[int], head: int | None) -> np.ndarray:
+    """True for the head bone and every node below it."""
+    inside = np.zeros(len(parent), bool)
+    if head is None:
+        return inside
+    for index in range(len(parent)):
+        node, steps = index, 0
+        while node >= 0 and steps <= len(parent):
+            if node == head:
+                inside[index] = True
+                break
+            node, steps = parent[node], steps + 1
+    return inside
+
+
+def _vertex_matrices(data: GltfData, node: gl.Node, prim: gl.Primitive, count: int,
+                     worlds: dict[int, np.ndarray], is_head: np.ndarray, node_index: int):
+    """Per-vertex bind-pose matrices (V, 4, 4) and head weights (V,): linear blend skinning
+    at rest for skinned primitives, the node's own world matrix otherwise."""
+    joints_acc, weights_acc = (_attr(prim.attributes, k) for k in ("JOINTS_0", "WEIGHTS_0"))
+    if node.skin is None or joints_acc is None or weights_acc is None:
+        if node_index not in worlds:
+            raise data.fail(f"mesh node {node_index} is not in the scene")
+        matrix = np.broadcast_to(worlds[node_index], (count, 4, 4))
+        return matrix, np.full(count, float(is_head[node_index]), np.float32)
+    if not 0 <= node.skin < len(data.doc.skins):
+        raise data.fail(f"node '{node.name}' refers to missing skin {node.skin}")
+    skin = data.doc.skins[node.skin]
+    joint_nodes = [int(j) for j in skin.joints or []]
+    if not joint_nodes or any(j not in worlds for j in joint_nodes):
+        raise data.fail(f"skin {node.skin} names joints that are not in the scene")
+    if skin.inverseBindMatrices is None:
+        inverse_bind = np.tile(np.eye(4), (len(joint_nodes), 1, 1))
+    else:
+        inverse_bind = data.accessor(skin.inverseBindMatrices)
+        if inverse_bind.shape != (len(joint_nodes), 16):
+            raise data.fail(f"skin {node.skin}'s inverseBindMatrices do not match its joints")
+        inverse_bind = inverse_bind.reshape(-1, 4, 4).transpose(0, 2, 1)
+    joints = _optional(data, prim.attributes, "JOINTS_0", count, 4).astype(np.int64)
+    weights = _optional(data, prim.attributes, "WEIGHTS_0", count, 4)
+    if joints.size and (joints.min() < 0 or joints.max() >= len(joint_nodes)):
+        raise data.fail(f"JOINTS_0 of mesh '{node.name}' reaches past its skin's {len(joint_nodes)} joints")
+    weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+    joint_matrices = np.stack([worlds[j] for j in joint_nodes]) @ inverse_bind
+    matrices = np.einsum("vk,vkij->vij", weights, joint_matrices[joints])
+    head = (weights * is_head[np.asarray(joint_nodes)][joints]).sum(axis=1)
+    return matrices, head.astype(np.float32)
+
+
+def _attr(attributes, name: str):
+    if isinstance(attributes, dict):
+        return attributes.get(name)
+    return getattr(attributes, name, None)
+
+
+def _placed(matrices: np.ndarray, positions, normals, morph_pos, morph_nrm) -> dict:
+    """Vertex data moved by per-vertex matrices (rest poses are rigid: normals and deltas
+    take the linear part and normals are renormalised)."""
+    linear = matrices[:, :3, :3]
+    moved = np.einsum("vij,vj->vi", linear, normals)
+    scale = np.linalg.norm(moved, axis=1, keepdims=True).clip(1e-12)
+    return {
+        "positions": (np.einsum("vij,vj->vi", linear, positions) + matrices[:, :3, 3]).astype(np.float32),
+        "normals": (moved / scale).astype(np.float32),
+        "morph_positions": np.einsum("vij,cvj->cvi", linear, morph_pos).astype(np.float32),
+        "morph_normals": (np.einsum("vij,cvj->cvi", linear, morph_nrm) / scale[None]).astype(np.float32),
+    }
+
+
+# ---- channels: what each row of morph deltas means ----
+
+@dataclass(frozen=True)
+class Channels:
+    """The avatar's morph channels and, per (mesh, target), its weight in each channel."""
+
+    names: tuple[str, ...]
+    perfect_sync: dict[str, str]  # channel -> ARKit name, for perfect-sync avatars
+    binds: dict[int, np.ndarray]  # mesh index -> (channels, targets) weights
+    from_targets: bool = False  # channels are ARKit-named morph targets, not expressions
+
+
+def _channels(data: GltfData, declared: VrmDeclared) -> Channels:
+    """Expressions that bind morph targets, in file order; a perfect-sync VRM's ARKit ones
+    drive the rig's 52 weights, and a VRM whose expressions lack them but whose morph
+    targets carry ARKit names is driven through those targets."""
+    with_binds = [e for e in declared.expressions if e.binds]
+    arkit = {e.name: arkit_name(e.name) for e in with_binds if arkit_name(e.name)}
+    if len(set(arkit.values())) >= PERFECT_SYNC_MIN:
+        return _expression_channels(data, with_binds, arkit)
+    by_targets = _arkit_targets(data)
+    if len({name for name, _, _ in by_targets}) >= PERFECT_SYNC_MIN:
+        names = tuple(n for n in ARKIT_NAMES if any(t[0] == n for t in by_targets))
+        binds = {}
+        for name, mesh, target in by_targets:
+            rows = binds.setdefault(mesh, np.zeros((len(names), _target_count(data, mesh))))
+            rows[names.index(name), target] = 1.0
+        return Channels(names, {n: n for n in names}, binds, from_targets=True)
+    return _expression_channels(data, with_binds, {})
+
+
+def _expression_channels(data: GltfData, expressions: list[Expression], arkit: dict) -> Channels:
+    names = tuple(dict.fromkeys(e.name for e in expressions))
+    binds = {}
+    for expression in expressions:
+        for mesh, target, weight in expression.binds:
+            if not 0 <= mesh < len(data.doc.meshes):
+                raise data.fail(f"expression '{expression.name}' binds mesh {mesh}, which does not exist")
+            count = _target_count(data, mesh)
+            if not 0 <= target < count:
+                raise data.fail(f"expression '{expression.name}' binds morph target {target} of "
+                                f"mesh {mesh}, which has {count}")
+            rows = binds.setdefault(mesh, np.zeros((len(names), count)))
+            rows[names.index(expression.name), target] += weight
+    return Channels(names, arkit, binds)
+
+
+def _target_count(data: GltfData, mesh: int) -> int:
+    prims = data.doc.meshes[mesh].primitives or []
+    return max((len(p.targets or []) for p in prims), default=0)
+
+
+def _arkit_targets(data: GltfData) -> list[tuple[str, int, int]]:
+    """(ARKit name, mesh, target index) for morph targets named like ARKit shapes."""
+    found = []
+    for mesh_index, mesh in enumerate(data.doc.meshes):
+        prims = mesh.primitives or []
+        extras = [x for x in [mesh.extras] + [p.extras for p in prims] if isinstance(x, dict)]
+        names = next((x["targetNames"] for x in extras if isinstance(x.get("targetNames"), list)), [])
+        for target, name in enumerate(names):
+            rig_name = arkit_name(str(name))
+            if rig_name and not any(f[0] == rig_name for f in found):
+                found.append((rig_name, mesh_index, target))
+    return found
+
+
+# ---- the avatar ----
+
+def build_vrm_avatar(path, data: GltfData) -> Avatar:
+    """The avatar a VRM file describes, driven through its expressions."""
+    declared = read_declared(data)
+    channels = _channels(data, declared)
+    root = _TURN_VRM0 if declared.version == "0.x" else np.eye(4)
+    worlds, parent = _world_matrices(data, root)
+    is_head = _head_nodes(parent, declared.bones.get("head"))
+    parts, left = [], MAX_AVATAR_VERTICES
+    for node_index in sorted(worlds):
+        node = data.doc.nodes[node_index]
+        if node.mesh is None:
+            continue
+        if not 0 <= node.mesh < len(data.doc.meshes):
+            raise data.fail(f"node '{node.name}' refers to missing mesh {node.mesh}")
+        mesh = data.doc.meshes[node.mesh]
+        for prim_index, prim in enumerate(mesh.primitives or []):
+            part = _read_part(data, node_index, prim_index, worlds, is_head, channels, declared, left)
+            if part is not None:
+                parts.append(part)
+                left -= part.vertex_count
+    if not parts:
+        raise LivefaceError(f"avatar {path} has no triangle meshes to draw.")
+    parts = _with_skin_role(parts, channels)
+    head = _bone_position(worlds, declared.bones.get("head"))
+    mapping = load_mapping()
+    # A perfect-sync face looks with its own eyeLook* shapes; others with look-at expressions.
+    use_look_at = declared.look_at_type == "expression" and not channels.perfect_sync
+    look_at = declared.look_at if use_look_at else None
+    driver = VrmDriver(channels.names, mapping, look_at, channels.perfect_sync)
+    avatar = Avatar(
+        name=path.stem,
+        parts=tuple(parts),
+        neck_pivot=head if head is not None else _fallback_pivot(parts),
+        eye_centers={},
+        target_names=tuple(a for a in ARKIT_NAMES if a in channels.perfect_sync.values()),
+        channels=channels.names,
+        drive=driver,
+    )
+    return _framed(avatar, head, declared, channels, driver, worlds)
+
+
+def _read_part(data: GltfData, node_index: int, prim_index: int, worlds, is_head, channels: Channels,
+               declared: VrmDeclared, vertices_left: int) -> MeshPart | None:
+    node = data.doc.nodes[node_index]
+    mesh = data.doc.meshes[node.mesh]
+    prim = mesh.primitives[prim_index]
+    if prim.mode not in (None, gl.TRIANGLES) or _attr(prim.attributes, "POSITION") is None:
+        return None
+    positions = _optional(data, prim.attributes, "POSITION", None, 3)
+    count = len(positions)
+    if count > vertices_left:
+        raise data.too_large(f"its meshes have more than the {MAX_AVATAR_VERTICES} vertices a VR "
+                             "avatar may have; decimate it")
+    indices = _indices(data, prim, count)
+    normals = _optional(data, prim.attributes, "NORMAL", count, 3)
+    if normals is None:
+        normals = geometry.smooth_normals(positions, indices).astype(np.float64)
+    uvs = _optional(data, prim.attributes, "TEXCOORD_0", count, 2)
+    morph_pos, morph_nrm = _channel_deltas(data, node.mesh, prim, count, channels)
+    matrices, head_weights = _vertex_matrices(data, node, prim, count, worlds, is_head, node_index)
+    with np.errstate(over="ignore", invalid="ignore"):
+        placed = _placed(matrices, positions, normals, morph_pos, morph_nrm)
+    name = node.name or mesh.name or f"mesh{node.mesh}"
+    if not all(np.isfinite(a).all() for a in placed.values()):
+        raise data.fail(f"mesh '{name}' has positions or morph targets that overflow once placed")
+    return MeshPart(
+        name=name if len(mesh.primitives) == 1 else f"{name}_{prim_index}",
+        role=PartRole.OTHER,
+        material=_vrm_material(data, prim.material, declared),
+        uvs=(np.zeros((count, 2)) if uvs is None else uvs).astype(np.float32),
+        indices=indices,
+        regions=np.full(count, -1.0, np.float32),
+        head_weights=head_weights,
+        **placed,
+    )
+
+
+def _channel_deltas(data: GltfData, mesh: int, prim: gl.Primitive, count: int, channels: Channels):
+    """(channels, V, 3) position and normal deltas: each channel's binds summed."""
+    positions = np.zeros((len(channels.names), count, 3))
+    normals = np.zeros_like(positions)
+    rows = channels.binds.get(mesh)
+    if rows is None:
+        return positions, normals
+    for target_index, target in enumerate(prim.targets or []):
+        column = rows[:, target_index] if target_index < rows.shape[1] else None
+        if column is None or not column.any():
+            continue
+        for attribute, out in (("POSITION", positions), ("NORMAL", normals)):
+            values = _optional(data, target, attribute, count, 3)
+            if values is not None:
+                out += column[:, None, None] * values[None]
+    return positions, normals
+
+
+def _vrm_material(data: GltfData, index: int | None, declared: VrmDeclared) -> Material:
+    """The glTF material with the VRM's MToon hints: every VRM material is drawn toon-style
+    (VRM avatars are authored for unlit or MToon shading)."""
+    base = _material(data, index)
+    hints = declared.materials.get(index, {}) if index is not None else {}
+    mat = data.doc.materials[index] if index is not None else None
+    alpha_mode = str(mat.alphaMode or "OPAQUE") if mat is not None else "OPAQUE"
+    cutoff = float(mat.alphaCutoff) if mat is not None and mat.alphaCutoff is not None else 0.5
+    if declared.version == "0.x" and "alpha_mode" in hints:
+        alpha_mode, cutoff = hints["alpha_mode"], hints["cutoff"]
+    shade = hints.get("shade", tuple(0.75 * c for c in base.base_color[:3]))
+    return replace(base, alpha_mode=alpha_mode if alpha_mode in ("OPAQUE", "MASK", "BLEND") else "OPAQUE",
+                   alpha_cutoff=cutoff, toon=True, shade_color=tuple(float(c) for c in shade),
+                   double_sided=base.double_sided or bool(hints.get("double_sided", False)))
+
+
+def _with_skin_role(parts: list[MeshPart], channels: Channels) -> list[MeshPart]:
+    """The part whose morphs move most is the face ("skin"); others keep OTHER."""
+    if not channels.names:
+        return parts
+    moving = [float(np.abs(p.morph_positions).sum()) for p in parts]
+    best = int(np.argmax(moving))
+    if moving[best] <= 0:
+        return parts
+    return [replace(p, role=PartRole.SKIN) if i == best else p for i, p in enumerate(parts)]
+
+
+def _bone_position(worlds: dict[int, np.ndarray], node: int | None) -> np.ndarray | None:
+    if node is None or node not in worlds:
+        return None
+    return worlds[node][:3, 3].astype(np.float32)
+
+
+def _fallback_pivot(parts: list[MeshPart]) -> np.ndarray:
+    points = np.concatenate([p.positions for p in parts])
+    low, high = points.min(axis=0), points.max(axis=0)
+    return np.array([(low[0] + high[0]) / 2, low[1] + 0.85 * (high[1] - low[1]), (low[2] + high[2]) / 2],
+                    np.float32)
+
+
+def _framed(avatar: Avatar, head: np.ndarray | None, declared: VrmDeclared, channels: Channels,
+            driver: VrmDriver, worlds) -> Avatar:
+    """The avatar with the bounds a camera frames (its head) and its VRM summary."""
+    weights = np.concatenate([p.head_weights for p in avatar.parts])
+    points = np.concatenate([p.positions for p in avatar.parts])
+    on_head = points[weights > 0.5]
+    head_bounds = None
+    if head is not None and len(on_head) >= 4:
+        low, high = np.percentile(on_head, 1, axis=0), np.percentile(on_head, 99, axis=0)
+        # Long hair hangs from the head bone: frame from the neck (a quarter of the head's
+        # height below the head bone) to the crown.
+        low[1] = max(low[1], head[1] - 0.25 * (high[1] - head[1]))
+        head_bounds = (low.astype(np.float32), high.astype(np.float32))
+    summary = _summary(declared, channels, driver, worlds)
+    return replace(avatar, head_bounds=head_bounds, vrm=summary)
+
+
+def _summary(declared: VrmDeclared, channels: Channels, driver: VrmDriver, worlds) -> dict:
+    meta = declared.meta
+    authors = meta.get("authors") or ([meta["author"]] if meta.get("author") else [])
+    licence = meta.get("licenseUrl") or meta.get("licenseName") or meta.get("otherLicenseUrl") or ""
+    driven = driver.driven()
+    without_binds = [e.name for e in declared.expressions if not e.binds]
+    gaze = ("look-at expressions" if declared.look_at_type == "expression"
+            else "eye bones (not turned by this renderer: the eyes stay still)")
+    return {
+        "version": declared.version,
+        "title": str(meta.get("name") or meta.get("title") or ""),
+        "authors": [str(a) for a in authors],
+        "license": str(licence),
+        "expressions": [e.name for e in declared.expressions],
+        "expressions_without_morph_binds": without_binds,
+        "mode": "perfect sync (ARKit shapes driven directly)" if channels.perfect_sync
+                else "mapping (assets/avatars/vrm-mapping.toml)",
+        "driven": driven,
+        "not_driven": [n for n in channels.names if n not in driven],
+        "look_at": declared.look_at_type,
+        "gaze": gaze,
+        "bones": {b: declared.bones[b] for b in _HEAD_BONES if b in declared.bones},
+    }
