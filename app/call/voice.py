@@ -88,8 +88,8 @@ class PlayoutClock:
         transit_s = now_s - media_s
         if self._transit_s is None:
             self._transit_s, self._first_media_s = transit_s, media_s
-        heard = self.media_at(now_s)
-        if heard is not None and heard > media_s + duration_s:
+        scheduled_s = now_s - self._transit_s - self.delay_s  # what should be heard now
+        if scheduled_s > media_s + duration_s:
             self.late += 1
             self._late_run += 1
             if self._late_run >= self.LATE_RUN:

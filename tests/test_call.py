@@ -1,0 +1,283 @@
+"""The call's parts on their own: invites, the face message, the jitter buffer and its
+concealment, the playout clock, and signalling over loopback sockets in this process."""
+
+import asyncio
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from app.avatar.rig import RIG_INDEX, neutral_rig
+from app.avatar.texture_controls import NUM_REGIONS
+from app.call import wire
+from app.call.invite import Invite, new_secret, parse_invite
+from app.call.jitter import EASING, FRESH, HELD, REST, FaceJitterBuffer, RemoteFrame
+from app.call.signalling import host_call, join_call
+from app.call.voice import PlayoutClock
+from app.errors import LivefaceError
+
+JAW = RIG_INDEX["jawOpen"]
+
+
+# -- invites ------------------------------------------------------------------------------------
+
+def test_an_invite_survives_its_text():
+    invite = Invite("127.0.0.1", 40123, new_secret())
+    assert parse_invite(str(invite)) == invite
+    v6 = Invite("::1", 9, new_secret())
+    assert parse_invite(f"  {v6}\n") == v6
+
+
+@pytest.mark.parametrize("text", ["", "hello", "liveface://127.0.0.1/abc", "http://127.0.0.1:1/"
+                                  + "A" * 22, "liveface://example.com:80/" + "A" * 22,
+                                  "liveface://127.0.0.1:80/" + "A" * 10])
+def test_malformed_invites_say_what_an_invite_looks_like(text):
+    with pytest.raises(LivefaceError):
+        parse_invite(text)
+
+
+# -- the face message ------------------------------------------------------------------------
+
+def _message(seq=7, **kwargs) -> wire.FaceMessage:
+    latent = np.linspace(-2, 2, wire.LATENT_SIZE).astype(np.float32)
+    return wire.FaceMessage(seq, 1_234_567, latent, **kwargs)
+
+
+def test_a_face_message_round_trips_at_float16_precision():
+    sent = _message(emotion=1, intensity=0.6, head=(0.1, -0.2, 0.05), gaze=(0.3, -0.1),
+                    eyelids=0.9, muted=True)
+    data = wire.encode_face(sent)
+    assert len(data) == wire.FACE_BYTES + 2 * (3 + 2 + 1)
+    got = wire.decode(data)
+    assert got.seq == 7 and got.capture_us == 1_234_567 and got.emotion == 1 and got.muted
+    assert np.allclose(got.latent, sent.latent, atol=2e-3)
+    assert np.allclose(got.head, sent.head, atol=1e-3) and np.allclose(got.gaze, sent.gaze, atol=1e-3)
+    assert abs(got.intensity - 0.6) < 0.01 and abs(got.eyelids - 0.9) < 1e-3
+    plain = wire.decode(wire.encode_face(_message()))
+    assert plain.head is None and plain.gaze is None and plain.eyelids is None
+
+
+def test_malformed_face_messages_are_refused_by_reason():
+    good = wire.encode_face(_message())
+    nan = bytearray(good)
+    nan[wire.FACE_BYTES - 2:wire.FACE_BYTES] = np.float16(np.nan).tobytes()
+    cases = {
+        "truncated": [good[:1], good[:40], good[:-1], wire.encode_ping(1)[:-2]],
+        "oversized": [good + b"\0", good + b"\0" * 4000, wire.encode_pong(1, 2) + b"x"],
+        "wrong_version": [bytes([2]) + good[1:], bytes([0]) + good[1:]],
+        "unknown_kind": [bytes([1, 9]) + good[2:]],
+        "non_finite": [bytes(nan)],
+        "bad_field": [good[:2] + bytes([0x80]) + good[3:], good[:3] + bytes([200]) + good[4:],
+                      "a text message"],
+    }
+    for reason, messages in cases.items():
+        for data in messages:
+            with pytest.raises(wire.Malformed) as caught:
+                wire.decode(data)
+            assert caught.value.reason == reason, (reason, data[:8])
+
+
+def test_random_bytes_never_raise_anything_but_malformed():
+    rng = np.random.default_rng(0)
+    good = wire.encode_face(_message())
+    accepted = 0
+    for _ in range(3000):
+        data = bytearray(good if rng.random() < 0.5 else rng.bytes(int(rng.integers(0, 200))))
+        for _ in range(int(rng.integers(1, 4))):  # flip a few bytes
+            if data:
+                data[int(rng.integers(0, len(data)))] = int(rng.integers(0, 256))
+        try:
+            message = wire.decode(bytes(data))
+        except wire.Malformed:
+            continue
+        accepted += 1
+        if isinstance(message, wire.FaceMessage):
+            assert np.isfinite(message.latent).all() and 0 <= message.emotion < 8
+
+
+def test_the_face_stream_costs_what_the_readme_says():
+    assert wire.FACE_BYTES == 81  # 81 bytes x 50 fps = 32.4 kbit/s of payload
+    assert len(wire.encode_ping(0)) == 10 and len(wire.encode_pong(0, 0)) == 18
+    assert struct.calcsize("<BBBBBIq") == 17
+
+
+# -- the jitter buffer and concealment -----------------------------------------------------
+
+def _frame(seq: int, jaw: float) -> RemoteFrame:
+    rig = neutral_rig()
+    rig[JAW] = jaw
+    zeros = np.zeros(NUM_REGIONS, np.float32)
+    return RemoteFrame(seq, rig, zeros, zeros, seq * 0.02)
+
+
+def _speech_jaw(seq: int) -> float:
+    """A talking jaw: syllables at 4 Hz, open up to 0.6."""
+    return 0.3 + 0.3 * np.sin(2 * np.pi * 4 * seq * 0.02)
+
+
+def test_the_face_shown_is_the_face_of_the_voice_heard():
+    buffer = FaceJitterBuffer()
+    for seq in range(100):
+        buffer.push(_frame(seq, seq / 100), playout_media_s=None)
+    shown = buffer.sample(0.5)  # face 24 stands for 0.49 s, face 25 for 0.51 s
+    assert shown.state == FRESH and shown.face_media_s == 0.5
+    assert shown.rig[JAW] == pytest.approx(0.245, abs=1e-4)
+
+
+def test_a_stream_that_stops_with_the_mouth_open_eases_to_rest_within_200_ms():
+    buffer = FaceJitterBuffer()
+    for seq in range(50):
+        buffer.push(_frame(seq, 0.7), None)
+    last_media_s = 49.5 * 0.02
+    states = {}
+    for tick in range(40):
+        t = last_media_s + tick / 120
+        shown = buffer.sample(t)
+        states[round(t - last_media_s, 3)] = (shown.state, float(shown.rig[JAW]))
+    held = [dt for dt, (state, _) in states.items() if state == HELD]
+    easing = [dt for dt, (state, jaw) in states.items() if state == EASING]
+    assert held and max(held) <= 0.061
+    assert easing and all(jaw < 0.7 for dt, (s, jaw) in states.items() if s == EASING)
+    rest = [dt for dt, (state, jaw) in states.items() if state == REST]
+    assert rest and min(rest) <= 0.17 and all(states[dt][1] == 0.0 for dt in rest)
+
+
+@pytest.mark.parametrize("loss", [0.1, 0.3])
+def test_random_loss_never_freezes_the_mouth_open_for_200_ms(loss):
+    rng = np.random.default_rng(int(loss * 100))
+    buffer = FaceJitterBuffer()
+    frames = 50 * 60  # a minute of speech
+    for seq in range(frames):
+        if rng.random() >= loss:
+            buffer.push(_frame(seq, _speech_jaw(seq)), None)
+    stale_open_s, longest_s, period_s = 0.0, 0.0, 1 / 60
+    for tick in range(int(frames * 0.02 / period_s)):
+        shown = buffer.sample(tick * period_s)
+        if shown.state in (HELD, EASING) and shown.rig[JAW] > 0.1:
+            stale_open_s += period_s
+            longest_s = max(longest_s, stale_open_s)
+        else:
+            stale_open_s = 0.0
+    assert longest_s < 0.2
+
+
+def test_frames_far_ahead_are_refused_and_memory_stays_bounded():
+    buffer = FaceJitterBuffer()
+    buffer.push(_frame(10_000_000, 0.5), playout_media_s=1.0)
+    assert buffer.refused == 1
+    for seq in range(5000):
+        buffer.push(_frame(seq, 0.1), None)
+    assert len(buffer._frames) <= 256
+
+
+# -- the playout clock --------------------------------------------------------------------------
+
+def test_playout_follows_the_quickest_transit_and_never_goes_back():
+    clock = PlayoutClock(delay_s=0.03)
+    assert clock.media_at(99.0) is None  # nothing has arrived
+    # ten frames queued before the network was ready arrive at once, then real time:
+    # the backlog is skipped, not added to every later frame's delay
+    for n in range(10):
+        clock.on_frame(n * 0.02, 0.02, now_s=100.0)
+    assert clock.media_at(100.0) == pytest.approx(0.18 - 0.03)
+    for n in range(10, 60):
+        clock.on_frame(n * 0.02, 0.02, now_s=100.0 + (n - 9) * 0.02)
+    now_s = 100.0 + 50 * 0.02
+    assert clock.media_at(now_s) == pytest.approx(1.18 - 0.03)
+    assert clock.depth_s(now_s) == pytest.approx(0.03 + 0.02)  # the delay and one frame
+    assert clock.late == clock.rebuffers == 0
+    previous = clock.media_at(now_s)
+    for step in range(1, 20):  # the network stops: the clock stalls at what it has
+        value = clock.media_at(now_s + step * 0.01)
+        assert value >= previous
+        previous = value
+    assert previous == pytest.approx(clock.newest_end_s)
+
+
+def test_a_slower_network_moves_the_playout_back_after_a_few_late_frames():
+    clock = PlayoutClock(delay_s=0.03)
+    for n in range(50):
+        clock.on_frame(n * 0.02, 0.02, now_s=10.0 + n * 0.02)
+    for n in range(50, 60):  # 100 ms more delay from now on
+        clock.on_frame(n * 0.02, 0.02, now_s=10.1 + n * 0.02)
+    assert clock.late == PlayoutClock.LATE_RUN and clock.rebuffers == 1
+    assert clock.depth_s(10.1 + 59 * 0.02) == pytest.approx(0.05, abs=1e-6)
+
+
+# -- signalling ---------------------------------------------------------------------------------
+
+async def _host_and_joiners(secret: bytes, joiners) -> tuple[object, list]:
+    """A host on loopback and `joiners` (invite secrets) trying it one after another."""
+    port_ready = asyncio.get_running_loop().create_future()
+
+    async def answer_for(offer: str) -> str:
+        return "answer to " + offer
+
+    host = asyncio.create_task(host_call("127.0.0.1", 0, secret, answer_for,
+                                         port_ready.set_result, wait_s=10))
+    port = await port_ready
+    outcomes = []
+    for joiner_secret in joiners:
+        async def offer() -> str:
+            return "my offer"
+        try:
+            outcomes.append(await join_call(Invite("127.0.0.1", port, joiner_secret), offer))
+        except LivefaceError as err:
+            outcomes.append(err)
+    return await host, outcomes
+
+
+def test_only_the_invites_secret_gets_an_answer_and_only_once():
+    secret = new_secret()
+    result, outcomes = asyncio.run(_host_and_joiners(secret, [new_secret(), secret, secret]))
+    wrong, right, reused = outcomes
+    assert isinstance(wrong, LivefaceError) and "refused the invite (wrong invite)" in str(wrong)
+    assert right == "answer to my offer"
+    assert isinstance(reused, LivefaceError) and "nobody is waiting" in str(reused)
+    assert result.offer == "my offer" and result.refused == ["wrong invite"]
+
+
+def test_a_replayed_offer_is_refused():
+    """Somebody who recorded a good offer cannot replay it: the host's challenge differs."""
+    secret = new_secret()
+
+    async def scenario():
+        port_ready = asyncio.get_running_loop().create_future()
+
+        async def answer_for(offer):
+            return "answer"
+
+        host = asyncio.create_task(host_call("127.0.0.1", 0, secret, answer_for,
+                                             port_ready.set_result, wait_s=10))
+        port = await port_ready
+        from app.call.invite import mac
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        challenge = json.loads(await reader.readline())
+        old_nonce = "00" * 16  # the offer was made for another challenge
+        offer = {"type": "offer", "nonce": "11" * 16, "sdp": "x",
+                 "mac": mac(secret, "offer", old_nonce, "11" * 16, "x")}
+        assert challenge["nonce"] != old_nonce
+        writer.write(json.dumps(offer).encode() + b"\n")
+        reply = json.loads(await reader.readline())
+        writer.close()
+        host.cancel()
+        return reply
+
+    assert asyncio.run(scenario()) == {"type": "refused", "reason": "wrong invite"}
+
+
+def test_nobody_joining_ends_the_wait_and_closes_the_socket():
+    async def scenario():
+        ports = []
+
+        async def answer_for(offer):
+            return ""
+
+        with pytest.raises(LivefaceError, match="nobody joined"):
+            await host_call("127.0.0.1", 0, new_secret(), answer_for, ports.append, wait_s=0.2)
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", ports[0])
+
+    asyncio.run(scenario())
