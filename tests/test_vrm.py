@@ -26,6 +26,7 @@ VRM_DIR = Path(__file__).parent / "vrm"
 GODETTE = VRM_DIR / "Godette_vrm_v4.vrm"
 VRM1_SAMPLE = VRM_DIR / "VRMC_vrm_expressions_isBinary_Overrides.vrm"
 VISEMES = ("aa", "ih", "ou", "ee", "oh")
+SAMPLE_WAV = str(Path(__file__).resolve().parents[1] / "assets" / "audio" / "sample.wav")
 
 
 @pytest.fixture(scope="module")
@@ -274,3 +275,39 @@ def test_truncated_vrm_is_a_clear_error(tmp_path):
     path.write_bytes(GODETTE.read_bytes()[:100_000])
     with pytest.raises(LivefaceError, match="truncated"):
         load_avatar(path)
+
+
+# ---- the command line: speech on a VRM ----
+
+def test_render_speech_on_a_vrm_opens_the_mouth_when_it_speaks(tmp_path):
+    """`liveface render --audio ... --avatar godette.vrm` PNG frames: the mouth, found by
+    projecting the avatar's own "aa" binds, is darker (open) in loud frames than in quiet ones."""
+    from PIL import Image
+
+    from app.audio.io import read_audio
+    from app.cli import main
+
+    size, fps, frames = 128, 25, 100
+    out = tmp_path / "frames"
+    assert main(["render", "--audio", SAMPLE_WAV, "--avatar", str(GODETTE), "--out", str(out),
+                 "--size", f"{size}x{size}", "--fps", str(fps), "--frames", str(frames)]) == 0
+    images = [np.asarray(Image.open(p)) for p in sorted(out.glob("frame_*.png"))]
+    assert len(images) == frames
+
+    avatar = load_avatar(GODETTE)
+    face = avatar.part(PartRole.SKIN)
+    moved = np.abs(face.morph_positions[avatar.channels.index("aa")]).sum(axis=1) > 1e-5
+    from app.render.camera import portrait_view
+
+    x, y = np.round(portrait_view(avatar.frame_bounds(), size, size).project(
+        face.positions[moved].mean(axis=0))[0]).astype(int)
+    r = size // 12
+    dark = np.array([(im[y - r:y + r + 1, x - r:x + r + 1].astype(int).sum(-1) < 120).sum()
+                     for im in images])
+
+    audio = read_audio(Path(SAMPLE_WAV))
+    step = len(audio) // int(len(audio) / 16000 * fps)
+    energy = np.array([np.sqrt(np.mean(audio[k * step:(k + 1) * step] ** 2)) for k in range(frames)])
+    loud, quiet = energy > np.percentile(energy, 70), energy < np.percentile(energy, 20)
+    assert dark[loud].mean() > 2 * dark[quiet].mean() + 2, (dark[loud].mean(), dark[quiet].mean())
+    assert dark.max() > 6  # some frames show an open mouth, not a line
