@@ -218,13 +218,18 @@ def test_rendered_mouth_opens_and_the_eye_blinks(ctx, godette):
     assert 0.55 < mouth[1] / 160 < 0.95  # the head is framed: the mouth in the lower half
 
 
-def test_vrm1_sample_renders_its_cut_out_textures(ctx):
+def test_vrm1_sample_shows_its_green_window_through_the_texture_transform(ctx):
+    """The sample's window shows one cell of an atlas picked by KHR_texture_transform: green
+    ticks at rest, red crosses if the transform were ignored (its README says so)."""
     avatar = load_avatar(VRM1_SAMPLE)
     renderer = OffscreenRenderer(avatar, 96, 96, samples=0, ctx=ctx)
     image = renderer.render_frame(rig_from_weights({"jawOpen": 1.0, "eyeBlinkLeft": 1.0}))
     renderer.release()
     background = image[0, 0].astype(int)
-    assert (np.abs(image.astype(int) - background).sum(-1) > 30).mean() > 0.2
+    drawn = image[np.abs(image.astype(int) - background).sum(-1) > 30].astype(int)
+    assert len(drawn) > 0.2 * 96 * 96
+    green, red = drawn[:, 1] > drawn[:, 0] + 40, drawn[:, 0] > drawn[:, 1] + 40
+    assert green.mean() > 0.6 and red.mean() < 0.05
 
 
 # ---- safety: a VRM is a glTF file and obeys the same rules ----

@@ -370,6 +370,8 @@ def _read_part(data: GltfData, node_index: int, prim_index: int, worlds, is_head
     if normals is None:
         normals = geometry.smooth_normals(positions, indices).astype(np.float64)
     uvs = _optional(data, prim.attributes, "TEXCOORD_0", count, 2)
+    if uvs is not None:
+        uvs = _texture_transformed(data, prim.material, uvs)
     morph_pos, morph_nrm = _channel_deltas(data, node.mesh, prim, count, channels)
     matrices, head_weights = _vertex_matrices(data, node, prim, count, worlds, is_head, node_index)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -387,6 +389,25 @@ def _read_part(data: GltfData, node_index: int, prim_index: int, worlds, is_head
         head_weights=head_weights,
         **placed,
     )
+
+
+def _texture_transformed(data: GltfData, material: int | None, uvs: np.ndarray) -> np.ndarray:
+    """UVs moved by the base colour texture's KHR_texture_transform (offset, rotation,
+    scale; uv' = T R S uv as the extension defines), which VRM exporters write."""
+    if material is None or not 0 <= material < len(data.doc.materials):
+        return uvs
+    pbr = data.doc.materials[material].pbrMetallicRoughness
+    info = pbr.baseColorTexture if pbr is not None else None
+    extensions = info.extensions if info is not None and isinstance(info.extensions, dict) else {}
+    transform = extensions.get("KHR_texture_transform")
+    if not isinstance(transform, dict):
+        return uvs
+    offset = np.asarray(transform.get("offset", (0.0, 0.0)), np.float64)[:2]
+    scale = np.asarray(transform.get("scale", (1.0, 1.0)), np.float64)[:2]
+    angle = float(transform.get("rotation", 0.0))
+    c, s = np.cos(angle), np.sin(angle)
+    rotation = np.array([[c, s], [-s, c]])
+    return (uvs * scale) @ rotation.T + offset
 
 
 def _channel_deltas(data: GltfData, mesh: int, prim: gl.Primitive, count: int, channels: Channels):
