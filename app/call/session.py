@@ -113,6 +113,8 @@ class Call:
         try:
             await self._connect()
             self.figures.connected()
+            notice("in the call" + (f" for {self.request.duration_s:g} s" if
+                                    self.request.duration_s else "; Ctrl+C hangs up") + ".")
             self.sender.start()
             try:
                 await self._hold()
@@ -125,8 +127,6 @@ class Call:
         from aiortc import RTCSessionDescription
 
         self.voice_out = VoiceTrack()
-        transceiver = self.pc.addTransceiver(self.voice_out, direction="sendrecv")
-        _prefer_opus(transceiver)
         self.channel = self.pc.createDataChannel(FACE_CHANNEL, negotiated=True, id=0,
                                                  ordered=False, maxRetransmits=0)
         self.channel.on("message", self._on_message)
@@ -136,6 +136,7 @@ class Call:
         if self.invite is None:
             await self._host(RTCSessionDescription)
         else:
+            _prefer_opus(self.pc.addTransceiver(self.voice_out, direction="sendrecv"))
             answer = await join_call(self.invite, self._local_description("offer"))
             await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         await self._until_open()
@@ -144,7 +145,11 @@ class Call:
         secret = new_secret()
 
         async def answer_for(offer: str) -> str:
-            await self.pc.setRemoteDescription(description(offer, "offer"))
+            try:
+                await self.pc.setRemoteDescription(description(offer, "offer"))
+            except ValueError as err:
+                raise LivefaceError(f"the joiner's offer is malformed ({err}).") from None
+            self._send_voice_on_offered_transceiver()
             return await self._local_description("answer")()
 
         def on_listening(port: int) -> None:
@@ -154,6 +159,16 @@ class Call:
         result = await host_call(self.request.bind or "0.0.0.0", self.request.port, secret,
                                  answer_for, on_listening, self.request.wait_s)
         self.figures.refused_joiners = result.refused
+
+    def _send_voice_on_offered_transceiver(self) -> None:
+        """The host answers with its voice on the audio the joiner offered (none offered:
+        the peer hears nothing, and its face still comes)."""
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                transceiver.direction = "sendrecv"
+                transceiver.sender.replaceTrack(self.voice_out)
+                return
+        notice("the peer offered no voice; the call carries faces only.")
 
     def _local_description(self, kind: str):
         async def make() -> str:
