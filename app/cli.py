@@ -61,14 +61,16 @@ def _parser() -> argparse.ArgumentParser:
                                   "or as a Live Link Face CSV")
     animate.add_argument("--audio", type=Path, required=True,
                          help="speech to animate (any audio file FFmpeg reads)")
-    animate.add_argument("--out", type=Path, required=True, help="output .csv or .json")
-    animate.add_argument("--format", choices=("csv", "json", "livelink-csv"),
-                         help="csv or json (default: from --out's suffix), or livelink-csv: "
+    animate.add_argument("--out", type=Path, required=True, help="output .csv, .json or .glb")
+    animate.add_argument("--format", choices=("csv", "json", "livelink-csv", "gltf"),
+                         help="csv or json (default: from --out's suffix), livelink-csv: "
                               "the Live Link Face app's CSV layout (52 ARKit curves, head "
-                              "and eye angles, timecodes)")
+                              "and eye angles, timecodes), or gltf: a .glb of the avatar "
+                              "with the take as a glTF animation (morph weights, head, eyes)")
     animate.add_argument("--emotion", default="neutral", help=", ".join(EMOTIONS))
     animate.add_argument("--intensity", type=float, default=0.0, help="emotion intensity 0..1")
     animate.add_argument("--model", help=MODEL_HELP)
+    _add_avatar_flag(animate)
 
     avatar = commands.add_parser("avatar", help="inspect or build avatars")
     avatar_commands = avatar.add_subparsers(dest="avatar_command", required=True, metavar="ACTION")
@@ -170,9 +172,11 @@ def _speech_frames(args: argparse.Namespace, config: Config):
 def _cmd_animate(args: argparse.Namespace, config: Config) -> None:
     from app.outputs.track_file import track_format, write_track
 
-    track_format(args.out, args.format)  # a wrong suffix is said before the work, not after
+    chosen = track_format(args.out, args.format)  # a wrong suffix is said before the work
+    avatar = _load_avatar(args.avatar, config) if chosen == "gltf" else None
     _, track = _speech_track(args)
-    path = write_track(track, args.out, source=str(args.audio), requested=args.format)
+    path = write_track(track, args.out, source=str(args.audio), requested=args.format,
+                       avatar=avatar)
     print(f"wrote {track.frames} frames (50 fps) to {path}")
 
 

@@ -1,8 +1,8 @@
 """Writes an `Avatar` as a glTF 2.0 binary (.glb) that `app.avatar.gltf` and other tools read.
 
 Each part is one node and one mesh with a single triangle primitive. Morph targets use
-sparse accessors (a face target moves a few hundred vertices of thousands), their ARKit
-names go in `mesh.extras.targetNames`, the convention Blender, three.js and Ready Player Me
+sparse accessors (a face target moves a few hundred vertices of thousands), their names
+(the avatar's channels: ARKit names, or a VRM's expressions) go in `mesh.extras.targetNames`, the convention Blender, three.js and Ready Player Me
 share. liveface metadata rides in `extras`: the part's role and eye centre on its node,
 the neck pivot on the scene. The output depends only on the avatar, byte for byte.
 """
@@ -15,7 +15,6 @@ import pygltflib as gl
 from PIL import Image
 
 from app.avatar.model import Avatar, Material, MeshPart, PartRole
-from app.avatar.rig import ARKIT_NAMES
 
 NORMAL_DELTA_EPS = 1e-5  # normal changes below this are rounding noise, not motion
 
@@ -44,7 +43,8 @@ class _Packer:
 
     def sparse_vec3(self, delta: np.ndarray, rows: np.ndarray, bounds: bool) -> int:
         """A VEC3 accessor that is zero except at `rows` (no bufferView: glTF zero-fills)."""
-        acc = gl.Accessor(componentType=gl.FLOAT, count=len(delta), type=gl.VEC3)
+        # byteOffset belongs to a bufferView; pygltflib would write 0 where none is (invalid)
+        acc = gl.Accessor(componentType=gl.FLOAT, count=len(delta), type=gl.VEC3, byteOffset=None)
         if len(rows):
             index_view = self.view(rows.astype(np.uint32).tobytes())
             value_view = self.view(np.ascontiguousarray(delta[rows], dtype=np.float32).tobytes())
@@ -66,6 +66,12 @@ def _bounds(array: np.ndarray) -> tuple[list[float], list[float]]:
 
 def write_avatar(avatar: Avatar, path: Path) -> None:
     """Write `avatar` to `path` as a .glb file."""
+    save_glb(*avatar_document(avatar), path)
+
+
+def avatar_document(avatar: Avatar) -> tuple[gl.GLTF2, _Packer]:
+    """The glTF document of `avatar` and the packer holding its binary data, not yet saved
+    (so a caller may add to both, as the animation export does)."""
     doc = gl.GLTF2(asset=gl.Asset(generator="liveface", version="2.0"))
     doc.samplers.append(gl.Sampler(magFilter=gl.LINEAR, minFilter=gl.LINEAR_MIPMAP_LINEAR))
     packer = _Packer(doc)
@@ -74,6 +80,11 @@ def write_avatar(avatar: Avatar, path: Path) -> None:
     doc.scenes.append(gl.Scene(nodes=list(range(len(doc.nodes))),
                                extras={"liveface": {"neck_pivot": _floats(avatar.neck_pivot)}}))
     doc.scene = 0
+    return doc, packer
+
+
+def save_glb(doc: gl.GLTF2, packer: _Packer, path: Path) -> None:
+    """The document and its one buffer as a .glb file."""
     doc.buffers.append(gl.Buffer(byteLength=len(packer.blob)))
     doc.set_binary_blob(bytes(packer.blob))
     path.write_bytes(b"".join(doc.save_to_bytes()))
@@ -100,9 +111,9 @@ def _add_part(packer: _Packer, avatar: Avatar, part: MeshPart) -> None:
                              material=_add_material(packer, part.material))
     mesh = gl.Mesh(name=part.name, primitives=[primitive])
     if np.any(part.morph_positions) or np.any(part.morph_normals):
-        primitive.targets = [_add_target(packer, part, k) for k in range(len(ARKIT_NAMES))]
-        mesh.weights = [0.0] * len(ARKIT_NAMES)
-        mesh.extras = {"targetNames": list(ARKIT_NAMES)}
+        primitive.targets = [_add_target(packer, part, k) for k in range(len(avatar.channels))]
+        mesh.weights = [0.0] * len(avatar.channels)
+        mesh.extras = {"targetNames": list(avatar.channels)}
     doc.meshes.append(mesh)
     extras = {"liveface_role": part.role.value}
     if part.role in (PartRole.EYE_LEFT, PartRole.EYE_RIGHT) and part.role in avatar.eye_centers:

@@ -6,6 +6,8 @@ Formats (`--format`, else the path's suffix):
 - `json`: the same columns as arrays, with the frame rate and the names, so a reader needs
   nothing else.
 - `livelink-csv`: the layout the Live Link Face app records (app/outputs/livelink_csv.py).
+- `gltf`: a .glb holding the avatar and the track as a glTF animation of its morph weights
+  (and head and eye rotations), which Blender imports (app/outputs/gltf_take.py).
 """
 
 import csv
@@ -21,8 +23,8 @@ from app.errors import LivefaceError
 from app.inference import FaceTrack
 from app.outputs.livelink_csv import write_livelink_csv
 
-FORMATS = ("csv", "json", "livelink-csv")
-SUFFIXES = {"csv": ".csv", "json": ".json", "livelink-csv": ".csv"}
+FORMATS = ("csv", "json", "livelink-csv", "gltf")
+SUFFIXES = {"csv": ".csv", "json": ".json", "livelink-csv": ".csv", "gltf": ".glb"}
 DECIMALS = 5
 
 
@@ -42,10 +44,11 @@ def track_format(path: Path, requested: str | None = None) -> str:
     from the path's suffix; a clear error when the two disagree or the suffix is neither."""
     suffix = path.suffix.lower()
     if requested is None:
-        by_suffix = {".csv": "csv", ".json": "json"}
+        by_suffix = {".csv": "csv", ".json": "json", ".glb": "gltf"}
         if suffix not in by_suffix:
             raise LivefaceError(f"cannot write a face track as '{suffix or path.name}'; use "
-                                ".csv or .json (or --format livelink-csv with .csv).")
+                                ".csv or .json (or .glb for a glTF take, or --format livelink-csv "
+                                "with .csv).")
         return by_suffix[suffix]
     if requested not in FORMATS:
         raise LivefaceError(f"unknown track format '{requested}'; use one of "
@@ -57,9 +60,16 @@ def track_format(path: Path, requested: str | None = None) -> str:
 
 
 def write_track(track: FaceTrack, path: Path, source: str = "",
-                requested: str | None = None) -> Path:
-    """Write `track` in the `requested` format, else in the one the path's suffix names."""
+                requested: str | None = None, avatar=None) -> Path:
+    """Write `track` in the `requested` format, else in the one the path's suffix names;
+    `avatar` (an `Avatar`) is the one a glTF take animates."""
     chosen = track_format(path, requested)
+    if chosen == "gltf":
+        from app.outputs.gltf_take import write_gltf_take
+
+        if avatar is None:
+            raise LivefaceError("a glTF take needs an avatar to animate.")
+        return write_gltf_take(track, avatar, path, source)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as file:
