@@ -127,16 +127,13 @@ class Call:
         from aiortc import RTCSessionDescription
 
         self.voice_out = VoiceTrack()
-        self.channel = self.pc.createDataChannel(FACE_CHANNEL, negotiated=True, id=0,
-                                                 ordered=False, maxRetransmits=0)
-        self.channel.on("message", self._on_message)
-        self.channel.on("close", self._ended.set)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
         if self.invite is None:
             await self._host(RTCSessionDescription)
         else:
             _prefer_opus(self.pc.addTransceiver(self.voice_out, direction="sendrecv"))
+            self._open_face_channel()
             answer = await join_call(self.invite, self._local_description("offer"))
             await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         await self._until_open()
@@ -150,6 +147,7 @@ class Call:
             except ValueError as err:
                 raise LivefaceError(f"the joiner's offer is malformed ({err}).") from None
             self._send_voice_on_offered_transceiver()
+            self._open_face_channel()  # after the offer's transports exist: one bundle
             return await self._local_description("answer")()
 
         def on_listening(port: int) -> None:
@@ -159,6 +157,14 @@ class Call:
         result = await host_call(self.request.bind or "0.0.0.0", self.request.port, secret,
                                  answer_for, on_listening, self.request.wait_s)
         self.figures.refused_joiners = result.refused
+
+    def _open_face_channel(self) -> None:
+        """The face channel, agreed on both sides beforehand (negotiated, id 0), so it
+        opens with the connection and no in-band announcement."""
+        self.channel = self.pc.createDataChannel(FACE_CHANNEL, negotiated=True, id=0,
+                                                 ordered=False, maxRetransmits=0)
+        self.channel.on("message", self._on_message)
+        self.channel.on("close", self._ended.set)
 
     def _send_voice_on_offered_transceiver(self) -> None:
         """The host answers with its voice on the audio the joiner offered (none offered:
