@@ -150,6 +150,96 @@ def test_perfect_sync_vrm_is_driven_by_arkit_names(tmp_path):
     assert avatar.target_names == ARKIT_NAMES
 
 
+
+def godette_with_eye_bones(tmp_path: Path) -> Path:
+    """Godette with her irises skinned to new leftEye/rightEye bones under the head and
+    look-at by bones (as VRoid avatars have): bones appended to the skin, new JOINTS_0 and
+    WEIGHTS_0 for the face, both written after the original binary data."""
+    from app.avatar.gltf_data import GltfData
+
+    source = GltfData(GODETTE)
+    doc, rest = split_glb(GODETTE.read_bytes())
+    blob = bytearray(rest[8:])
+    vrm = doc["extensions"]["VRM"]
+    face = doc["meshes"][0]["primitives"][0]
+    positions = source.accessor(face["attributes"]["POSITION"])
+    irises = np.abs(source.accessor(face["targets"][12]["POSITION"])).sum(axis=1) > 1e-6  # look_left
+    head = next(b["node"] for b in vrm["humanoid"]["humanBones"] if b["bone"] == "head")
+    parent = {c: i for i, n in enumerate(doc["nodes"]) for c in n.get("children", [])}
+    head_world, node = np.zeros(3), head
+    while node is not None:  # this rig's bones carry translations only
+        assert "rotation" not in doc["nodes"][node] and "scale" not in doc["nodes"][node]
+        head_world += doc["nodes"][node].get("translation", (0, 0, 0))
+        node = parent.get(node)
+    skin = doc["skins"][0]
+    inverse_bind = list(source.accessor(skin["inverseBindMatrices"]).reshape(-1, 16))
+    joints = source.accessor(face["attributes"]["JOINTS_0"]).astype(np.uint16)
+    weights = source.accessor(face["attributes"]["WEIGHTS_0"]).astype(np.float32)
+    for bone, side in (("leftEye", positions[:, 0] < 0), ("rightEye", positions[:, 0] > 0)):
+        mine = irises & side  # VRM 0.x faces -Z: the avatar's left is -X
+        center = positions[mine].mean(axis=0) - [0.0, 0.0, -0.03]  # behind the iris
+        doc["nodes"].append({"name": bone, "translation": (center - head_world).tolist()})
+        doc["nodes"][head].setdefault("children", []).append(len(doc["nodes"]) - 1)
+        vrm["humanoid"]["humanBones"].append({"bone": bone, "node": len(doc["nodes"]) - 1})
+        skin["joints"].append(len(doc["nodes"]) - 1)
+        matrix = np.eye(4)
+        matrix[:3, 3] = -center
+        inverse_bind.append(matrix.T.ravel())  # column-major
+        joints[mine] = [len(skin["joints"]) - 1, 0, 0, 0]
+        weights[mine] = [1.0, 0.0, 0.0, 0.0]
+
+    def append(array: np.ndarray, component: int, kind: str) -> int:
+        blob.extend(b"\0" * (-len(blob) % 4))
+        doc["bufferViews"].append({"buffer": 0, "byteOffset": len(blob), "byteLength": array.nbytes})
+        blob.extend(array.tobytes())
+        doc["accessors"].append({"bufferView": len(doc["bufferViews"]) - 1, "componentType": component,
+                                 "count": len(array), "type": kind})
+        return len(doc["accessors"]) - 1
+
+    skin["inverseBindMatrices"] = append(np.asarray(inverse_bind, np.float32), 5126, "MAT4")
+    face["attributes"]["JOINTS_0"] = append(joints, 5123, "VEC4")
+    face["attributes"]["WEIGHTS_0"] = append(weights, 5126, "VEC4")
+    blob.extend(b"\0" * (-len(blob) % 4))
+    doc["buffers"][0]["byteLength"] = len(blob)
+    vrm["firstPerson"]["lookAtTypeName"] = "Bone"
+    for key in ("lookAtHorizontalOuter", "lookAtHorizontalInner", "lookAtVerticalUp", "lookAtVerticalDown"):
+        vrm["firstPerson"][key] = {"xRange": 30.0, "yRange": 20.0}
+    out = tmp_path / "godette_eye_bones.vrm"
+    out.write_bytes(join_glb(doc, struct.pack("<II", len(blob), 0x004E4942) + bytes(blob)))
+    return out
+
+
+def test_eye_bones_split_the_irises_into_eye_parts(tmp_path):
+    avatar = load_avatar(godette_with_eye_bones(tmp_path))
+    left, right = avatar.part(PartRole.EYE_LEFT), avatar.part(PartRole.EYE_RIGHT)
+    assert left is not None and right is not None
+    assert avatar.eye_centers[PartRole.EYE_LEFT][0] > 0 > avatar.eye_centers[PartRole.EYE_RIGHT][0]
+    assert left.positions[:, 0].min() > 0  # turned to face +Z: the left eye on +X
+    assert avatar.gaze_gain == pytest.approx((20 / 30, 20 / 30))
+    assert "eye bones" in avatar.vrm["gaze"] and "lookLeft" not in avatar.vrm["driven"]
+    assert avatar.triangle_count == load_avatar(GODETTE).triangle_count  # cut, not lost
+
+
+def test_gaze_turns_the_eye_bones_on_screen(ctx, tmp_path):
+    avatar = load_avatar(godette_with_eye_bones(tmp_path))
+    renderer = OffscreenRenderer(avatar, 256, 256, samples=0, ctx=ctx)
+    center = renderer.view.project(avatar.eye_centers[PartRole.EYE_LEFT])[0]
+
+    def iris_x(image: np.ndarray) -> float:
+        x, y = np.round(center).astype(int)
+        patch = image[y - 20:y + 21, x - 20:x + 21].astype(float)
+        green = patch[..., 1] - patch[..., 0]  # Godette's irises are green-blue on pink skin
+        ys, xs = np.nonzero(green > 40)
+        assert len(xs) > 10
+        return float(xs.mean())
+
+    ahead = iris_x(renderer.render_frame())
+    left = iris_x(renderer.render_frame(rig_from_weights({"gazeYaw": 0.5})))
+    right = iris_x(renderer.render_frame(rig_from_weights({"gazeYaw": -0.5})))
+    renderer.release()
+    assert left > ahead + 1.5 and right < ahead - 1.5  # the avatar's left is the picture's right
+
+
 # ---- the mapping from the rig to expressions ----
 
 def test_open_jaw_says_aa_and_silence_says_nothing(godette):

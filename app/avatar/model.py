@@ -84,6 +84,7 @@ class Avatar:
     channels: tuple[str, ...] = ARKIT_NAMES  # what each row of the parts' morph deltas is
     drive: Callable[[np.ndarray], np.ndarray] | None = None  # rig -> channel weights; None: ARKit
     head_bounds: tuple[np.ndarray, np.ndarray] | None = None  # what cameras frame, when not all
+    gaze_gain: tuple[float, float] = (1.0, 1.0)  # eye turn per gaze angle (yaw, pitch)
     vrm: dict | None = None  # what a VRM file declares and how it is driven, for `avatar info`
 
     @property

@@ -56,6 +56,7 @@ class VrmDeclared:
     look_at_type: str  # "bone" or "expression"
     look_at: LookAtRanges = field(default_factory=LookAtRanges)
     materials: dict[int, dict] = field(default_factory=dict)  # material index -> MToon hints
+    eye_gain: tuple[float, float] = (1.0, 1.0)  # eye-bone turn per gaze angle: (yaw, pitch)
 
 
 def vrm_version(doc: gl.GLTF2) -> str | None:
@@ -92,13 +93,15 @@ def _declared_1(data: GltfData, ext: dict) -> VrmDeclared:
 
     ranges = LookAtRanges(*range_map("rangeMapHorizontalOuter"), *range_map("rangeMapVerticalUp"),
                           *range_map("rangeMapVerticalDown"))
+    gain = _eye_gain([range_map(k) for k in ("rangeMapHorizontalOuter", "rangeMapHorizontalInner")],
+                     [range_map(k) for k in ("rangeMapVerticalUp", "rangeMapVerticalDown")])
     materials = {}
     for index, mat in enumerate(data.doc.materials):
         mtoon = (mat.extensions or {}).get("VRMC_materials_mtoon")
         if isinstance(mtoon, dict):
             materials[index] = {"shade": tuple(float(c) for c in mtoon.get("shadeColorFactor", (1, 1, 1))[:3])}
     return VrmDeclared("1.0", dict(ext.get("meta") or {}), bones, expressions,
-                       str(look.get("type", "bone")), ranges, materials)
+                       str(look.get("type", "bone")), ranges, materials, gain)
 
 
 def _declared_0(data: GltfData, ext: dict) -> VrmDeclared:
@@ -119,12 +122,24 @@ def _declared_0(data: GltfData, ext: dict) -> VrmDeclared:
     kind = str(first_person.get("lookAtTypeName", "Bone")).lower()
     ranges = LookAtRanges(*curve_range("lookAtHorizontalOuter"), *curve_range("lookAtVerticalUp"),
                           *curve_range("lookAtVerticalDown"))
+    gain = _eye_gain([curve_range(k) for k in ("lookAtHorizontalOuter", "lookAtHorizontalInner")],
+                     [curve_range(k) for k in ("lookAtVerticalUp", "lookAtVerticalDown")])
     materials = {}
     for index, props in enumerate(ext.get("materialProperties") or []):
         if isinstance(props, dict) and index < len(data.doc.materials):
             materials[index] = _mtoon_0(props)
     return VrmDeclared("0.x", dict(ext.get("meta") or {}), bones, expressions,
-                       "expression" if kind == "blendshape" else "bone", ranges, materials)
+                       "expression" if kind == "blendshape" else "bone", ranges, materials, gain)
+
+
+def _eye_gain(horizontal: list[tuple[float, float]], vertical: list[tuple[float, float]]):
+    """(yaw, pitch) eye-bone degrees per degree of gaze, from look-at ranges given as
+    (input degrees, output degrees) pairs; inner and outer (up and down) are averaged, as
+    both eyes take one gaze here."""
+    def mean_gain(pairs):
+        return float(np.clip(np.mean([out / inp for inp, out in pairs]), 0.0, 2.0))
+
+    return mean_gain(horizontal), mean_gain(vertical)
 
 
 def _mtoon_0(props: dict) -> dict:
@@ -175,8 +190,8 @@ def _world_matrices(data: GltfData, root: np.ndarray) -> tuple[dict[int, np.ndar
     return worlds, parent
 
 
-def _head_nodes(parent: list[int], head: int | None) -> np.ndarray:
-    """True for the head bone and every node below it."""
+def _subtree(parent: list[int], head: int | None) -> np.ndarray:
+    """True for node `head` and every node below it."""
     inside = np.zeros(len(parent), bool)
     if head is None:
         return inside
@@ -191,15 +206,16 @@ def _head_nodes(parent: list[int], head: int | None) -> np.ndarray:
 
 
 def _vertex_matrices(data: GltfData, node: gl.Node, prim: gl.Primitive, count: int,
-                     worlds: dict[int, np.ndarray], is_head: np.ndarray, node_index: int):
-    """Per-vertex bind-pose matrices (V, 4, 4) and head weights (V,): linear blend skinning
-    at rest for skinned primitives, the node's own world matrix otherwise."""
+                     worlds: dict[int, np.ndarray], groups: dict[str, np.ndarray], node_index: int):
+    """Per-vertex bind-pose matrices (V, 4, 4) and, per group of nodes (the head's subtree,
+    each eye's), each vertex's skinning weight on it (V,): linear blend skinning at rest for
+    skinned primitives, the node's own world matrix otherwise."""
     joints_acc, weights_acc = (_attr(prim.attributes, k) for k in ("JOINTS_0", "WEIGHTS_0"))
     if node.skin is None or joints_acc is None or weights_acc is None:
         if node_index not in worlds:
             raise data.fail(f"mesh node {node_index} is not in the scene")
         matrix = np.broadcast_to(worlds[node_index], (count, 4, 4))
-        return matrix, np.full(count, float(is_head[node_index]), np.float32)
+        return matrix, {k: np.full(count, float(m[node_index]), np.float32) for k, m in groups.items()}
     if not 0 <= node.skin < len(data.doc.skins):
         raise data.fail(f"node '{node.name}' refers to missing skin {node.skin}")
     skin = data.doc.skins[node.skin]
@@ -220,8 +236,9 @@ def _vertex_matrices(data: GltfData, node: gl.Node, prim: gl.Primitive, count: i
     weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
     joint_matrices = np.stack([worlds[j] for j in joint_nodes]) @ inverse_bind
     matrices = np.einsum("vk,vkij->vij", weights, joint_matrices[joints])
-    head = (weights * is_head[np.asarray(joint_nodes)][joints]).sum(axis=1)
-    return matrices, head.astype(np.float32)
+    shares = {k: (weights * m[np.asarray(joint_nodes)][joints]).sum(axis=1).astype(np.float32)
+              for k, m in groups.items()}
+    return matrices, shares
 
 
 def _attr(attributes, name: str):
@@ -318,7 +335,10 @@ def build_vrm_avatar(path, data: GltfData) -> Avatar:
     channels = _channels(data, declared)
     root = _TURN_VRM0 if declared.version == "0.x" else np.eye(4)
     worlds, parent = _world_matrices(data, root)
-    is_head = _head_nodes(parent, declared.bones.get("head"))
+    groups = {"head": _subtree(parent, declared.bones.get("head"))}
+    eye_bones = _eye_bones(declared)
+    for role, bone in eye_bones.items():
+        groups[role.value] = _subtree(parent, bone)
     parts, left = [], MAX_AVATAR_VERTICES
     for node_index in sorted(worlds):
         node = data.doc.nodes[node_index]
@@ -328,10 +348,9 @@ def build_vrm_avatar(path, data: GltfData) -> Avatar:
             raise data.fail(f"node '{node.name}' refers to missing mesh {node.mesh}")
         mesh = data.doc.meshes[node.mesh]
         for prim_index, prim in enumerate(mesh.primitives or []):
-            part = _read_part(data, node_index, prim_index, worlds, is_head, channels, declared, left)
-            if part is not None:
-                parts.append(part)
-                left -= part.vertex_count
+            read = _read_part(data, node_index, prim_index, worlds, groups, channels, declared, left)
+            parts += read
+            left -= sum(p.vertex_count for p in read)
     if not parts:
         raise LivefaceError(f"avatar {path} has no triangle meshes to draw.")
     parts = _with_skin_role(parts, channels)
@@ -341,25 +360,38 @@ def build_vrm_avatar(path, data: GltfData) -> Avatar:
     use_look_at = declared.look_at_type == "expression" and not channels.perfect_sync
     look_at = declared.look_at if use_look_at else None
     driver = VrmDriver(channels.names, mapping, look_at, channels.perfect_sync)
+    eye_centers = {role: _bone_position(worlds, bone) for role, bone in eye_bones.items()
+                   if any(p.role is role for p in parts)}
     avatar = Avatar(
         name=path.stem,
         parts=tuple(parts),
         neck_pivot=head if head is not None else _fallback_pivot(parts),
-        eye_centers={},
+        eye_centers=eye_centers,
+        gaze_gain=declared.eye_gain if eye_centers else (1.0, 1.0),
         target_names=tuple(a for a in ARKIT_NAMES if a in channels.perfect_sync.values()),
         channels=channels.names,
         drive=driver,
     )
-    return _framed(avatar, head, declared, channels, driver, worlds)
+    return _framed(avatar, head, declared, channels, driver)
 
 
-def _read_part(data: GltfData, node_index: int, prim_index: int, worlds, is_head, channels: Channels,
-               declared: VrmDeclared, vertices_left: int) -> MeshPart | None:
+def _eye_bones(declared: VrmDeclared) -> dict[PartRole, int]:
+    """The eye bones that gaze turns: only where the look-at type is bone."""
+    if declared.look_at_type != "bone":
+        return {}
+    named = {PartRole.EYE_LEFT: "leftEye", PartRole.EYE_RIGHT: "rightEye"}
+    return {role: declared.bones[name] for role, name in named.items() if name in declared.bones}
+
+
+def _read_part(data: GltfData, node_index: int, prim_index: int, worlds, groups: dict, channels: Channels,
+               declared: VrmDeclared, vertices_left: int) -> list[MeshPart]:
+    """One primitive as parts: itself, less the triangles hanging on an eye bone, which
+    become that eye's part."""
     node = data.doc.nodes[node_index]
     mesh = data.doc.meshes[node.mesh]
     prim = mesh.primitives[prim_index]
     if prim.mode not in (None, gl.TRIANGLES) or _attr(prim.attributes, "POSITION") is None:
-        return None
+        return []
     positions = _optional(data, prim.attributes, "POSITION", None, 3)
     count = len(positions)
     if count > vertices_left:
@@ -373,21 +405,55 @@ def _read_part(data: GltfData, node_index: int, prim_index: int, worlds, is_head
     if uvs is not None:
         uvs = _texture_transformed(data, prim.material, uvs)
     morph_pos, morph_nrm = _channel_deltas(data, node.mesh, prim, count, channels)
-    matrices, head_weights = _vertex_matrices(data, node, prim, count, worlds, is_head, node_index)
+    matrices, shares = _vertex_matrices(data, node, prim, count, worlds, groups, node_index)
     with np.errstate(over="ignore", invalid="ignore"):
         placed = _placed(matrices, positions, normals, morph_pos, morph_nrm)
     name = node.name or mesh.name or f"mesh{node.mesh}"
     if not all(np.isfinite(a).all() for a in placed.values()):
         raise data.fail(f"mesh '{name}' has positions or morph targets that overflow once placed")
-    return MeshPart(
+    part = MeshPart(
         name=name if len(mesh.primitives) == 1 else f"{name}_{prim_index}",
         role=PartRole.OTHER,
         material=_vrm_material(data, prim.material, declared),
         uvs=(np.zeros((count, 2)) if uvs is None else uvs).astype(np.float32),
         indices=indices,
         regions=np.full(count, -1.0, np.float32),
-        head_weights=head_weights,
+        head_weights=np.maximum(shares["head"], 0.0),
         **placed,
+    )
+    return _split_eyes(part, shares)
+
+
+def _split_eyes(part: MeshPart, shares: dict[str, np.ndarray]) -> list[MeshPart]:
+    """Triangles whose three vertices hang mostly on one eye bone become a part of that
+    eye's role (the renderer turns eye parts about the eye's centre); the rest stays."""
+    rest = np.ones(part.triangle_count, bool)
+    eyes = []
+    for role in (PartRole.EYE_LEFT, PartRole.EYE_RIGHT):
+        share = shares.get(role.value)
+        if share is None:
+            continue
+        on_eye = (share[part.indices] > 0.5).all(axis=1) & rest
+        if on_eye.any():
+            eyes.append(_subpart(part, on_eye, role, f"{part.name}_{role.value}"))
+            rest &= ~on_eye
+    if not eyes:
+        return [part]
+    return ([_subpart(part, rest, part.role, part.name)] if rest.any() else []) + eyes
+
+
+def _subpart(part: MeshPart, triangles: np.ndarray, role: PartRole, name: str) -> MeshPart:
+    """The part cut down to some of its triangles and the vertices they use."""
+    used = np.unique(part.indices[triangles])
+    remap = np.full(part.vertex_count, -1, np.int64)
+    remap[used] = np.arange(len(used))
+    return replace(
+        part, name=name, role=role, positions=part.positions[used], normals=part.normals[used],
+        uvs=part.uvs[used], indices=remap[part.indices[triangles]].astype(np.uint32),
+        morph_positions=part.morph_positions[:, used], morph_normals=part.morph_normals[:, used],
+        regions=part.regions[used],
+        tangents=None if part.tangents is None else part.tangents[used],
+        head_weights=None if part.head_weights is None else part.head_weights[used],
     )
 
 
@@ -469,7 +535,7 @@ def _fallback_pivot(parts: list[MeshPart]) -> np.ndarray:
 
 
 def _framed(avatar: Avatar, head: np.ndarray | None, declared: VrmDeclared, channels: Channels,
-            driver: VrmDriver, worlds) -> Avatar:
+            driver: VrmDriver) -> Avatar:
     """The avatar with the bounds a camera frames (its head) and its VRM summary."""
     weights = np.concatenate([p.head_weights for p in avatar.parts])
     points = np.concatenate([p.positions for p in avatar.parts])
@@ -481,18 +547,23 @@ def _framed(avatar: Avatar, head: np.ndarray | None, declared: VrmDeclared, chan
         # height below the head bone) to the crown.
         low[1] = max(low[1], head[1] - 0.25 * (high[1] - head[1]))
         head_bounds = (low.astype(np.float32), high.astype(np.float32))
-    summary = _summary(declared, channels, driver, worlds)
+    summary = _summary(declared, channels, driver, bool(avatar.eye_centers))
     return replace(avatar, head_bounds=head_bounds, vrm=summary)
 
 
-def _summary(declared: VrmDeclared, channels: Channels, driver: VrmDriver, worlds) -> dict:
+def _summary(declared: VrmDeclared, channels: Channels, driver: VrmDriver, eye_parts: bool) -> dict:
     meta = declared.meta
     authors = meta.get("authors") or ([meta["author"]] if meta.get("author") else [])
     licence = meta.get("licenseUrl") or meta.get("licenseName") or meta.get("otherLicenseUrl") or ""
     driven = driver.driven()
     without_binds = [e.name for e in declared.expressions if not e.binds]
-    gaze = ("look-at expressions" if declared.look_at_type == "expression"
-            else "eye bones (not turned by this renderer: the eyes stay still)")
+    if declared.look_at_type == "expression":
+        gaze = "look-at expressions"
+    elif eye_parts:
+        gaze = (f"eye bones (eye parts turn about the bones, {declared.eye_gain[0]:.2f} x gaze "
+                f"yaw, {declared.eye_gain[1]:.2f} x gaze pitch)")
+    else:
+        gaze = "eye bones, but no mesh hangs on them: the eyes stay still"
     return {
         "version": declared.version,
         "title": str(meta.get("name") or meta.get("title") or ""),

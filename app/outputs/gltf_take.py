@@ -47,7 +47,7 @@ def write_gltf_take(track: FaceTrack, avatar: Avatar, path: Path, source: str = 
         pitch, yaw, roll = rigs[:, HEAD_SLICE].T
         head_turn = _quat_mul(_quat_mul(_axis_quat(1, yaw), _axis_quat(0, pitch)), _axis_quat(2, -roll))
         _add_channel(animation, packer, times, head_turn, gl.VEC4, head, "rotation")
-        gaze_yaw, gaze_pitch = rigs[:, GAZE_SLICE].T
+        gaze_yaw, gaze_pitch = (rigs[:, GAZE_SLICE] * np.asarray(avatar.gaze_gain)).T
         gaze = _quat_mul(_axis_quat(1, gaze_yaw), _axis_quat(0, -gaze_pitch))
         for eye in eyes:
             _add_channel(animation, packer, times, gaze, gl.VEC4, eye, "rotation")

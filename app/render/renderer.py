@@ -296,8 +296,16 @@ class AvatarRenderer:
     def _model_matrix(self, rig: np.ndarray, gpu: _GpuPart) -> np.ndarray:
         model = head_matrix(rig, self.avatar.neck_pivot)
         if gpu.eye_center is not None:
-            model = model @ gaze_matrix(rig, gpu.eye_center)
+            model = model @ gaze_matrix(self._eye_rig(rig), gpu.eye_center)
         return model.astype(np.float32)
+
+    def _eye_rig(self, rig: np.ndarray) -> np.ndarray:
+        """The rig with gaze scaled by the avatar's eye gain (a VRM's look-at ranges)."""
+        if self.avatar.gaze_gain == (1.0, 1.0):
+            return rig
+        scaled = rig.copy()
+        scaled[GAZE_SLICE] *= np.asarray(self.avatar.gaze_gain, np.float32)
+        return scaled
 
     def _draw_view(self, view: View, models: list[np.ndarray], background) -> None:
         framebuffer = view.framebuffer or self.ctx.screen or self.ctx.fbo
