@@ -3,7 +3,8 @@ mouth moves on screen.
 
 The fixtures in tests/vrm/ were made by others (origins and licences in tests/vrm/LICENSE.md):
 Godette (VRM 0.x, a low-poly full-body character with visemes, blinks and look-at blend
-shapes) and the VRM Consortium's isBinary feature test (VRM 1.0, expressions without morph
+shapes), Cool_loops (VRM 0.x from another exporter: visemes and one blink for both eyes)
+and the VRM Consortium's isBinary feature test (VRM 1.0, expressions without morph
 targets). Variants that need a VRM 1.0 or perfect-sync face are rewritten from Godette's
 JSON in the test, never built from nothing.
 """
@@ -24,6 +25,7 @@ from app.render.offscreen import OffscreenRenderer
 
 VRM_DIR = Path(__file__).parent / "vrm"
 GODETTE = VRM_DIR / "Godette_vrm_v4.vrm"
+COOL_LOOPS = VRM_DIR / "Cool_loops.vrm"
 VRM1_SAMPLE = VRM_DIR / "VRMC_vrm_expressions_isBinary_Overrides.vrm"
 VISEMES = ("aa", "ih", "ou", "ee", "oh")
 SAMPLE_WAV = str(Path(__file__).resolve().parents[1] / "assets" / "audio" / "sample.wav")
@@ -306,6 +308,30 @@ def test_rendered_mouth_opens_and_the_eye_blinks(ctx, godette):
     assert change(neutral, blinking, left_eye) > 4 * change(neutral, blinking, right_eye) + 1
     assert left_eye[0] > right_eye[0]  # the avatar's left eye is on the picture's right
     assert 0.55 < mouth[1] / 160 < 0.95  # the head is framed: the mouth in the lower half
+
+
+def test_second_vrm0_exporter_speaks_and_blinks_both_eyes(ctx):
+    """Cool_loops (VRM Add-on for Blender): one skinned mesh, one blink for both eyes."""
+    avatar = load_avatar(COOL_LOOPS)
+    assert set(VISEMES) | {"blink"} <= set(avatar.channels)
+    assert {"blinkLeft", "lookLeft"} <= set(avatar.vrm["expressions_without_morph_binds"])
+    assert weights(avatar, eyeBlinkLeft=1.0, eyeBlinkRight=1.0)["blink"] == 1
+    renderer = OffscreenRenderer(avatar, 128, 128, samples=0, ctx=ctx)
+    skin = avatar.part(PartRole.SKIN)
+
+    def pixel_of(channel: str) -> np.ndarray:
+        moved = np.abs(skin.morph_positions[avatar.channels.index(channel)]).sum(axis=1) > 1e-5
+        return np.round(renderer.view.project(skin.positions[moved].mean(axis=0))[0]).astype(int)
+
+    neutral = renderer.render_frame()
+    speaking = renderer.render_frame(rig_from_weights({"jawOpen": 0.9}))
+    blinking = renderer.render_frame(rig_from_weights({"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}))
+    (mx, my), (ex, ey) = pixel_of("aa"), pixel_of("blink")
+    renderer.release()
+    changed = np.abs(neutral.astype(int) - speaking).sum(-1) > 30
+    assert changed[my - 6:my + 7, mx - 10:mx + 11].sum() >= 4 and changed.sum() < 400
+    blinked = np.abs(neutral.astype(int) - blinking).sum(-1) > 30
+    assert blinked[ey - 6:ey + 7, ex - 16:ex + 17].sum() >= 2
 
 
 def test_vrm1_sample_shows_its_green_window_through_the_texture_transform(ctx):

@@ -546,15 +546,35 @@ def _framed(avatar: Avatar, head: np.ndarray | None, declared: VrmDeclared, chan
         # Long hair hangs from the head bone: frame from the neck (a quarter of the head's
         # height below the head bone) to the crown.
         low[1] = max(low[1], head[1] - 0.25 * (high[1] - head[1]))
-        head_bounds = (low.astype(np.float32), high.astype(np.float32))
+        head_bounds = _around_the_face(avatar, low, high)
     summary = _summary(declared, channels, driver, bool(avatar.eye_centers))
     return replace(avatar, head_bounds=head_bounds, vrm=summary)
+
+
+FACE_FRAME_HEIGHTS = 3.0  # a frame at most this many times the face's features' height
+
+
+def _around_the_face(avatar: Avatar, low: np.ndarray, high: np.ndarray):
+    """Head bounds cut down, where the head is much taller than its face (a mascot whose
+    whole body hangs on the head bone), to a frame centred on the face's features: the
+    vertices its expressions move."""
+    moving = [p.positions[np.abs(p.morph_positions).sum(axis=(0, 2)) > 0] for p in avatar.parts]
+    features = np.concatenate(moving) if moving else np.zeros((0, 3))
+    if len(features) >= 4:
+        face_low, face_high = features.min(axis=0), features.max(axis=0)
+        most = FACE_FRAME_HEIGHTS * max(float(face_high[1] - face_low[1]), 0.05)
+        if high[1] - low[1] > most:
+            middle = (face_low[1] + face_high[1]) / 2
+            low[1], high[1] = middle - most / 2, middle + most / 2
+    return low.astype(np.float32), high.astype(np.float32)
 
 
 def _summary(declared: VrmDeclared, channels: Channels, driver: VrmDriver, eye_parts: bool) -> dict:
     meta = declared.meta
     authors = meta.get("authors") or ([meta["author"]] if meta.get("author") else [])
-    licence = meta.get("licenseUrl") or meta.get("licenseName") or meta.get("otherLicenseUrl") or ""
+    licence = meta.get("licenseUrl") or meta.get("licenseName") or ""
+    if licence == "Other" and meta.get("otherLicenseUrl"):
+        licence = f"Other: {meta['otherLicenseUrl']}"
     driven = driver.driven()
     without_binds = [e.name for e in declared.expressions if not e.binds]
     if declared.look_at_type == "expression":
