@@ -113,7 +113,8 @@ def test_two_callers_see_each_other_speak_in_sync(voices, tmp_path):
     def outputs(side):
         files = out[side]
         return ["--duration", str(CALL_S), "--stats-json", str(files["json"]),
-                "--screenshot", str(files["png"]), "--trace-json", str(files["trace"]),
+                "--screenshot", str(files["png"]), "--screenshot-at", str(SPEECH_S + 1.5),
+                "--trace-json", str(files["trace"]),
                 "--record-peer", str(files["wav"])]
 
     host, invite, host_log = _host(tmp_path, "--audio", str(a_voice), *outputs("a"))

@@ -55,6 +55,9 @@ def add_call_command(subparsers) -> None:
     call.add_argument("--stats-json", type=Path, help="write the call's figures here as JSON")
     call.add_argument("--screenshot", type=Path,
                       help="save the peer's avatar as last shown, beside yours, as a PNG")
+    call.add_argument("--screenshot-at", type=positive_seconds, metavar="S",
+                      help="with --screenshot: the faces shown S seconds into the call "
+                           "(default: the last ones)")
     call.add_argument("--trace-json", type=Path,
                       help="write each display tick (time, voice media time, jawOpen shown, "
                            "state) as JSON")
@@ -83,7 +86,8 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
         bind=args.bind, port=args.port, wait_s=args.wait, audio=args.audio, device=args.device,
         model=args.model, stand_in=args.stand_in, emotion=args.emotion,
         intensity=args.intensity, duration_s=args.duration, face_rate_hz=args.face_rate,
-        face_loss=args.face_loss, record_peer=args.record_peer)
+        face_loss=args.face_loss, record_peer=args.record_peer,
+        picture_at_s=args.screenshot_at)
     result = run_call(request, MonotonicClock())
     if args.stats_json:
         _write_json(args.stats_json, result.stats)

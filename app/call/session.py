@@ -53,6 +53,7 @@ class CallRequest:
     face_rate_hz: int = 50
     face_loss: float = 0.0  # testing: drop this fraction of the face messages sent
     record_peer: Path | None = None  # the peer's voice as received, placed at its media time
+    picture_at_s: float | None = None  # keep the faces shown at this call time (None: the end)
     trace_json: Path | None = None
 
 
@@ -72,7 +73,8 @@ def run_call(request: CallRequest, clock) -> "CallResult":
     finally:
         if request.record_peer is not None:
             call.save_peer_voice(request.record_peer)
-    return CallResult(call.stats(label), call.last_shown, call.own_rig, call.figures.trace)
+    peer, own_rig = call.picture or (call.last_shown, call.own_rig)
+    return CallResult(call.stats(label), peer, own_rig, call.figures.trace)
 
 
 @dataclass
@@ -94,6 +96,7 @@ class Call:
         self.random = random.Random(0)
         self.last_shown = None
         self.own_rig: np.ndarray | None = None
+        self.picture: tuple | None = None  # (peer Shown, own rig) at request.picture_at_s
         self.peer_voice: list[tuple[float, np.ndarray]] = []
         self._clock_offset: tuple[float, float] | None = None  # (rtt s, peer - local s)
         self._ended: asyncio.Event | None = None
@@ -307,7 +310,13 @@ class Call:
                 self.figures.displayed(now_s, heard_s, shown, offset,
                                        self.playout.depth_s(now_s), self.jitter.depth_s(heard_s))
                 self.last_shown = shown
+                self._keep_picture(now_s, shown)
             await asyncio.sleep(period_s)
+
+    def _keep_picture(self, now_s: float, shown) -> None:
+        at_s = self.request.picture_at_s
+        if at_s is not None and self.picture is None and now_s - self.figures.connected_s >= at_s:
+            self.picture = (shown, self.own_rig)
 
     # -- afterwards ------------------------------------------------------------------------------
     def stats(self, animator_label: str) -> dict:
