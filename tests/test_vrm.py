@@ -106,20 +106,23 @@ def test_vrm1_sample_loads_and_says_what_it_lacks():
     assert json.loads(json.dumps(info))["vrm"]["license"] == "https://vrm.dev/licenses/1.0/"
 
 
-def test_vrm1_morph_binds_name_nodes(tmp_path):
-    """Godette's groups rewritten the VRM 1.0 way: binds by node, weights 0..1."""
-    presets = {"a": "aa", "i": "ih", "u": "ou", "e": "ee", "o": "oh", "blink_l": "blinkLeft",
-               "blink_r": "blinkRight", "joy": "happy"}
+VRM1_PRESETS = {"a": "aa", "i": "ih", "u": "ou", "e": "ee", "o": "oh", "blink_l": "blinkLeft",
+                "blink_r": "blinkRight", "joy": "happy"}
 
+
+def godette_as_vrm1(tmp_path: Path, happy: dict | None = None) -> Path:
+    """Godette's groups rewritten the VRM 1.0 way: binds by node, weights 0..1, bones by
+    name; `happy` adds fields (overrides, isBinary) to the happy expression."""
     def to_vrm1(doc):
         old = doc["extensions"].pop("VRM")
         face_node = next(i for i, n in enumerate(doc["nodes"]) if n.get("mesh") == 0)
         expressions = {}
         for group in old["blendShapeMaster"]["blendShapeGroups"]:
-            if group["presetName"] in presets:
+            if group["presetName"] in VRM1_PRESETS:
                 binds = [{"node": face_node, "index": b["index"], "weight": b["weight"] / 100}
                          for b in group["binds"]]
-                expressions[presets[group["presetName"]]] = {"morphTargetBinds": binds}
+                expressions[VRM1_PRESETS[group["presetName"]]] = {"morphTargetBinds": binds}
+        expressions["happy"].update(happy or {})
         bones = {b["bone"]: {"node": b["node"]} for b in old["humanoid"]["humanBones"]}
         doc["extensions"]["VRMC_vrm"] = {"specVersion": "1.0", "meta": {"name": "Godette as 1.0"},
                                          "humanoid": {"humanBones": bones},
@@ -127,11 +130,27 @@ def test_vrm1_morph_binds_name_nodes(tmp_path):
                                          "lookAt": {"type": "bone"}}
         doc["extensionsUsed"] = ["VRMC_vrm"]
 
-    avatar = load_avatar(godette_variant(tmp_path, to_vrm1))
+    return godette_variant(tmp_path, to_vrm1, name="godette_1.vrm")
+
+
+def test_vrm1_morph_binds_name_nodes(tmp_path):
+    avatar = load_avatar(godette_as_vrm1(tmp_path))
     assert avatar.vrm["version"] == "1.0"
-    assert set(avatar.channels) == set(presets.values())
+    assert set(avatar.channels) == set(VRM1_PRESETS.values())
     assert weights(avatar, jawOpen=0.8)["aa"] > 0.8
     assert "gaze" in avatar.vrm and "eye bones" in avatar.vrm["gaze"]
+
+
+def test_vrm1_binary_expressions_and_overrides(tmp_path):
+    """isBinary snaps at 0.5; an active expression blocks or blends the groups it overrides."""
+    avatar = load_avatar(godette_as_vrm1(tmp_path, {"isBinary": True, "overrideBlink": "block",
+                                                    "overrideMouth": "blend"}))
+    smile = {"mouthSmileLeft": 1.0, "mouthSmileRight": 1.0}  # happy 0.7 by the mapping: on
+    w = weights(avatar, eyeBlinkLeft=1.0, jawOpen=0.5, **smile)
+    assert w["happy"] == 1 and w["blinkLeft"] == 0  # blocked
+    assert w["aa"] == 0  # blended by 1 - happy = 0
+    weak = weights(avatar, eyeBlinkLeft=1.0, mouthSmileLeft=0.4, mouthSmileRight=0.4)
+    assert weak["happy"] == 0 and weak["blinkLeft"] == 1  # happy 0.28 is off: no override
 
 
 def test_perfect_sync_vrm_is_driven_by_arkit_names(tmp_path):
@@ -265,6 +284,9 @@ def test_mouth_shapes_pick_their_viseme(godette, rig, viseme):
 def test_blinks_emotions_and_gaze_drive_their_expressions(godette):
     w = weights(godette, eyeBlinkLeft=1.0)
     assert w["blinkLeft"] == 1 and w["blinkRight"] == 0 and w["blink"] == 0
+    # Godette's Blink_L and Blink_R are binary: shut past half way, open below
+    assert weights(godette, eyeBlinkLeft=0.6)["blinkLeft"] == 1
+    assert weights(godette, eyeBlinkLeft=0.4)["blinkLeft"] == 0
     assert weights(godette, mouthSmileLeft=1, mouthSmileRight=1)["happy"] > 0.5
     assert weights(godette, browDownLeft=1, browDownRight=1)["angry"] > 0.5
     assert weights(godette, mouthFrownLeft=1, mouthFrownRight=1, browInnerUp=1)["sad"] > 0.5

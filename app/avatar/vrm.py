@@ -43,6 +43,7 @@ class Expression:
     name: str  # VRM 1.0 preset name, or the custom name
     binds: tuple[tuple[int, int, float], ...]  # (mesh index, morph target index, weight 0..1)
     is_binary: bool = False
+    overrides: tuple[tuple[str, str], ...] = ()  # ("blink" | "lookAt" | "mouth", "block" | "blend")
 
 
 @dataclass
@@ -84,7 +85,10 @@ def _declared_1(data: GltfData, ext: dict) -> VrmDeclared:
         for name, spec in (groups.get(kind) or {}).items():
             binds = tuple((_node_mesh(data, int(b["node"])), int(b["index"]), float(b.get("weight", 1.0)))
                           for b in spec.get("morphTargetBinds") or [])
-            expressions.append(Expression(str(name), binds, bool(spec.get("isBinary", False))))
+            overrides = tuple((group, str(spec.get(f"override{group[0].upper()}{group[1:]}")))
+                              for group in ("blink", "lookAt", "mouth")
+                              if spec.get(f"override{group[0].upper()}{group[1:]}") in ("block", "blend"))
+            expressions.append(Expression(str(name), binds, bool(spec.get("isBinary", False)), overrides))
     look = ext.get("lookAt") or {}
 
     def range_map(key: str) -> tuple[float, float]:
@@ -359,7 +363,9 @@ def build_vrm_avatar(path, data: GltfData) -> Avatar:
     # A perfect-sync face looks with its own eyeLook* shapes; others with look-at expressions.
     use_look_at = declared.look_at_type == "expression" and not channels.perfect_sync
     look_at = declared.look_at if use_look_at else None
-    driver = VrmDriver(channels.names, mapping, look_at, channels.perfect_sync)
+    driver = VrmDriver(channels.names, mapping, look_at, channels.perfect_sync,
+                       binary=tuple(e.name for e in declared.expressions if e.is_binary),
+                       overrides=tuple((e.name, g, m) for e in declared.expressions for g, m in e.overrides))
     eye_centers = {role: _bone_position(worlds, bone) for role, bone in eye_bones.items()
                    if any(p.role is role for p in parts)}
     avatar = Avatar(

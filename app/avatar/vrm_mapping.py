@@ -18,6 +18,9 @@ from app.errors import LivefaceError
 
 MAPPING_FILE = ("avatars", "vrm-mapping.toml")
 LOOK_AT_NAMES = ("lookUp", "lookDown", "lookLeft", "lookRight")
+# What an expression's overrideBlink / overrideLookAt / overrideMouth acts on (VRM 1.0).
+OVERRIDDEN = {"blink": ("blink", "blinkLeft", "blinkRight"), "lookAt": LOOK_AT_NAMES,
+              "mouth": ("aa", "ih", "ou", "ee", "oh")}
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,12 @@ class VrmDriver:
     """Turns rig vectors into weights for one avatar's channels (its expressions)."""
 
     def __init__(self, channels: tuple[str, ...], mapping: ExpressionMapping,
-                 look_at: LookAtRanges | None, perfect_sync: dict[str, str]):
+                 look_at: LookAtRanges | None, perfect_sync: dict[str, str],
+                 binary: tuple[str, ...] = (), overrides: tuple[tuple[str, str, str], ...] = ()):
         """`perfect_sync` maps channel names to the ARKit names that drive them directly;
-        `look_at` is None when gaze does not go through expressions."""
+        `look_at` is None when gaze does not go through expressions; `binary` names the
+        expressions that are on or off (isBinary), `overrides` holds (expression, "blink" |
+        "lookAt" | "mouth", "block" | "blend") as the VRM 1.0 file states them."""
         self.channels = channels
         self._mapping = mapping
         slot = {name: i for i, name in enumerate(channels)}
@@ -121,6 +127,9 @@ class VrmDriver:
         self._group_max = [most for _, most in mapping.groups]
         self._look_at = look_at
         self._look_slots = {n: slot[n] for n in LOOK_AT_NAMES if n in slot} if look_at else {}
+        self._binary = [slot[n] for n in binary if n in slot]
+        self._overrides = [(slot[n], [slot[m] for m in OVERRIDDEN[group] if m in slot], mode)
+                           for n, group, mode in overrides if n in slot]
 
     def driven(self) -> dict[str, str]:
         """Channel name -> what drives it, for `liveface avatar info`."""
@@ -156,7 +165,18 @@ class VrmDriver:
                     weights[slots] *= most / total
         if self._look_slots:
             self._look(rig, weights)
+        self._apply_rules(weights)
         return weights
+
+    def _apply_rules(self, weights: np.ndarray) -> None:
+        """isBinary, then overrides, as VRM 1.0's expressions.md orders them: a binary
+        expression is 1 above 0.5 and 0 otherwise; an active expression that overrides a
+        group blocks it (0) or blends it (times 1 - its own weight)."""
+        for slot in self._binary:
+            weights[slot] = 1.0 if weights[slot] > 0.5 else 0.0
+        for slot, group, mode in self._overrides:
+            if weights[slot] > 0 and group:
+                weights[group] *= 0.0 if mode == "block" else 1.0 - weights[slot]
 
     def _values(self, rig: np.ndarray) -> np.ndarray:
         """The rig's own values, then each derived input, clamped to 0..1."""
