@@ -281,3 +281,43 @@ def test_nobody_joining_ends_the_wait_and_closes_the_socket():
             await asyncio.open_connection("127.0.0.1", ports[0])
 
     asyncio.run(scenario())
+
+
+# -- ICE and the command line -----------------------------------------------------------------
+
+def test_every_candidate_is_on_the_bind_address_and_no_server_is_asked():
+    from aiortc import RTCPeerConnection
+
+    from app.call.ice import limit_host_candidates, rtc_configuration
+
+    async def offer_sdp() -> str:
+        pc = RTCPeerConnection(rtc_configuration())
+        pc.createDataChannel("x")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+
+    limit_host_candidates("127.0.0.1")
+    try:
+        candidates = [line for line in asyncio.run(offer_sdp()).splitlines()
+                      if line.startswith("a=candidate")]
+    finally:
+        limit_host_candidates(None)
+    assert candidates and all(" 127.0.0.1 " in line and "typ host" in line
+                              for line in candidates), candidates
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "either --host"),
+    (["--host", "liveface://127.0.0.1:1/" + "A" * 22], "either --host"),
+    (["liveface://127.0.0.1/nothing"], "not a liveface invite"),
+    (["--host", "--bind", "0.0.0.0"], "not the wildcard"),
+    (["--host", "--face-loss", "1.5"], "--face-loss"),
+])
+def test_call_mistakes_are_one_sentence(args, message, capsys):
+    from app.cli import main
+
+    assert main(["call", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("liveface: error: ") and message in err, err

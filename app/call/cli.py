@@ -69,16 +69,11 @@ def add_call_command(subparsers) -> None:
 
 
 def run_call_command(args: argparse.Namespace, config: Config) -> None:
-    from app.avatar.emotions import check_emotion
+    _check_flags(args)  # mistakes are said before anything heavy loads
     from app.call.ice import limit_host_candidates
     from app.call.session import CallRequest, run_call
     from app.live.clock import MonotonicClock
 
-    check_emotion(args.emotion, args.intensity)
-    if args.host == bool(args.invite):
-        raise LivefaceError("give either --host (to host a call) or an invite (to join one).")
-    if not 0.0 <= args.face_loss < 1.0:
-        raise LivefaceError(f"--face-loss is a fraction from 0 to below 1, got {args.face_loss}.")
     avatar = _avatar(args, config) if args.screenshot else None
     limit_host_candidates(args.bind)
     request = CallRequest(
@@ -99,6 +94,22 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
 
         save_call_picture(args.screenshot, avatar, result.peer, result.own_rig)
     print(_summary(result.stats), file=sys.stderr)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    from app.avatar.emotions import check_emotion
+    from app.call.ice import check_bind_address
+    from app.call.invite import parse_invite
+
+    check_emotion(args.emotion, args.intensity)
+    if args.host == bool(args.invite):
+        raise LivefaceError("give either --host (to host a call) or an invite (to join one).")
+    if not 0.0 <= args.face_loss < 1.0:
+        raise LivefaceError(f"--face-loss is a fraction from 0 to below 1, got {args.face_loss}.")
+    if args.invite:
+        parse_invite(_invite_text(args.invite))
+    if args.bind:
+        check_bind_address(args.bind)
 
 
 def _invite_text(invite: str | None) -> str | None:
