@@ -454,3 +454,36 @@ def test_render_speech_on_a_vrm_opens_the_mouth_when_it_speaks(tmp_path):
     loud, quiet = energy > np.percentile(energy, 70), energy < np.percentile(energy, 20)
     assert dark[loud].mean() > 2 * dark[quiet].mean() + 2, (dark[loud].mean(), dark[quiet].mean())
     assert dark.max() > 6  # some frames show an open mouth, not a line
+
+
+@pytest.mark.parametrize("fixture, limit", [(VRM1_SAMPLE, None), (COOL_LOOPS, 50)])
+def test_damaged_vrm_files_load_or_fail_cleanly_and_quickly(tmp_path, fixture, limit):
+    """The glTF fuzz test's mutants (cuts, byte flips, changed digits, lying lengths, extreme
+    numbers and wrong types anywhere in the JSON, the VRM extension included) of real VRMs:
+    each loads or ends in a one-line LivefaceError within 2 s. Cool_loops (skinned, 1 MB)
+    takes the JSON mutants only, to keep the test short."""
+    import itertools
+    import time
+
+    from tests.test_gltf_safety import SECONDS_PER_LOAD, _mutants
+
+    failures, path = [], tmp_path / "mutant.vrm"
+    mutants = _mutants(fixture.read_bytes(), np.random.default_rng(4321))
+    if limit is not None:
+        mutants = itertools.islice((m for m in mutants if " = " in m[0] and "length" not in m[0]), limit)
+    count = 0
+    for name, content in mutants:
+        path.write_bytes(content)
+        count += 1
+        start = time.perf_counter()
+        try:
+            load_avatar(path)
+        except LivefaceError as err:
+            if "\n" in str(err):
+                failures.append(f"{name}: a message of several lines: {err}")
+        except Exception as err:  # noqa: BLE001 - anything else is the bug this test hunts
+            failures.append(f"{name}: {type(err).__name__}: {err}")
+        if time.perf_counter() - start > SECONDS_PER_LOAD:
+            failures.append(f"{name}: took too long")
+    assert not failures, "\n".join(failures)
+    assert count >= (limit or 250)
