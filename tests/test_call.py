@@ -321,3 +321,17 @@ def test_call_mistakes_are_one_sentence(args, message, capsys):
     assert main(["call", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("liveface: error: ") and message in err, err
+
+
+def test_what_the_peer_measured_replaces_what_the_model_made_up():
+    from app.avatar.rig import GAZE_SLICE, HEAD_SLICE
+    from app.call.session import measured_over_model
+
+    model_rig = np.full(57, 0.2, np.float32)
+    plain = measured_over_model(model_rig.copy(), _message())
+    assert np.allclose(plain, model_rig)
+    measured = measured_over_model(model_rig.copy(), _message(head=(0.1, -0.3, 9.0),
+                                                              gaze=(0.25, -0.1), eyelids=1.0))
+    assert np.allclose(measured[HEAD_SLICE], [0.1, -0.3, 0.6])  # roll clamped to its range
+    assert np.allclose(measured[GAZE_SLICE], [0.25, -0.1])
+    assert measured[RIG_INDEX["eyeBlinkLeft"]] == measured[RIG_INDEX["eyeBlinkRight"]] == 1.0

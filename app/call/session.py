@@ -1,9 +1,9 @@
 """A call: signalling, the peer connection, this side's voice and face out, the peer's in.
 
-    stats = run_call(request, clock)
+    result = run_call(request, clock)   # result.stats, the faces last shown, the trace
 
-Built in this order, torn down in reverse: the avatar, audio source, animator and codec
-are checked before any socket opens; then the invite exchange (app/call/signalling.py);
+Built in this order, torn down in reverse: the audio source, animator and codec are
+checked before any socket opens; then the invite exchange (app/call/signalling.py);
 then the peer connection with one Opus voice track each way and one data channel for
 faces (unordered, no retransmissions: a late face is worth nothing); the microphone
 starts once both are open. One asyncio loop runs the network; the sender (model) has its
@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.audio.contract import FRAME_RATE_HZ
+from app.avatar.emotions import EMOTIONS
+from app.avatar.rig import GAZE_SLICE, HEAD_SLICE, clamp_rig
 from app.call import wire
 from app.call.figures import CallFigures
 from app.call.ice import rtc_configuration
@@ -28,6 +31,7 @@ from app.call.sender import CallSender
 from app.call.signalling import host_call, join_call
 from app.call.voice import PlayoutClock, VoiceTrack, media_time_s, mono_16k
 from app.errors import LivefaceError, notice
+from app.live.model_worker import BLINK_INDICES
 
 CONNECT_TIMEOUT_S = 20.0
 DISPLAY_HZ = 60.0
@@ -54,7 +58,6 @@ class CallRequest:
     face_loss: float = 0.0  # testing: drop this fraction of the face messages sent
     record_peer: Path | None = None  # the peer's voice as received, placed at its media time
     picture_at_s: float | None = None  # keep the faces shown at this call time (None: the end)
-    trace_json: Path | None = None
 
 
 def run_call(request: CallRequest, clock) -> "CallResult":
@@ -101,9 +104,7 @@ class Call:
         self._clock_offset: tuple[float, float] | None = None  # (rtt s, peer - local s)
         self._ended: asyncio.Event | None = None
         self.sender = CallSender(source, animator, codec, clock, self._on_voice, self._on_face,
-                                 face_stride=50 // request.face_rate_hz)
-        from app.avatar.emotions import EMOTIONS
-
+                                 face_stride=FRAME_RATE_HZ // request.face_rate_hz)
         self.sender.emotion = (EMOTIONS.index(request.emotion), request.intensity)
 
     # -- the whole call ----------------------------------------------------------------------
@@ -254,10 +255,7 @@ class Call:
             decoded = self.codec.decode(torch.from_numpy(message.latent))
         rig, wrinkle, flush = (x.numpy().astype(np.float32) for x in
                                (decoded.rig, decoded.wrinkle, decoded.flush))
-        if message.head is not None:  # a tracked head replaces the one the model made up
-            from app.avatar.rig import HEAD_SLICE, clamp_rig
-            rig[HEAD_SLICE] = message.head
-            rig = clamp_rig(rig)
+        rig = measured_over_model(rig, message)
         self.figures.face_received(message.seq)
         frame = RemoteFrame(message.seq, rig, wrinkle, flush, message.capture_us / 1e6)
         self.jitter.push(frame, self.playout.media_at(self.clock.now_s()))
@@ -347,6 +345,18 @@ class Call:
                 samples, start = samples[-start:], 0
             audio[start:start + len(samples)] = samples
         write_wav(path, audio)
+
+
+def measured_over_model(rig: np.ndarray, message: wire.FaceMessage) -> np.ndarray:
+    """The decoded rig with what the peer measured in place of what the model made up: a
+    tracked head, an eye tracker's gaze, an eye camera's blinks (each only when sent)."""
+    if message.head is not None:
+        rig[HEAD_SLICE] = message.head
+    if message.gaze is not None:
+        rig[GAZE_SLICE] = message.gaze
+    if message.eyelids is not None:
+        rig[BLINK_INDICES] = message.eyelids
+    return clamp_rig(rig)
 
 
 def announce_invite(invite: Invite, invite_file: Path | None) -> None:
