@@ -487,3 +487,33 @@ def test_damaged_vrm_files_load_or_fail_cleanly_and_quickly(tmp_path, fixture, l
             failures.append(f"{name}: took too long")
     assert not failures, "\n".join(failures)
     assert count >= (limit or 250)
+
+
+def test_hostile_sizes_are_refused_before_allocating(tmp_path):
+    def many_expressions(doc):
+        groups = doc["extensions"]["VRM"]["blendShapeMaster"]["blendShapeGroups"]
+        groups += [{"name": f"x{k}", "presetName": "unknown",
+                    "binds": [{"mesh": 0, "index": k % 15, "weight": 100}]} for k in range(300)]
+
+    with pytest.raises(LivefaceError, match="too large.*expressions"):
+        load_avatar(godette_variant(tmp_path, many_expressions))
+
+    def huge_tree(doc):  # 50,000 nodes would take the schema library about a minute
+        doc["nodes"] += [{} for _ in range(50_000)]
+
+    with pytest.raises(LivefaceError, match="too large.*50"):
+        load_avatar(godette_variant(tmp_path, huge_tree, name="huge.vrm"))
+
+
+def test_bone_subtrees_take_one_pass_even_over_a_long_chain():
+    import time
+
+    import pygltflib as gl
+
+    from app.avatar.vrm import _subtree
+
+    nodes = [gl.Node(children=[k + 1]) for k in range(199_999)] + [gl.Node(children=[0])]  # a cycle
+    start = time.perf_counter()
+    inside = _subtree(nodes, 100_000)
+    assert inside.all()  # the cycle leads back round to every node
+    assert time.perf_counter() - start < 2.0

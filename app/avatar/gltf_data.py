@@ -45,6 +45,9 @@ MAX_ACCESSOR_VALUES = 1 << 25  # count x components of one accessor (256 MB as f
 MAX_IMAGE_PIXELS = 8192 * 8192  # one texture
 MAX_AVATAR_VERTICES = 500_000  # all parts together; each costs ~1.2 kB of morph deltas
 MIN_STRIDE_BYTES, MAX_STRIDE_BYTES = 4, 252  # glTF's bounds on bufferView.byteStride
+# Objects in the top-level arrays together (a VRoid avatar has a few thousand): the schema
+# library takes about a millisecond for each, so a file may not ask for minutes of parsing.
+MAX_JSON_OBJECTS = 20_000
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # "http:", "file:", and "C:" drives
 _IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")  # what glTF textures may be; no other decoder runs
 
@@ -327,6 +330,10 @@ def _check_layout(data, path: Path) -> None:
         items = data.get(key, [])
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise invalid(path, f"'{key}' must be an array of objects")
+    objects = sum(len(data.get(key, [])) for key in TOP_LEVEL_ARRAYS)
+    if objects > MAX_JSON_OBJECTS:
+        raise LivefaceError(f"avatar {path} is too large to load: its JSON lists {objects} nodes, "
+                            f"meshes, accessors and the like, more than {MAX_JSON_OBJECTS}.")
 
 
 def _refuse_constant(name: str):

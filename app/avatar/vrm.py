@@ -33,6 +33,10 @@ _PRESETS_0X = {
     "lookup": "lookUp", "lookdown": "lookDown", "lookleft": "lookLeft", "lookright": "lookRight",
     "neutral": "neutral",
 }
+MAX_CHANNELS = 256  # expressions with morph binds; a VRoid perfect-sync avatar has about 70
+# Morph deltas held for all channels of all vertices: as many as 52 ARKit targets of the
+# largest avatar the glTF loader takes (a channel costs 24 bytes a vertex).
+MAX_CHANNEL_VERTICES = 52 * MAX_AVATAR_VERTICES
 PERFECT_SYNC_MIN = 26  # ARKit-named expressions (or targets) that make a VRM "perfect sync"
 _HEAD_BONES = ("head", "neck", "leftEye", "rightEye", "jaw")
 _TURN_VRM0 = np.diag([-1.0, 1.0, -1.0, 1.0])  # 180 degrees about +Y
@@ -169,8 +173,8 @@ def _node_mesh(data: GltfData, node: int) -> int:
 
 # ---- node transforms and skinning ----
 
-def _world_matrices(data: GltfData, root: np.ndarray) -> tuple[dict[int, np.ndarray], list[int]]:
-    """World matrix of every node under the default scene, and the parent of every node."""
+def _world_matrices(data: GltfData, root: np.ndarray) -> dict[int, np.ndarray]:
+    """World matrix of every node under the default scene (or under every root node)."""
     doc = data.doc
     parent = [-1] * len(doc.nodes)
     for index, node in enumerate(doc.nodes):
@@ -191,21 +195,19 @@ def _world_matrices(data: GltfData, root: np.ndarray) -> tuple[dict[int, np.ndar
             raise data.fail(f"node {index} appears twice in the node tree (a cycle or a shared child)")
         worlds[index] = above @ _node_matrix(doc.nodes[index])
         stack.extend((c, worlds[index]) for c in doc.nodes[index].children or [])
-    return worlds, parent
+    return worlds
 
 
-def _subtree(parent: list[int], head: int | None) -> np.ndarray:
-    """True for node `head` and every node below it."""
-    inside = np.zeros(len(parent), bool)
-    if head is None:
-        return inside
-    for index in range(len(parent)):
-        node, steps = index, 0
-        while node >= 0 and steps <= len(parent):
-            if node == head:
-                inside[index] = True
-                break
-            node, steps = parent[node], steps + 1
+def _subtree(nodes: list[gl.Node], top: int | None) -> np.ndarray:
+    """True for node `top` and every node below it (each node visited once, so a file
+    with a cycle or a huge tree costs one pass)."""
+    inside = np.zeros(len(nodes), bool)
+    stack = [top] if top is not None and 0 <= top < len(nodes) else []
+    while stack:
+        index = stack.pop()
+        if not inside[index]:
+            inside[index] = True
+            stack.extend(c for c in nodes[index].children or [] if 0 <= c < len(nodes))
     return inside
 
 
@@ -298,6 +300,9 @@ def _channels(data: GltfData, declared: VrmDeclared) -> Channels:
 
 def _expression_channels(data: GltfData, expressions: list[Expression], arkit: dict) -> Channels:
     names = tuple(dict.fromkeys(e.name for e in expressions))
+    if len(names) > MAX_CHANNELS:
+        raise data.too_large(f"it has {len(names)} expressions with morph binds, more than "
+                             f"the {MAX_CHANNELS} a VRM avatar may have")
     binds = {}
     for expression in expressions:
         for mesh, target, weight in expression.binds:
@@ -338,11 +343,11 @@ def build_vrm_avatar(path, data: GltfData) -> Avatar:
     declared = read_declared(data)
     channels = _channels(data, declared)
     root = _TURN_VRM0 if declared.version == "0.x" else np.eye(4)
-    worlds, parent = _world_matrices(data, root)
-    groups = {"head": _subtree(parent, declared.bones.get("head"))}
+    worlds = _world_matrices(data, root)
+    groups = {"head": _subtree(data.doc.nodes, declared.bones.get("head"))}
     eye_bones = _eye_bones(declared)
     for role, bone in eye_bones.items():
-        groups[role.value] = _subtree(parent, bone)
+        groups[role.value] = _subtree(data.doc.nodes, bone)
     parts, left = [], MAX_AVATAR_VERTICES
     for node_index in sorted(worlds):
         node = data.doc.nodes[node_index]
@@ -410,6 +415,10 @@ def _read_part(data: GltfData, node_index: int, prim_index: int, worlds, groups:
     uvs = _optional(data, prim.attributes, "TEXCOORD_0", count, 2)
     if uvs is not None:
         uvs = _texture_transformed(data, prim.material, uvs)
+    used = MAX_AVATAR_VERTICES - vertices_left + count
+    if len(channels.names) * used > MAX_CHANNEL_VERTICES:
+        raise data.too_large(f"{len(channels.names)} expressions with morph binds over {used} "
+                             f"vertices need more than {MAX_CHANNEL_VERTICES} morph deltas")
     morph_pos, morph_nrm = _channel_deltas(data, node.mesh, prim, count, channels)
     matrices, shares = _vertex_matrices(data, node, prim, count, worlds, groups, node_index)
     with np.errstate(over="ignore", invalid="ignore"):
