@@ -335,3 +335,30 @@ def test_what_the_peer_measured_replaces_what_the_model_made_up():
     assert np.allclose(measured[HEAD_SLICE], [0.1, -0.3, 0.6])  # roll clamped to its range
     assert np.allclose(measured[GAZE_SLICE], [0.25, -0.1])
     assert measured[RIG_INDEX["eyeBlinkLeft"]] == measured[RIG_INDEX["eyeBlinkRight"]] == 1.0
+
+
+def test_the_speaker_plays_the_moment_the_playout_clock_hears():
+    from app.call.speaker import RATE_HZ, PeerSpeaker
+    from app.live.clock import ManualClock
+
+    clock = ManualClock(10.0)
+    speaker = PeerSpeaker(clock)
+    voice = np.arange(RATE_HZ, dtype=np.float32) / RATE_HZ  # a ramp: each sample says its time
+    for start in range(0, RATE_HZ, 960):  # 20 ms frames
+        speaker.write(start / RATE_HZ, voice[start:start + 960])
+    out = np.zeros((480, 1), np.float32)
+    speaker.callback(out, len(out))
+    assert not out.any()  # nothing steered yet: silence
+    speaker.steer(0.5)
+    clock.advance_s(0.002)
+    speaker.callback(out, len(out))
+    assert out[0, 0] == pytest.approx(0.502, abs=1e-4) and speaker.resyncs == 0
+    clock.advance_s(0.010)
+    speaker.callback(out, len(out))  # plays on from where it was: no jump for small drift
+    assert out[0, 0] == pytest.approx(0.512, abs=1e-4)
+    speaker.steer(0.9)  # the playout moved on (a rebuffer, a skipped burst): follow it
+    speaker.callback(out, len(out))
+    assert out[0, 0] == pytest.approx(0.9, abs=1e-4) and speaker.resyncs == 1
+    speaker.steer(2.0)  # beyond what arrived: silence, not old samples
+    speaker.callback(out, len(out))
+    assert not out.any()

@@ -43,6 +43,9 @@ def add_call_command(subparsers) -> None:
     model.add_argument("--model", type=Path, help="a model bundle (default: the shipped student)")
     model.add_argument("--stand-in", action="store_true",
                        help="animate with the loudness stand-in instead of the model")
+    call.add_argument("--no-speaker", action="store_true",
+                      help="do not play the peer's voice (default: on the default output "
+                           "device, when there is one)")
     call.add_argument("--emotion", default="neutral", help=", ".join(EMOTIONS))
     call.add_argument("--intensity", type=float, default=0.0, help="emotion intensity 0..1")
     call.add_argument("--avatar", type=Path, help="the avatar to draw the peer with "
@@ -82,7 +85,7 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
         model=args.model, stand_in=args.stand_in, emotion=args.emotion,
         intensity=args.intensity, duration_s=args.duration, face_rate_hz=args.face_rate,
         face_loss=args.face_loss, record_peer=args.record_peer,
-        picture_at_s=args.screenshot_at)
+        picture_at_s=args.screenshot_at, speaker=not args.no_speaker)
     result = run_call(request, MonotonicClock())
     if args.stats_json:
         _write_json(args.stats_json, result.stats)

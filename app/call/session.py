@@ -29,7 +29,8 @@ from app.call.invite import Invite, new_secret, parse_invite
 from app.call.jitter import FaceJitterBuffer, RemoteFrame
 from app.call.sender import CallSender
 from app.call.signalling import host_call, join_call
-from app.call.voice import PlayoutClock, VoiceTrack, media_time_s, mono_16k
+from app.call.speaker import PeerSpeaker
+from app.call.voice import PlayoutClock, VoiceTrack, media_time_s, mono, to_16k
 from app.errors import LivefaceError, notice
 from app.live.model_worker import BLINK_INDICES
 
@@ -58,6 +59,7 @@ class CallRequest:
     face_loss: float = 0.0  # testing: drop this fraction of the face messages sent
     record_peer: Path | None = None  # the peer's voice as received, placed at its media time
     picture_at_s: float | None = None  # keep the faces shown at this call time (None: the end)
+    speaker: bool = True  # play the peer's voice on the default output device, if any
 
 
 def run_call(request: CallRequest, clock) -> "CallResult":
@@ -101,6 +103,8 @@ class Call:
         self.own_rig: np.ndarray | None = None
         self.picture: tuple | None = None  # (peer Shown, own rig) at request.picture_at_s
         self.peer_voice: list[tuple[float, np.ndarray]] = []
+        self.speaker = PeerSpeaker(clock) if request.speaker else None
+        self.speaker_playing = False
         self._clock_offset: tuple[float, float] | None = None  # (rtt s, peer - local s)
         self._ended: asyncio.Event | None = None
         self.sender = CallSender(source, animator, codec, clock, self._on_voice, self._on_face,
@@ -120,10 +124,13 @@ class Call:
             notice("in the call" + (f" for {self.request.duration_s:g} s" if
                                     self.request.duration_s else "; Ctrl+C hangs up") + ".")
             self.sender.start()
+            self.speaker_playing = self.speaker is not None and self.speaker.start()
             try:
                 await self._hold()
             finally:
                 self.sender.stop()
+                if self.speaker_playing:
+                    self.speaker.stop()
         finally:
             await self.pc.close()
 
@@ -274,8 +281,12 @@ class Call:
                 return
             media_s = media_time_s(frame)
             self.playout.on_frame(media_s, frame.samples / frame.sample_rate, self.clock.now_s())
-            if self.request.record_peer is not None:
-                self.peer_voice.append((media_s, mono_16k(frame)))
+            if self.speaker_playing or self.request.record_peer is not None:
+                samples = mono(frame)
+                if self.speaker_playing:
+                    self.speaker.write(media_s, samples)
+                if self.request.record_peer is not None:
+                    self.peer_voice.append((media_s, to_16k(samples, frame.sample_rate)))
 
     # -- the clocks ----------------------------------------------------------------------------
     async def _ping(self) -> None:
@@ -309,6 +320,8 @@ class Call:
                                        self.playout.depth_s(now_s), self.jitter.depth_s(heard_s))
                 self.last_shown = shown
                 self._keep_picture(now_s, shown)
+                if self.speaker_playing:
+                    self.speaker.steer(heard_s)
             await asyncio.sleep(period_s)
 
     def _keep_picture(self, now_s: float, shown) -> None:
@@ -325,6 +338,8 @@ class Call:
         sent = self.sender.figures
         return self.figures.to_dict(
             role=self.role, animator=animator_label, face_rate_hz=self.request.face_rate_hz,
+            speaker={"playing": self.speaker_playing,
+                     "resyncs": self.speaker.resyncs if self.speaker else 0},
             sender={"voice_blocks": sent.blocks, "faces": sent.faces, "skipped": sent.skipped,
                     "model_ms_mean": round(sent.model_ms_total / max(1, sent.blocks
                                                                      - sent.skipped), 3)})

@@ -119,15 +119,19 @@ class PlayoutClock:
         return 0.0 if heard is None else max(0.0, self.newest_end_s - heard)
 
 
-def mono_16k(frame: av.AudioFrame) -> np.ndarray:
-    """A decoded voice frame (Opus: 48 kHz, interleaved stereo s16) as mono float32 at
-    16 kHz, by averaging the channels and keeping every third sample after a 3-tap mean
-    (enough for level and alignment figures; nobody listens to this copy)."""
+def mono(frame: av.AudioFrame) -> np.ndarray:
+    """A decoded voice frame (Opus: 48 kHz, interleaved stereo s16) as mono float32."""
     data = frame.to_ndarray().astype(np.float32) / 32768.0
     channels = len(frame.layout.channels)
-    mono = data.reshape(-1, channels).mean(axis=1) if frame.format.is_packed else data.mean(axis=0)
-    factor = frame.sample_rate // SAMPLE_RATE_HZ
+    return data.reshape(-1, channels).mean(axis=1) if frame.format.is_packed else data.mean(axis=0)
+
+
+def to_16k(samples: np.ndarray, rate_hz: int) -> np.ndarray:
+    """Mono samples at `rate_hz` (a multiple of 16 kHz) at 16 kHz: a box mean over each
+    group (enough for the recording that tests line up against the file sent; the speaker
+    plays the 48 kHz)."""
+    factor = rate_hz // SAMPLE_RATE_HZ
     if factor <= 1:
-        return mono
-    usable = len(mono) // factor * factor
-    return mono[:usable].reshape(-1, factor).mean(axis=1)
+        return samples
+    usable = len(samples) // factor * factor
+    return samples[:usable].reshape(-1, factor).mean(axis=1)
