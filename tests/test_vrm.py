@@ -74,6 +74,9 @@ def test_vrm0_godette_loads_with_its_expressions_and_textures(godette):
     assert all(p.material.toon for p in godette.parts)
     face = godette.part(PartRole.SKIN)
     assert face is not None and face.name == "Face"
+    # the ARKit controls that reach her expressions; the others stay still (as info says)
+    assert {"jawOpen", "mouthFunnel", "eyeBlinkLeft", "browDownLeft"} <= set(godette.target_names)
+    assert "cheekPuff" in avatar_info(godette, GODETTE)["missing_targets"]
 
 
 def test_vrm0_is_turned_to_face_plus_z_and_framed_on_the_head(godette):

@@ -80,7 +80,7 @@ class Avatar:
     parts: tuple[MeshPart, ...]
     neck_pivot: np.ndarray  # (3,) head rotation centre, metres
     eye_centers: dict[PartRole, np.ndarray] = field(default_factory=dict)  # role -> (3,)
-    target_names: tuple[str, ...] = ARKIT_NAMES  # ARKit targets the asset really has
+    target_names: tuple[str, ...] = ARKIT_NAMES  # ARKit targets it has (VRM: that reach it)
     channels: tuple[str, ...] = ARKIT_NAMES  # what each row of the parts' morph deltas is
     drive: Callable[[np.ndarray], np.ndarray] | None = None  # rig -> channel weights; None: ARKit
     head_bounds: tuple[np.ndarray, np.ndarray] | None = None  # what cameras frame, when not all

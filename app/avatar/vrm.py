@@ -379,7 +379,7 @@ def build_vrm_avatar(path, data: GltfData) -> Avatar:
         neck_pivot=head if head is not None else _fallback_pivot(parts),
         eye_centers=eye_centers,
         gaze_gain=declared.eye_gain if eye_centers else (1.0, 1.0),
-        target_names=tuple(a for a in ARKIT_NAMES if a in channels.perfect_sync.values()),
+        target_names=tuple(a for a in ARKIT_NAMES if a in driver.controls_read()),
         channels=channels.names,
         drive=driver,
     )

@@ -138,6 +138,13 @@ class VrmDriver:
         out.update({name: "gaze" for name in self._look_slots})
         return out
 
+    def controls_read(self) -> set[str]:
+        """Every rig control that reaches one of the avatar's channels."""
+        used = {RIG_NAMES[k] for _, k in self._direct}
+        for _, terms in self._mapped:
+            used.update(self._controls(terms))
+        return used
+
     def _controls(self, terms: tuple[Term, ...]) -> list[str]:
         """The rig controls an expression's terms read, directly or through inputs."""
         used = []
