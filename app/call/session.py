@@ -125,6 +125,8 @@ class Call:
                                     self.request.duration_s else "; Ctrl+C hangs up") + ".")
             self.sender.start()
             self.speaker_playing = self.speaker is not None and self.speaker.start()
+            if self.speaker_playing:  # what is written now is heard that much later
+                self.playout.delay_s += self.speaker.latency_s
             try:
                 await self._hold()
             finally:
@@ -339,6 +341,7 @@ class Call:
         return self.figures.to_dict(
             role=self.role, animator=animator_label, face_rate_hz=self.request.face_rate_hz,
             speaker={"playing": self.speaker_playing,
+                     "latency_ms": round(self.speaker.latency_s * 1000, 1) if self.speaker else None,
                      "resyncs": self.speaker.resyncs if self.speaker else 0},
             sender={"voice_blocks": sent.blocks, "faces": sent.faces, "skipped": sent.skipped,
                     "model_ms_mean": round(sent.model_ms_total / max(1, sent.blocks

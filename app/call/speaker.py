@@ -6,7 +6,9 @@ stream, is one notice and a silent call. Received voice is kept by media time in
 is heard now (`steer`). The PortAudio callback only copies: it plays on from where it was
 (the device's own clock) and jumps to the steered position, counted, when the two have
 drifted more than RESYNC_S apart, so what comes out of the speaker is the moment the face
-on screen belongs to, plus the device's reported output latency made up for.
+on screen belongs to: it writes now what is heard `latency_s` (the device's reported
+output latency) later, and the call adds that latency to the playout delay so the voice
+for that moment has arrived.
 """
 
 import threading
