@@ -22,6 +22,7 @@ from app.avatar.gltf_data import (
 )
 from app.avatar.model import Avatar, Material, MeshPart, PartRole, empty_morphs
 from app.avatar.rig import ARKIT_NAMES, NUM_BLENDSHAPES
+from app.avatar.vrm_declared import vrm_version
 from app.errors import LivefaceError
 
 _ARKIT_BY_KEY = {re.sub(r"[^a-z0-9]", "", n.lower()): n for n in ARKIT_NAMES}
@@ -55,7 +56,7 @@ def load_avatar(path: Path, require_all_targets: bool = True) -> Avatar:
     path = Path(path)
     try:
         data = GltfData(path)
-        if _is_vrm(data):
+        if vrm_version(data.doc) is not None:
             from app.avatar.vrm import build_vrm_avatar
 
             return build_vrm_avatar(path, data)
@@ -63,11 +64,6 @@ def load_avatar(path: Path, require_all_targets: bool = True) -> Avatar:
     except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError) as err:
         # Fields of the wrong JSON type (a string where a count belongs, ...) surface here.
         raise invalid(path, f"a field has an unexpected type or value ({type(err).__name__}: {err})") from None
-
-
-def _is_vrm(data: GltfData) -> bool:
-    extensions = data.doc.extensions if isinstance(data.doc.extensions, dict) else {}
-    return isinstance(extensions.get("VRMC_vrm"), dict) or isinstance(extensions.get("VRM"), dict)
 
 
 def _build_avatar(path: Path, data: GltfData, require_all_targets: bool) -> Avatar:
