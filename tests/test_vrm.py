@@ -264,6 +264,26 @@ def test_gaze_turns_the_eye_bones_on_screen(ctx, tmp_path):
     assert left > ahead + 1.5 and right < ahead - 1.5  # the avatar's left is the picture's right
 
 
+
+def test_arkit_named_morph_targets_make_a_perfect_sync_vrm(tmp_path):
+    """A VRM whose groups are the presets but whose face targets carry the 52 ARKit names
+    (the targets here reuse Godette's own deltas) is driven through those targets."""
+    def arkit_targets(doc):
+        prim = doc["meshes"][0]["primitives"][0]
+        own = prim["targets"]
+        prim["targets"] = [own[5] if name == "jawOpen" else own[k % len(own)]
+                           for k, name in enumerate(ARKIT_NAMES)]
+        doc["meshes"][0]["extras"] = {"targetNames": [f"blendShape1.{n}" for n in ARKIT_NAMES]}
+        prim.pop("extras", None)
+        doc["meshes"][0].pop("weights", None)
+
+    avatar = load_avatar(godette_variant(tmp_path, arkit_targets))
+    assert avatar.channels == ARKIT_NAMES
+    assert "ARKit-named morph targets" in avatar.vrm["mode"]
+    w = weights(avatar, jawOpen=0.7)
+    assert w["jawOpen"] == pytest.approx(0.7) and sum(w.values()) == pytest.approx(0.7)
+
+
 # ---- the mapping from the rig to expressions ----
 
 def test_open_jaw_says_aa_and_silence_says_nothing(godette):

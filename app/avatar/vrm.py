@@ -443,6 +443,13 @@ def _around_the_face(avatar: Avatar, low: np.ndarray, high: np.ndarray):
     return low.astype(np.float32), high.astype(np.float32)
 
 
+def _mode(channels: Channels) -> str:
+    if not channels.perfect_sync:
+        return "mapping (assets/avatars/vrm-mapping.toml)"
+    shapes = "morph targets" if channels.from_targets else "expressions"
+    return f"perfect sync (ARKit-named {shapes} driven directly by the rig)"
+
+
 def _summary(declared: VrmDeclared, channels: Channels, driver: VrmDriver, eye_parts: bool) -> dict:
     meta = declared.meta
     authors = meta.get("authors") or ([meta["author"]] if meta.get("author") else [])
@@ -465,8 +472,7 @@ def _summary(declared: VrmDeclared, channels: Channels, driver: VrmDriver, eye_p
         "license": str(licence),
         "expressions": [e.name for e in declared.expressions],
         "expressions_without_morph_binds": without_binds,
-        "mode": "perfect sync (ARKit shapes driven directly)" if channels.perfect_sync
-                else "mapping (assets/avatars/vrm-mapping.toml)",
+        "mode": _mode(channels),
         "driven": driven,
         "not_driven": [n for n in channels.names if n not in driven],
         "look_at": declared.look_at_type,
