@@ -5,6 +5,8 @@ a time; what each part settles is saved where the live commands find it.
     liveface calibrate eyes --camera eye.mkv        # a recording made following the targets
     liveface calibrate eyes --camera synthetic      # the synthetic eye (a demo, 16 s)
     liveface calibrate avatar --avatar me.glb       # checks the avatar; saves it as the default
+    liveface calibrate voice --takes DIR            # fits the model to your voice (recorded
+                                                    # takes, each with a .txt of its words)
 
 Eye targets (calibration/eye_targets.toml) are looked at in order, each for 1.5 s, from a
 recording's first frame. A live eye camera is calibrated in the headset, which shows the
@@ -18,11 +20,12 @@ from pathlib import Path
 
 from app.cli_args import positive_seconds
 from app.errors import LivefaceError
+from app.voice.enrol_cli import add_voice_part
 
 
 def add_calibrate_command(subparsers) -> None:
     calibrate = subparsers.add_parser(
-        "calibrate", help="set up the microphone, the eye camera and the avatar")
+        "calibrate", help="set up the microphone, your voice, the eye camera and the avatar")
     parts = calibrate.add_subparsers(dest="calibrate_part", required=True, metavar="PART")
 
     mic = parts.add_parser("mic", help="measure the microphone (room, voice, clipping), advise, "
@@ -49,12 +52,13 @@ def add_calibrate_command(subparsers) -> None:
     avatar.add_argument("--avatar", type=Path, required=True,
                         help="a glTF avatar with ARKit morph targets")
     avatar.add_argument("--no-save", action="store_true", help="check only")
-    for part in (mic, eyes, avatar):
+    voice = add_voice_part(parts)
+    for part in (mic, eyes, avatar, voice):
         part.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run_calibrate_command(args: argparse.Namespace, config) -> None:
-    part = {"mic": _mic, "eyes": _eyes, "avatar": _avatar}[args.calibrate_part]
+    part = {"mic": _mic, "eyes": _eyes, "avatar": _avatar, "voice": _voice}[args.calibrate_part]
     result, text = part(args, config)
     print(json.dumps(result, indent=2) if args.json else text)
 
@@ -87,9 +91,20 @@ def _mic(args: argparse.Namespace, config) -> tuple[dict, str]:
     return result, text
 
 
+def _voice(args: argparse.Namespace, config) -> tuple[dict, str]:
+    from app.voice.enrol_cli import run_voice
+
+    log = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    return run_voice(args, config, log)
+
+
 def _eyes(args: argparse.Namespace, config) -> tuple[dict, str]:
-    from app.eyes.calibration import (calibration_figures, describe_errors, load_schedule,
-                                      save_profile)
+    from app.eyes.calibration import (
+        calibration_figures,
+        describe_errors,
+        load_schedule,
+        save_profile,
+    )
 
     schedule = load_schedule(args.targets)
     calibration = calibrate_from(args.camera, schedule)

@@ -17,6 +17,7 @@ from app.config import Config, load_config
 from app.data.data_cli import add_data_commands, run_data_command
 from app.errors import LivefaceError
 from app.eval.eval_cli import add_eval_command, run_eval_command
+from app.live.cli_common import add_voice_profile_flags
 from app.mirror.cli import add_mirror_command, run_mirror_command
 from app.training.train_cli import TRAIN_COMMANDS, add_train_commands, run_train_command
 from app.xr.cli import add_run_command, run_run_command
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--intensity", type=float, default=0.0,
                         help="with --audio: emotion intensity 0..1")
     render.add_argument("--model", help="with --audio: " + MODEL_HELP)
+    add_voice_profile_flags(render)
     render.add_argument("--out", type=Path, required=True,
                         help="output .mp4 (or a folder for PNGs)")
     render.add_argument("--frames", type=positive_int, help="squeeze the tour into N frames")
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     animate.add_argument("--emotion", default="neutral", help=", ".join(EMOTIONS))
     animate.add_argument("--intensity", type=float, default=0.0, help="emotion intensity 0..1")
     animate.add_argument("--model", help=MODEL_HELP)
+    add_voice_profile_flags(animate)
     _add_avatar_flag(animate)
 
     avatar = commands.add_parser("avatar", help="inspect or build avatars")
@@ -141,13 +144,18 @@ def _speech_track(args: argparse.Namespace):
     from app.avatar.emotions import check_emotion
     from app.checkpoints import OFFLINE_FILE, STUDENT_FILE, load_parts, streaming_animator
     from app.inference import animate_audio, animate_offline
+    from app.live.cli_common import voice_profile
     from app.resources import asset_path
+    from app.voice.voice_file import with_voice
 
     check_emotion(args.emotion, args.intensity)
     choice = args.model or FILE_MODEL
     shipped = {"online": STUDENT_FILE, "offline": OFFLINE_FILE}
     path = asset_path("models", shipped[choice]) if choice in shipped else Path(choice)
-    parts = load_parts(path)
+    parts, voice = with_voice(load_parts(path), path, voice_profile(args),
+                              use=voice_profile(args) is not None)
+    if voice:
+        print(f"with the voice adapter of {voice}", file=sys.stderr)
     audio = read_audio(args.audio)
     if parts.config.causal:
         return audio, animate_audio(streaming_animator(parts), audio, args.emotion,

@@ -1,9 +1,13 @@
 """Shared fixtures: one headless OpenGL context for the whole run, and a tiny avatar built
-in code so renderer tests need no asset file.
+in code so renderer tests need no asset file. The user's own config folder (settings,
+profiles) is never read or written: the run gets an empty one of its own.
 
 As in moderngl's own test suite, the context is created once through EGL and every test
 that uses it must leave `ctx.error` clean.
 """
+
+import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -16,6 +20,9 @@ from app.avatar.texture_controls import REGION_INDEX
 # Model tests are tiny; one intra-op thread keeps them from spinning against the GL
 # rasteriser's threads (or a neighbour's) on a small machine.
 torch.set_num_threads(1)
+
+# platformdirs finds the config folder here (children of the tests inherit it)
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="liveface-test-config-")
 
 TINY_HEAD_CENTER = np.array([0.0, 0.70, 0.0], np.float32)
 TINY_HEAD_RADIUS_M = 0.09

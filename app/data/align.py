@@ -85,8 +85,14 @@ def align_file(audio_path: Path, text: str, seed: int = 0) -> AlignedClip:
 
 def align(audio: np.ndarray, text: str, language: str = "en") -> Timeline:
     """Word and phone timings of `text` spoken in `audio` (16 kHz mono float32)."""
+    return align_scored(audio, text, language)[0]
+
+
+def align_scored(audio: np.ndarray, text: str, language: str = "en") -> tuple[Timeline, float]:
+    """`align`'s timings, and the alignment's acoustic score: the log-likelihood of the audio
+    along the aligned phones, summed, in pocketsphinx's log units (higher fits better)."""
     if language != "en":
-        return align_spoken(audio, spoken_phones(text, language), language)
+        return _align_spoken(audio, spoken_phones(text, language), language)
     words = _transcript_words(text)
     _check_audio(audio)
     decoder = _decoder()
@@ -94,7 +100,7 @@ def align(audio: np.ndarray, text: str, language: str = "en") -> Timeline:
     alignment = _run_alignment(decoder, audio, words)
     timeline = _timeline(alignment, len(audio) / SAMPLE_RATE_HZ)
     _check_match(audio, timeline)
-    return timeline
+    return timeline, _score(alignment)
 
 
 def spoken_phones(text: str, language: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -121,6 +127,11 @@ def align_spoken(audio: np.ndarray, words: list[tuple[str, tuple[str, ...]]],
                  language: str) -> Timeline:
     """Timings of words given as (text, shared phones), aligned with the English model
     through each phone's nearest English phones."""
+    return _align_spoken(audio, words, language)[0]
+
+
+def _align_spoken(audio: np.ndarray, words: list[tuple[str, tuple[str, ...]]],
+                  language: str) -> tuple[Timeline, float]:
     _check_audio(audio)
     decoder = _decoder()
     keys = [f"w{number}_" for number in range(len(words))]
@@ -146,7 +157,11 @@ def align_spoken(audio: np.ndarray, words: list[tuple[str, tuple[str, ...]]],
     timeline = Timeline(tuple(_close_gaps(phones_out, duration_s)), tuple(words_out),
                         language, duration_s)
     _check_match(audio, timeline)
-    return timeline
+    return timeline, _score(alignment)
+
+
+def _score(alignment) -> float:
+    return float(sum(word.score for word in alignment))
 
 
 def _spelling(phones: list[str] | tuple[str, ...]) -> str:
@@ -185,6 +200,11 @@ def _decoder():
     from pocketsphinx import Decoder
 
     return Decoder(samprate=SAMPLE_RATE_HZ, bestpath=False, loglevel="FATAL")
+
+
+def decode(decoder, audio: np.ndarray) -> None:
+    """Run a pocketsphinx decoder over the whole of `audio` (16 kHz float32)."""
+    _decode(decoder, _pcm16(audio))
 
 
 def _decode(decoder, raw: bytes) -> None:

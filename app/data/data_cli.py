@@ -1,5 +1,5 @@
-"""`liveface data build | recorded | report | align`: flags and printing; the work lives in the modules
-they call (`dataset_build`, `report`, `align`)."""
+"""`liveface data build | recorded | takes | report | align`: flags and printing; the work
+lives in the modules they call (`dataset_build`, `recorded`, `report`, `align`)."""
 
 import argparse
 import os
@@ -20,6 +20,15 @@ def add_data_commands(commands) -> None:
     recorded.add_argument("--corpus", default="asterisk-en", help="which corpus (default "
                           "asterisk-en: Debian's asterisk-core-sounds-en-g722)")
     recorded.add_argument("--limit", type=positive_int, help="only the first N prompts")
+    takes = actions.add_parser("takes", help="a recorded corpus' prompts as takes folders, "
+                               "for `liveface calibrate voice` (enrol/ and check/)")
+    takes.add_argument("--out", type=Path, required=True, help="the folder to write")
+    takes.add_argument("--corpus", default="asterisk-it", help="which corpus (default "
+                       "asterisk-it, a speaker the shipped model never heard)")
+    takes.add_argument("--enrol", type=positive_int, default=12,
+                       help="takes to enrol with (default 12, about a minute)")
+    takes.add_argument("--check", type=positive_int, default=40,
+                       help="other takes of the same speaker to judge on (default 40)")
     report = actions.add_parser("report", help="hours per language, voice, emotion, split")
     report.add_argument("dir", type=Path, help="a built data set folder")
     report.add_argument("--plot", type=Path, help="write a PNG of one clip here")
@@ -48,8 +57,15 @@ def _add_build(actions) -> None:
 
 
 def run_data_command(args: argparse.Namespace) -> None:
-    {"build": _build, "recorded": _recorded, "report": _report,
+    {"build": _build, "recorded": _recorded, "takes": _takes, "report": _report,
      "align": _align}[args.data_command](args)
+
+
+def _takes(args: argparse.Namespace) -> None:
+    from app.data.recorded import export_takes
+
+    enrol, check = export_takes(args.out, args.corpus, args.enrol, args.check)
+    print(f"wrote {enrol} takes to {args.out / 'enrol'} and {check} to {args.out / 'check'}")
 
 
 def _build(args: argparse.Namespace) -> None:

@@ -267,3 +267,32 @@ def _write_manifest(out: Path, corpus: Corpus, prompts: list[Prompt], entries: l
     }
     write_json(out / "manifest.json", manifest)
     return out / "manifest.json"
+
+
+TAKE_MIN_S = 1.5  # a take is a phrase, not a single word
+
+
+def export_takes(out: Path, corpus_name: str, enrol: int, check: int) -> tuple[int, int]:
+    """The corpus' prompts of at least `TAKE_MIN_S` as two takes folders, OUT/enrol and
+    OUT/check (a WAV and a .txt of its words each), as a person's recordings would be:
+    `enrol` prompts to enrol with, then `check` others to judge the enrolment on. Prompts
+    are taken in an order fixed by a hash of their names (not chosen by how they score);
+    returns how many each folder got."""
+    if corpus_name not in CORPORA:
+        raise LivefaceError(f"unknown corpus {corpus_name!r}; choose one of {', '.join(CORPORA)}.")
+    corpus = CORPORA[corpus_name]
+    prompts = sorted(corpus_prompts(corpus), key=lambda p: zlib.crc32(p.name.encode()))
+    chosen: list[tuple[Prompt, np.ndarray]] = []
+    for prompt in prompts:
+        if len(chosen) == enrol + check:
+            break
+        audio = read_audio(corpus.audio_dir / f"{prompt.name}{corpus.suffix}")
+        if len(audio) >= TAKE_MIN_S * SAMPLE_RATE_HZ:
+            chosen.append((prompt, audio))
+    for number, (prompt, audio) in enumerate(chosen):
+        folder = Path(out) / ("enrol" if number < enrol else "check")
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = re.sub(r"[^A-Za-z0-9_-]", "_", prompt.name)
+        write_audio(folder / f"{stem}.wav", audio)
+        (folder / f"{stem}.txt").write_text(prompt.text + "\n", encoding="utf-8")
+    return min(enrol, len(chosen)), max(0, len(chosen) - enrol)

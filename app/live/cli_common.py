@@ -13,6 +13,7 @@ from app.outputs.vrchat import DEFAULT_ENDPOINT as VRCHAT_ENDPOINT
 from app.outputs.vrchat import DEFAULT_LISTEN as VRCHAT_LISTEN
 from app.outputs.vrchat import MAX_BITS as VRCHAT_MAX_BITS
 from app.outputs.vrchat import VRChatOptions
+from app.profiles import DEFAULT_PROFILE
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the model runs: auto (the CPU while it keeps up, as it "
                         "does at about 2 ms a step; else CUDA when present), cpu, or cuda")
+    add_voice_profile_flags(parser)
     parser.add_argument("--avatar", type=Path, help="a glTF avatar with ARKit morph targets "
                         "(default: the shipped head)")
     parser.add_argument("--duration", type=positive_seconds,
@@ -75,11 +77,27 @@ def live_request(args: argparse.Namespace, config) -> dict:
     and the config."""
     avatar = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
     return {"audio": args.audio, "device": microphone(args, config), "model": args.model,
-            "stand_in": args.stand_in, "model_device": args.model_device, "avatar": avatar, "duration_s": args.duration,
+            "stand_in": args.stand_in, "model_device": args.model_device,
+            "voice_profile": voice_profile(args), "avatar": avatar, "duration_s": args.duration,
             "screenshot": args.screenshot, "emotion": args.emotion,
             "intensity": args.intensity, "eye_camera": args.eye_camera,
             "eye_profile": args.eye_profile, "osc": args.osc, "vmc": args.vmc,
             "osc_control": args.osc_control, "vrchat": vrchat_options(args)}
+
+
+def add_voice_profile_flags(parser: argparse.ArgumentParser) -> None:
+    """--voice-profile NAME / --no-voice-profile (live commands, render and animate)."""
+    voice = parser.add_mutually_exclusive_group()
+    voice.add_argument("--voice-profile", metavar="NAME",
+                       help="the profile whose voice adapter the model uses (default: "
+                            f"'{DEFAULT_PROFILE}', when `liveface calibrate voice` made one)")
+    voice.add_argument("--no-voice-profile", action="store_true",
+                       help="the model as shipped, without a voice adapter")
+
+
+def voice_profile(args: argparse.Namespace) -> str | None:
+    """The profile name the model's voice adapter comes from; None for none."""
+    return None if args.no_voice_profile else (args.voice_profile or DEFAULT_PROFILE)
 
 
 def vrchat_bits(text: str) -> int:

@@ -41,10 +41,12 @@ def make_source(audio: Path | None, device: str | None, clock):
     return MicrophoneSource(clock, device, wait_for_device=device is None)
 
 
-def make_animator(model: Path | None, stand_in: bool, device: str = "auto"):
+def make_animator(model: Path | None, stand_in: bool, device: str = "auto",
+                  voice_profile: str | None = None):
     """(animator, label): the student bundle `model` (None: the shipped one) through
-    `StreamingAnimator` on `device` (see `model_device`), or the loudness stand-in when
-    asked for or when no model ships."""
+    `StreamingAnimator` on `device` (see `model_device`), with the voice adapter of profile
+    `voice_profile` when it has one, or the loudness stand-in when asked for or when no
+    model ships."""
     from app.live.animators import LoudnessAnimator
 
     if stand_in:
@@ -56,33 +58,47 @@ def make_animator(model: Path | None, stand_in: bool, device: str = "auto"):
     if model is None and not path.is_file():
         notice(f"no model at {path}; animating with the loudness stand-in.")
         return LoudnessAnimator(), "stand-in"
-    animator, chosen = _student(path, device)
-    return animator, f"model:{path.name}@{chosen}"
+    animator, chosen, voice = _student(path, device, voice_profile)
+    return animator, f"model:{path.name}@{chosen}" + (f" with {voice}" if voice else "")
 
 
-def _student(path: Path, device: str):
+def _student(path: Path, device: str, voice_profile: str | None):
     import torch
 
-    from app.checkpoints import load_animator
     from app.model.animator import StreamingAnimator
 
     torch.set_num_threads(1)  # one core for the model; the rest for rendering and audio
     cuda = torch.cuda.is_available()
     chosen = model_device(device, None, cuda)
-    animator, _ = load_animator(path, device=chosen)
+    animator, voice = _load_student(path, chosen, voice_profile)
     step_ms = _warm_up(animator, chosen)
     if model_device(device, step_ms, cuda) != chosen:
         notice(f"the model takes {step_ms:.1f} ms a step on the CPU here; running it on CUDA.")
         chosen = "cuda"
-        animator, _ = load_animator(path, device=chosen)
+        animator, voice = _load_student(path, chosen, voice_profile)
         _warm_up(animator, chosen)
-    return _NoGrad(StreamingAnimator(animator, torch.zeros(1, device=chosen))), chosen
+    return _NoGrad(StreamingAnimator(animator, torch.zeros(1, device=chosen))), chosen, voice
+
+
+def _load_student(path: Path, device: str, voice_profile: str | None):
+    """The streaming animator on `device`, with the profile's voice adapter when there is
+    one; and a label for the adapter (None without)."""
+    from app.checkpoints import load_parts, streaming_animator
+    from app.errors import LivefaceError
+    from app.voice.voice_file import with_voice
+
+    parts = load_parts(path, device)
+    if not parts.config.causal:
+        raise LivefaceError(f"{path} holds the offline baseline, which cannot stream; the "
+                            "live commands take the student (or the teacher).")
+    parts, voice = with_voice(parts, path, voice_profile, use=voice_profile is not None)
+    return streaming_animator(parts).to(device), voice
 
 
 def model_device(requested: str, cpu_step_ms: float | None, cuda_available: bool) -> str:
     """Where the model runs. auto: the CPU while its step (the warm-up steps' median, None
-    before it is measured) fits CPU_STEP_BUDGET_MS, as it does at about 2 ms (a headset's GPU is busy
-    rendering), else CUDA when present; cpu or cuda as asked."""
+    before it is measured) fits CPU_STEP_BUDGET_MS, as it does at about 2 ms (a headset's
+    GPU is busy rendering), else CUDA when present; cpu or cuda as asked."""
     if requested == "cuda" and not cuda_available:
         raise LivefaceError("--model-device cuda: torch sees no CUDA device (the CPU build of "
                             "torch, or no NVIDIA driver); use --model-device cpu or auto.")

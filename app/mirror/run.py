@@ -37,6 +37,7 @@ class MirrorRequest:
     model: Path | None = None  # a model bundle (None: the shipped student)
     stand_in: bool = False  # the loudness stand-in instead of any model
     model_device: str = "auto"  # where the model runs: auto, cpu or cuda
+    voice_profile: str | None = None  # the profile whose voice adapter the model uses
     avatar: Path | None = None  # None: the shipped head
     duration_s: float | None = None
     screenshot: Path | None = None
@@ -58,7 +59,7 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
     avatar = load_avatar(request.avatar or default_avatar_path())
     source = make_source(request.audio, request.device, clock)
     animator, animator_label = make_animator(request.model, request.stand_in,
-                                              request.model_device)
+                                              request.model_device, request.voice_profile)
     eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
     outputs = make_outputs(request.osc, request.vmc, request.vrchat)
     control = make_control(request.osc_control)

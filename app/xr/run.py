@@ -33,6 +33,7 @@ class XrRequest:
     model: Path | None = None
     stand_in: bool = False
     model_device: str = "auto"
+    voice_profile: str | None = None  # the profile whose voice adapter the model uses
     avatar: Path | None = None
     duration_s: float | None = None
     screenshot: Path | None = None
@@ -66,7 +67,8 @@ def run_headset(request: XrRequest, clock) -> dict:
         avatar = load_avatar(request.avatar or default_avatar_path())
         source = make_source(request.audio, request.device, clock)
         animator, animator_label = make_animator(request.model, request.stand_in,
-                                                  request.model_device)
+                                                  request.model_device,
+                                                  request.voice_profile)
         eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock,
                                  request.calibrate_eyes)
         outputs = make_outputs(request.osc, request.vmc, request.vrchat)
