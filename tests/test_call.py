@@ -78,6 +78,35 @@ def test_malformed_face_messages_are_refused_by_reason():
             assert caught.value.reason == reason, (reason, data[:8])
 
 
+def test_an_avatar_choice_is_a_name_and_a_hash_and_nothing_else():
+    sha = bytes(range(32))
+    choice = wire.AvatarChoice("Godette", sha)
+    assert wire.decode(wire.encode_avatar(choice)) == choice
+    long_name = wire.decode(wire.encode_avatar(wire.AvatarChoice("é" * 60, sha)))
+    assert len(long_name.name.encode()) <= wire.MAX_NAME_BYTES  # cut on a character
+    good = wire.encode_avatar(choice)
+    for data, reason in [(good[:20], "truncated"), (good + b"x", "oversized"),
+                         (good[:34] + bytes([200]) + good[35:], "bad_field"),
+                         (good[:34] + bytes([2]) + b"\xff\xfe", "bad_field"),
+                         (good[:34] + bytes([2]) + b"\n\x00", "bad_field")]:
+        with pytest.raises(wire.Malformed) as caught:
+            wire.decode(data)
+        assert caught.value.reason == reason
+
+
+def test_the_peer_is_drawn_with_their_avatar_only_when_this_side_has_it(tmp_path):
+    from app.call.avatars import choice_of, known_avatars, peer_avatar
+
+    mine, other = tmp_path / "mine.glb", tmp_path / "other.glb"
+    mine.write_bytes(b"my avatar")
+    other.write_bytes(b"an avatar I do not have")
+    known = known_avatars([mine])
+    assert peer_avatar(choice_of(mine), known) == mine
+    assert peer_avatar(choice_of(other), known) is None
+    assert peer_avatar(None, known) is None
+    assert choice_of(mine).name == "mine"
+
+
 def test_random_bytes_never_raise_anything_but_malformed():
     rng = np.random.default_rng(0)
     good = wire.encode_face(_message())

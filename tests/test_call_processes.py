@@ -141,6 +141,9 @@ def test_two_callers_see_each_other_speak_in_sync(voices, tmp_path):
         assert stats["voice"]["frames"] > 0.8 * 50 * CALL_S * 0.8, stats
         assert out[side]["png"].stat().st_size > 10_000
     assert json.loads(out["a"]["json"].read_text())["refused_joiners"] == ["wrong invite"]
+    for side in "ab":  # both chose the shipped head, so each draws the other with it
+        chosen = json.loads(out[side]["json"].read_text())["peer_avatar"]
+        assert chosen["name"] == "head" and chosen["drawn_with"] == "theirs"
 
     # A watched B: at rest while B listened, talking while B spoke; and B watched A
     # talk first, then rest. (At rest the student's jaw drifts slowly up to about 0.12
@@ -214,6 +217,8 @@ def test_malformed_face_messages_are_counted_and_ignored(tmp_path):
     for reason, count in sent["malformed"].items():
         assert 0 < stats["malformed"][reason] <= count, (reason, stats["malformed"])
     assert 0 < stats["frames_received"] <= sent["good"]
+    assert stats["peer_avatar"] == {"name": "stranger", "sha256": "01" * 32,
+                                    "drawn_with": "the default head"}
 
 
 async def _misbehave(invite) -> dict:
@@ -247,6 +252,7 @@ async def _misbehave(invite) -> dict:
     bad = {"truncated": good[0][:30], "oversized": good[0] + bytes(900),
            "wrong_version": bytes([7]) + good[0][1:], "non_finite": bytes(nan),
            "unknown_kind": bytes([1, 5]), "bad_field": "text, not bytes"}
+    channel.send(wire.encode_avatar(wire.AvatarChoice("stranger", b"\x01" * 32)))
     for index, data in enumerate(good):
         channel.send(data)
         for reason, message in bad.items():

@@ -48,8 +48,9 @@ def add_call_command(subparsers) -> None:
                            "device, when there is one)")
     call.add_argument("--emotion", default="neutral", help=", ".join(EMOTIONS))
     call.add_argument("--intensity", type=float, default=0.0, help="emotion intensity 0..1")
-    call.add_argument("--avatar", type=Path, help="the avatar to draw the peer with "
-                      "(default: the shipped head)")
+    call.add_argument("--avatar", type=Path, help="your avatar: the peer draws you with it "
+                      "when they have the same file, else with the shipped head (default: "
+                      "the configured avatar, else the shipped head)")
     call.add_argument("--duration", type=positive_seconds,
                       help="hang up after S seconds of call")
     call.add_argument("--face-rate", type=int, choices=FACE_RATES_HZ, default=50,
@@ -77,7 +78,6 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
     from app.call.session import CallRequest, run_call
     from app.live.clock import MonotonicClock
 
-    avatar = _avatar(args, config) if args.screenshot else None
     limit_host_candidates(args.bind)
     request = CallRequest(
         invite=_invite_text(args.invite), host=args.host, invite_file=args.invite_file,
@@ -85,7 +85,8 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
         model=args.model, stand_in=args.stand_in, emotion=args.emotion,
         intensity=args.intensity, duration_s=args.duration, face_rate_hz=args.face_rate,
         face_loss=args.face_loss, record_peer=args.record_peer,
-        picture_at_s=args.screenshot_at, speaker=not args.no_speaker)
+        picture_at_s=args.screenshot_at, speaker=not args.no_speaker,
+        avatar=_avatar_path(args, config))
     result = run_call(request, MonotonicClock())
     if args.stats_json:
         _write_json(args.stats_json, result.stats)
@@ -95,7 +96,7 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
     if args.screenshot:
         from app.call.picture import save_call_picture
 
-        save_call_picture(args.screenshot, avatar, result.peer, result.own_rig)
+        save_call_picture(args.screenshot, result)
     print(_summary(result.stats), file=sys.stderr)
 
 
@@ -124,12 +125,9 @@ def _invite_text(invite: str | None) -> str | None:
         raise LivefaceError(f"cannot read the invite file {invite[1:]}: {err.strerror}.") from None
 
 
-def _avatar(args: argparse.Namespace, config: Config):
-    from app.avatar.gltf import load_avatar
-    from app.resources import default_avatar_path
-
-    path = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
-    return load_avatar(path or default_avatar_path())
+def _avatar_path(args: argparse.Namespace, config: Config) -> Path | None:
+    """--avatar, else the config's avatar; None: the shipped head."""
+    return args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
 
 
 def _write_json(path: Path, data: dict) -> None:

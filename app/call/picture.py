@@ -1,5 +1,6 @@
-"""The headless call's picture: the peer's avatar as last shown, beside your own, through
-the offscreen renderer (app/render/offscreen.py), as `liveface render` draws a frame."""
+"""The headless call's picture: the peer's avatar as shown (the avatar they chose when
+this side has it, else the shipped head), beside your own, through the offscreen renderer
+(app/render/offscreen.py), as `liveface render` draws a frame."""
 
 from pathlib import Path
 
@@ -12,22 +13,29 @@ from app.render.offscreen import OffscreenRenderer, save_png
 PANEL_SIZE = (480, 480)
 
 
-def save_call_picture(path: Path, avatar, peer, own_rig: np.ndarray | None,
-                      peer_label: str = "peer") -> None:
-    """`peer`: the last `Shown` of the peer's face (None: nothing arrived, the rest face)."""
+def save_call_picture(path: Path, result) -> None:
+    """`result`: a `CallResult` (app/call/session.py)."""
+    from app.avatar.gltf import load_avatar
+    from app.resources import default_avatar_path
+
+    peer = result.peer
+    label = "peer (nothing received)" if peer is None else f"peer ({peer.state})"
+    peer_image = _render(load_avatar(result.peer_avatar or default_avatar_path()),
+                         None if peer is None else (peer.rig, TextureControls(peer.wrinkle,
+                                                                               peer.flush)))
+    own_image = _render(load_avatar(result.own_avatar),
+                        None if result.own_rig is None else (result.own_rig, None))
+    save_png(path, np.concatenate([_labelled(peer_image, label),
+                                   _labelled(own_image, "you")], axis=1))
+
+
+def _render(avatar, face) -> np.ndarray:
+    """One panel: `face` (rig, texture controls or None) on `avatar`; None: at rest."""
     renderer = OffscreenRenderer(avatar, *PANEL_SIZE, samples=0, supersample=2)
     try:
-        if peer is None:
-            peer_image = renderer.render_frame()
-            peer_label += " (nothing received)"
-        else:
-            peer_image = renderer.render_frame(peer.rig, TextureControls(peer.wrinkle, peer.flush))
-            peer_label += f" ({peer.state})"
-        own_image = renderer.render_frame(own_rig)
+        return renderer.render_frame() if face is None else renderer.render_frame(*face)
     finally:
         renderer.release()
-    save_png(path, np.concatenate([_labelled(peer_image, peer_label),
-                                   _labelled(own_image, "you")], axis=1))
 
 
 def _labelled(image: np.ndarray, label: str) -> np.ndarray:

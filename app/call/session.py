@@ -11,6 +11,7 @@ own thread; the display tick samples the remote face at the voice's playout cloc
 """
 
 import asyncio
+import itertools
 import random
 from contextlib import suppress
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from app.audio.contract import FRAME_RATE_HZ
 from app.avatar.emotions import EMOTIONS
 from app.avatar.rig import GAZE_SLICE, HEAD_SLICE, clamp_rig
 from app.call import wire
+from app.call.avatars import choice_of, known_avatars, peer_avatar
 from app.call.figures import CallFigures
 from app.call.ice import rtc_configuration
 from app.call.invite import Invite, new_secret, parse_invite
@@ -37,6 +39,7 @@ from app.live.model_worker import BLINK_INDICES
 CONNECT_TIMEOUT_S = 20.0
 DISPLAY_HZ = 60.0
 PING_PERIOD_S = 0.5
+AVATAR_EVERY_PINGS = 4  # the avatar choice goes out again every 2 s (the channel drops)
 FACE_CHANNEL = "liveface-face/1"
 
 
@@ -60,26 +63,30 @@ class CallRequest:
     record_peer: Path | None = None  # the peer's voice as received, placed at its media time
     picture_at_s: float | None = None  # keep the faces shown at this call time (None: the end)
     speaker: bool = True  # play the peer's voice on the default output device, if any
+    avatar: Path | None = None  # the avatar you chose (None: the shipped head), sent by hash
 
 
 def run_call(request: CallRequest, clock) -> "CallResult":
     """Hold one call to its end (duration, the peer hanging up, or Ctrl+C)."""
     from app.checkpoints import STUDENT_FILE, load_parts
     from app.live.factory import make_animator, make_source
-    from app.resources import asset_path
+    from app.resources import asset_path, default_avatar_path
 
     invite = parse_invite(request.invite) if request.invite else None
     source = make_source(request.audio, request.device, clock)
     animator, label = make_animator(request.model, request.stand_in)
     codec = load_parts(request.model or asset_path("models", STUDENT_FILE)).codec
-    call = Call(request, invite, source, animator, codec, clock)
+    own_avatar = request.avatar or default_avatar_path()
+    known = known_avatars([default_avatar_path(), own_avatar])
+    call = Call(request, invite, source, animator, codec, clock, choice_of(own_avatar))
     try:
         asyncio.run(call.run())
     finally:
         if request.record_peer is not None:
             call.save_peer_voice(request.record_peer)
     peer, own_rig = call.picture or (call.last_shown, call.own_rig)
-    return CallResult(call.stats(label), peer, own_rig, call.figures.trace)
+    return CallResult(call.stats(label, known), peer, own_rig, call.figures.trace,
+                      peer_avatar(call.peer_choice, known), own_avatar)
 
 
 @dataclass
@@ -88,12 +95,16 @@ class CallResult:
     peer: object  # the last Shown of the peer's face (app/call/jitter.py), or None
     own_rig: np.ndarray | None
     trace: list  # (call s, media s heard, jawOpen shown, state) per display tick
+    peer_avatar: Path | None  # the file the peer chose, when this side has it
+    own_avatar: Path
 
 
 class Call:
     def __init__(self, request: CallRequest, invite: Invite | None, source, animator,
-                 codec, clock):
+                 codec, clock, own_choice: wire.AvatarChoice):
         self.request, self.invite, self.clock, self.codec = request, invite, clock, codec
+        self.own_choice = own_choice
+        self.peer_choice: wire.AvatarChoice | None = None
         self.role = "host" if invite is None else "join"
         self.figures = CallFigures(clock)
         self.jitter = FaceJitterBuffer()
@@ -256,6 +267,8 @@ class Call:
             self.channel.send(wire.encode_pong(message.t_ping_us, round(now_s * 1e6)))
         elif isinstance(message, wire.Pong):
             self._on_pong(message, now_s)
+        elif isinstance(message, wire.AvatarChoice):
+            self.peer_choice = message
         else:
             self._on_peer_face(message)
 
@@ -292,9 +305,12 @@ class Call:
 
     # -- the clocks ----------------------------------------------------------------------------
     async def _ping(self) -> None:
-        while True:
+        """Clock pings, and this side's avatar choice now and then."""
+        for count in itertools.count():
             if self.channel.readyState == "open":
                 self.channel.send(wire.encode_ping(round(self.clock.now_s() * 1e6)))
+                if count % AVATAR_EVERY_PINGS == 0:
+                    self.channel.send(wire.encode_avatar(self.own_choice))
             await asyncio.sleep(PING_PERIOD_S)
 
     def _on_pong(self, pong: wire.Pong, now_s: float) -> None:
@@ -332,7 +348,7 @@ class Call:
             self.picture = (shown, self.own_rig)
 
     # -- afterwards ------------------------------------------------------------------------------
-    def stats(self, animator_label: str) -> dict:
+    def stats(self, animator_label: str, known: dict) -> dict:
         self.figures.voice = {"frames": self.playout.frames, "late": self.playout.late,
                               "rebuffers": self.playout.rebuffers,
                               "playout_delay_ms": round(self.playout.delay_s * 1000, 1)}
@@ -340,6 +356,9 @@ class Call:
         sent = self.sender.figures
         return self.figures.to_dict(
             role=self.role, animator=animator_label, face_rate_hz=self.request.face_rate_hz,
+            peer_avatar=None if self.peer_choice is None else {
+                "name": self.peer_choice.name, "sha256": self.peer_choice.sha256.hex(),
+                "drawn_with": "theirs" if peer_avatar(self.peer_choice, known) else "the default head"},
             speaker={"playing": self.speaker_playing,
                      "latency_ms": round(self.speaker.latency_s * 1000, 1) if self.speaker else None,
                      "resyncs": self.speaker.resyncs if self.speaker else 0},

@@ -16,6 +16,9 @@ Version 1, little-endian. Every message starts with (version u8, kind u8).
         +    2  eyelid closure 0..1 (float16)         when flags & 4 (measured blinks)
     kind 1  clock ping (10 bytes): t_ping_us (i64, the pinger's clock)
     kind 2  clock pong (18 bytes): t_ping_us, t_pong_us (i64, the ponger's clock)
+    kind 3  avatar (35 + n bytes): the sender's avatar file's SHA-256 (32 bytes), n (u8, at
+            most 64), its name (n bytes of UTF-8); repeated now and then, as the channel
+            is unreliable
 
 A message that breaks any rule (truncated, oversized, an unknown version, kind or flag,
 an emotion out of range, a non-finite float) raises `Malformed` with a short reason; the
@@ -32,7 +35,7 @@ from app.avatar.emotions import EMOTIONS
 from app.model.config import ModelConfig
 
 VERSION = 1
-KIND_FACE, KIND_PING, KIND_PONG = 0, 1, 2
+KIND_FACE, KIND_PING, KIND_PONG, KIND_AVATAR = 0, 1, 2, 3
 HEAD, GAZE, EYELIDS, MUTED = 1, 2, 4, 8
 LATENT_SIZE = ModelConfig().latent_size
 
@@ -40,6 +43,8 @@ _PREFIX = struct.Struct("<BB")
 _FACE = struct.Struct(f"<BBBBBIq{LATENT_SIZE}e")
 _PING = struct.Struct("<BBq")
 _PONG = struct.Struct("<BBqq")
+_AVATAR = struct.Struct("<BB32sB")
+MAX_NAME_BYTES = 64
 _OPTIONAL = ((HEAD, 3), (GAZE, 2), (EYELIDS, 1))  # (flag, float16 count), in wire order
 FACE_BYTES = _FACE.size
 F16_MAX = 65504.0
@@ -67,6 +72,12 @@ class FaceMessage:
     gaze: tuple[float, float] | None = None
     eyelids: float | None = None
     muted: bool = False
+
+
+@dataclass(frozen=True)
+class AvatarChoice:
+    name: str
+    sha256: bytes  # 32 bytes: of the avatar file as sent
 
 
 @dataclass(frozen=True)
@@ -107,7 +118,12 @@ def encode_pong(t_ping_us: int, t_pong_us: int) -> bytes:
     return _PONG.pack(VERSION, KIND_PONG, t_ping_us, t_pong_us)
 
 
-def decode(data: bytes | str) -> FaceMessage | Ping | Pong:
+def encode_avatar(choice: AvatarChoice) -> bytes:
+    name = choice.name.encode()[:MAX_NAME_BYTES].decode(errors="ignore").encode()
+    return _AVATAR.pack(VERSION, KIND_AVATAR, choice.sha256, len(name)) + name
+
+
+def decode(data: bytes | str) -> FaceMessage | Ping | Pong | AvatarChoice:
     """One message from the data channel, checked; `Malformed` when it breaks the format."""
     if not isinstance(data, (bytes, bytearray)):
         raise Malformed("bad_field")  # a text message
@@ -118,6 +134,8 @@ def decode(data: bytes | str) -> FaceMessage | Ping | Pong:
         raise Malformed("wrong_version")
     if kind == KIND_FACE:
         return _decode_face(data)
+    if kind == KIND_AVATAR:
+        return _decode_avatar(data)
     if kind in (KIND_PING, KIND_PONG):
         layout = _PING if kind == KIND_PING else _PONG
         _check_size(data, layout.size)
@@ -147,6 +165,22 @@ def _decode_face(data: bytes) -> FaceMessage:
                        optional.get(HEAD), optional.get(GAZE),
                        None if eyelids is None else min(1.0, max(0.0, eyelids[0])),
                        bool(flags & MUTED))
+
+
+def _decode_avatar(data: bytes) -> AvatarChoice:
+    if len(data) < _AVATAR.size:
+        raise Malformed("truncated")
+    _, _, sha256, size = _AVATAR.unpack_from(data)
+    if size > MAX_NAME_BYTES:
+        raise Malformed("bad_field")
+    _check_size(data, _AVATAR.size + size)
+    try:
+        name = bytes(data[_AVATAR.size:]).decode()
+    except UnicodeDecodeError:
+        raise Malformed("bad_field") from None
+    if not name.isprintable():
+        raise Malformed("bad_field")
+    return AvatarChoice(name, bytes(sha256))
 
 
 def _check_size(data: bytes, expected: int) -> None:
