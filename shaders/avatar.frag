@@ -39,6 +39,9 @@ uniform float u_exposure;
 uniform int u_alpha_mode;            // 0 opaque, 1 mask, 2 blend
 uniform float u_alpha_cutoff;
 uniform vec3 u_shade_color;          // linear; toon's shaded side
+uniform float u_outline_width;       // > 0 in MToon's outline pass
+uniform vec3 u_outline_color;        // linear
+uniform float u_outline_mix;         // 1: times the surface's lit colour (MToon lighting mix)
 
 out vec4 f_color;
 
@@ -249,6 +252,11 @@ void main() {
     vec4 base = albedo();
     if (u_alpha_mode == ALPHA_MASK && base.a < u_alpha_cutoff) discard;
     float alpha = u_alpha_mode == 2 ? base.a : 1.0;
+    if (u_outline_width > 0.0) {
+        vec3 outline = u_outline_color * mix(vec3(1.0), base.rgb, u_outline_mix);
+        f_color = vec4(u_encode_srgb ? srgb_encode(outline) : outline, alpha);
+        return;
+    }
     if (u_role == ROLE_TOON) {
         vec3 toon = clamp(shade_toon(n, base) * u_exposure, 0.0, 1.0);
         f_color = vec4(u_encode_srgb ? srgb_encode(toon) : toon, alpha);

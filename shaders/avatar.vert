@@ -24,6 +24,9 @@ uniform float u_active_weight[MAX_ACTIVE];
 
 uniform mat4 u_model;         // head pose (and gaze for eyes), rigid; the body stays at rest
 uniform mat4 u_view_proj;
+uniform float u_outline_width;   // > 0 in MToon's outline pass: metres, or screen heights
+uniform bool u_outline_screen;
+uniform float u_viewport_aspect; // width / height, to keep screen outlines even
 uniform float u_wrinkle[NUM_REGIONS];
 uniform float u_flush[NUM_REGIONS];
 
@@ -70,5 +73,15 @@ void main() {
     v_rest_pos = in_position;
     v_uv = in_uv;
     region_weights(int(floor(in_region + 0.5)));
+    vec3 outward = normalize(v_world_normal);
+    if (u_outline_width > 0.0 && !u_outline_screen) world.xyz += outward * u_outline_width;
     gl_Position = u_view_proj * world;
+    if (u_outline_width > 0.0 && u_outline_screen) {
+        // Push along the normal as the screen sees it, by a share of the screen's height
+        // (normalised device coordinates span 2); x is narrower by the aspect ratio.
+        vec2 direction = (u_view_proj * vec4(outward, 0.0)).xy;
+        if (dot(direction, direction) > 1e-12)
+            gl_Position.xy += normalize(direction) * vec2(1.0 / u_viewport_aspect, 1.0)
+                              * 2.0 * u_outline_width * gl_Position.w;
+    }
 }

@@ -379,6 +379,23 @@ def test_second_vrm0_exporter_speaks_and_blinks_both_eyes(ctx):
     assert blinked[ey - 6:ey + 7, ex - 16:ex + 17].sum() >= 2
 
 
+def test_mtoon_outlines_draw_thin_lines_at_the_silhouette(ctx, godette):
+    """Godette's MToon materials ask for screen-space outlines mixed with the lit colour;
+    without them the picture differs only in thin lines along edges."""
+    from dataclasses import replace
+
+    assert godette.part(PartRole.SKIN).material.outline_width > 0
+    plain = replace(godette, parts=tuple(replace(p, material=replace(p.material, outline_width=0.0))
+                                         for p in godette.parts))
+    pictures = []
+    for avatar in (godette, plain):
+        renderer = OffscreenRenderer(avatar, 200, 200, samples=0, ctx=ctx)
+        pictures.append(renderer.render_frame().astype(int))
+        renderer.release()
+    changed = np.abs(pictures[0] - pictures[1]).sum(-1) > 20
+    assert 0.002 < changed.mean() < 0.08  # lines, not areas
+
+
 def test_vrm1_sample_shows_its_green_window_through_the_texture_transform(ctx):
     """The sample's window shows one cell of an atlas picked by KHR_texture_transform: green
     ticks at rest, red crosses if the transform were ignored (its README says so)."""

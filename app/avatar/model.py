@@ -44,6 +44,10 @@ class Material:
     alpha_cutoff: float = 0.5
     toon: bool = False  # MToon or unlit: lit base colour, a toon step to shade_color, no tone map
     shade_color: tuple[float, float, float] = (1.0, 1.0, 1.0)  # linear; multiplies the shaded side
+    outline_width: float = 0.0  # MToon outline: metres, or screen heights when outline_screen
+    outline_screen: bool = False
+    outline_color: tuple[float, float, float] = (0.0, 0.0, 0.0)  # linear
+    outline_lighting_mix: float = 0.0  # 1: the outline colour times the surface's lit colour
 
 
 @dataclass(frozen=True)

@@ -379,9 +379,12 @@ def _vrm_material(data: GltfData, index: int | None, declared: VrmDeclared) -> M
     if declared.version == "0.x" and "alpha_mode" in hints:
         alpha_mode, cutoff = hints["alpha_mode"], hints["cutoff"]
     shade = hints.get("shade", tuple(0.75 * c for c in base.base_color[:3]))
+    width, screen, colour, mix = hints.get("outline", (0.0, False, (0.0, 0.0, 0.0), 0.0))
     return replace(base, alpha_mode=alpha_mode if alpha_mode in ("OPAQUE", "MASK", "BLEND") else "OPAQUE",
                    alpha_cutoff=cutoff, toon=True, shade_color=tuple(float(c) for c in shade),
-                   double_sided=base.double_sided or bool(hints.get("double_sided", False)))
+                   double_sided=base.double_sided or bool(hints.get("double_sided", False)),
+                   outline_width=float(width), outline_screen=bool(screen),
+                   outline_color=tuple(float(c) for c in colour), outline_lighting_mix=float(mix))
 
 
 def _with_skin_role(parts: list[MeshPart], channels: Channels) -> list[MeshPart]:

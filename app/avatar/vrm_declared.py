@@ -90,7 +90,8 @@ def _declared_1(data: GltfData, ext: dict) -> VrmDeclared:
     for index, mat in enumerate(data.doc.materials):
         mtoon = (mat.extensions or {}).get("VRMC_materials_mtoon")
         if isinstance(mtoon, dict):
-            materials[index] = {"shade": tuple(float(c) for c in mtoon.get("shadeColorFactor", (1, 1, 1))[:3])}
+            materials[index] = {"shade": tuple(float(c) for c in mtoon.get("shadeColorFactor", (1, 1, 1))[:3]),
+                                **_outline_1(mtoon)}
     return VrmDeclared("1.0", dict(ext.get("meta") or {}), bones, expressions,
                        str(look.get("type", "bone")), ranges, materials, gain)
 
@@ -145,7 +146,27 @@ def _mtoon_0(props: dict) -> dict:
     hints["alpha_mode"] = {1: "MASK", 2: "BLEND", 3: "BLEND"}.get(blend, "OPAQUE")
     hints["cutoff"] = float(floats.get("_Cutoff", 0.5))
     hints["double_sided"] = int(floats.get("_CullMode", 2)) == 0
+    mode, width = int(floats.get("_OutlineWidthMode", 0)), float(floats.get("_OutlineWidth", 0.0))
+    if mode in (1, 2) and width > 0:
+        from app.render.renderer import srgb_to_linear
+
+        # MToon 0.x offsets world outlines by 0.01 x width metres, and screen ones by
+        # 0.01 x width in clip space, where the screen's height spans 2.
+        mix = float(floats.get("_OutlineLightingMix", 1.0)) if int(floats.get("_OutlineColorMode", 0)) == 1 else 0.0
+        hints["outline"] = (min(width * 0.01, 0.05) if mode == 1 else min(width * 0.005, 0.05), mode == 2,
+                            srgb_to_linear([float(c) for c in vectors.get("_OutlineColor", (0, 0, 0))[:3]]),
+                            min(max(mix, 0.0), 1.0))
     return hints
+
+
+def _outline_1(mtoon: dict) -> dict:
+    """VRMC_materials_mtoon's outline: width in metres (world) or in screen heights (screen)."""
+    mode, width = str(mtoon.get("outlineWidthMode", "none")), float(mtoon.get("outlineWidthFactor", 0.0))
+    if mode not in ("worldCoordinates", "screenCoordinates") or width <= 0:
+        return {}
+    colour = tuple(float(c) for c in mtoon.get("outlineColorFactor", (0, 0, 0))[:3])
+    mix = min(max(float(mtoon.get("outlineLightingMixFactor", 1.0)), 0.0), 1.0)
+    return {"outline": (min(width, 0.05), mode == "screenCoordinates", colour, mix)}
 
 
 def _node_mesh(data: GltfData, node: int) -> int:

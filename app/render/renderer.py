@@ -318,6 +318,7 @@ class AvatarRenderer:
             framebuffer.clear(*colour, 1.0, depth=1.0, viewport=view.viewport)
         prog = self.program
         _upload(prog, "u_view_proj", gl_matrix_bytes(view.projection @ view.view))
+        _upload(prog, "u_viewport_aspect", view.viewport[2] / max(view.viewport[3], 1))
         _upload(prog, "u_camera_pos", tuple(float(x) for x in view.eye_position))
         _upload(prog, "u_encode_srgb", bool(view.encode_srgb))
         self.ctx.enable(moderngl.DEPTH_TEST)
@@ -326,6 +327,8 @@ class AvatarRenderer:
             for gpu, model in zip(self._parts, models):
                 if (gpu.part.material.alpha_mode == "BLEND") == blended:
                     self._draw_part(gpu, model)
+                    if gpu.part.material.outline_width > 0:
+                        self._draw_outline(gpu)
         self.ctx.depth_mask = True
         self.ctx.disable(moderngl.BLEND)
 
@@ -359,7 +362,22 @@ class AvatarRenderer:
         if gpu.eye_center is not None:
             _upload(prog, "u_eye_center", tuple(float(x) for x in gpu.eye_center))
         _upload(prog, "u_depth_range", gpu.depth_range)
+        _upload(prog, "u_outline_width", 0.0)
         gpu.vao.render(moderngl.TRIANGLES)
+
+    def _draw_outline(self, gpu: _GpuPart) -> None:
+        """MToon's outline: the part's back faces pushed out along their normals, in one
+        colour (drawn right after the part, whose uniforms still hold)."""
+        material, prog = gpu.part.material, self.program
+        _upload(prog, "u_outline_width", float(material.outline_width))
+        _upload(prog, "u_outline_screen", bool(material.outline_screen))
+        _upload(prog, "u_outline_color", tuple(float(c) for c in material.outline_color))
+        _upload(prog, "u_outline_mix", float(material.outline_lighting_mix))
+        self.ctx.enable(moderngl.CULL_FACE)
+        self.ctx.front_face = "cw"  # cull the front faces: only the shell's back shows
+        gpu.vao.render(moderngl.TRIANGLES)
+        self.ctx.front_face = "ccw"
+        _upload(prog, "u_outline_width", 0.0)
 
     def release(self) -> None:
         """Free every GPU object this renderer made."""
