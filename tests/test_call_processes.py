@@ -255,8 +255,8 @@ async def _misbehave(invite) -> dict:
     channel.send(wire.encode_avatar(wire.AvatarChoice("stranger", b"\x01" * 32)))
     for index, data in enumerate(good):
         channel.send(data)
-        for reason, message in bad.items():
-            if index % 4 == 0:
+        if index % 4 == 0:
+            for message in bad.values():
                 channel.send(message)
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.5)

@@ -9,6 +9,7 @@ stays fast.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -80,7 +81,8 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
 
     limit_host_candidates(args.bind)
     request = CallRequest(
-        invite=_invite_text(args.invite), host=args.host, invite_file=args.invite_file,
+        invite=_invite_text(args.invite), host=args.host,
+        on_invite=lambda invite: _announce_invite(invite, args.invite_file),
         bind=args.bind, port=args.port, wait_s=args.wait, audio=args.audio, device=args.device,
         model=args.model, stand_in=args.stand_in, emotion=args.emotion,
         intensity=args.intensity, duration_s=args.duration, face_rate_hz=args.face_rate,
@@ -114,6 +116,22 @@ def _check_flags(args: argparse.Namespace) -> None:
         parse_invite(_invite_text(args.invite))
     if args.bind:
         check_bind_address(args.bind)
+
+
+def _announce_invite(invite, invite_file: Path | None) -> None:
+    """Print the invite (stdout, for the person to pass on) and write it to the file,
+    readable by its owner only."""
+    if invite_file is not None:
+        try:
+            invite_file.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(invite_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                os.fchmod(file.fileno(), 0o600)
+                file.write(f"{invite}\n")
+        except OSError as err:
+            raise LivefaceError(f"cannot write the invite to {invite_file}: "
+                                f"{err.strerror}.") from None
+    print(invite, flush=True)
 
 
 def _invite_text(invite: str | None) -> str | None:

@@ -44,6 +44,12 @@ def check_bind_address(address: str) -> None:
                             "every interface.")
 
 
+def default_host_address() -> str:
+    """The address a joiner on another machine reaches: the first one ICE would use."""
+    addresses = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+    return addresses[0] if addresses else "127.0.0.1"
+
+
 def rtc_configuration():
     """The peer connection's configuration: no ICE servers (no STUN, no TURN: nothing
     outside the two peers is asked), one transport for voice and face."""

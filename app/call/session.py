@@ -13,6 +13,7 @@ own thread; the display tick samples the remote face at the voice's playout cloc
 import asyncio
 import itertools
 import random
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,20 @@ from app.avatar.rig import GAZE_SLICE, HEAD_SLICE, clamp_rig
 from app.call import wire
 from app.call.avatars import choice_of, known_avatars, peer_avatar
 from app.call.figures import CallFigures
-from app.call.ice import rtc_configuration
+from app.call.ice import default_host_address, rtc_configuration
 from app.call.invite import Invite, new_secret, parse_invite
 from app.call.jitter import FaceJitterBuffer, RemoteFrame
 from app.call.sender import CallSender
 from app.call.signalling import host_call, join_call
 from app.call.speaker import PeerSpeaker
-from app.call.voice import PlayoutClock, VoiceTrack, media_time_s, mono, to_16k
+from app.call.voice import (
+    PlayoutClock,
+    VoiceTrack,
+    media_time_s,
+    mono,
+    prefer_opus,
+    to_16k,
+)
 from app.errors import LivefaceError, notice
 from app.live.model_worker import BLINK_INDICES
 
@@ -47,7 +55,7 @@ FACE_CHANNEL = "liveface-face/1"
 class CallRequest:
     invite: str | None = None  # join this invite; None with `host`
     host: bool = False
-    invite_file: Path | None = None  # the host also writes its invite here
+    on_invite: Callable[[Invite], None] = print  # the host hands its invite to the user
     bind: str | None = None  # signalling and every ICE candidate on this address only
     port: int = 0  # the host's signalling port (0: any free one)
     wait_s: float = 300.0  # how long the host waits for the joiner
@@ -156,7 +164,7 @@ class Call:
         if self.invite is None:
             await self._host(RTCSessionDescription)
         else:
-            _prefer_opus(self.pc.addTransceiver(self.voice_out, direction="sendrecv"))
+            prefer_opus(self.pc.addTransceiver(self.voice_out, direction="sendrecv"))
             self._open_face_channel()
             answer = await join_call(self.invite, self._local_description("offer"))
             await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
@@ -175,8 +183,8 @@ class Call:
             return await self._local_description("answer")()
 
         def on_listening(port: int) -> None:
-            address = self.request.bind or _default_address()
-            announce_invite(Invite(address, port, secret), self.request.invite_file)
+            address = self.request.bind or default_host_address()
+            self.request.on_invite(Invite(address, port, secret))
 
         result = await host_call(self.request.bind or "0.0.0.0", self.request.port, secret,
                                  answer_for, on_listening, self.request.wait_s)
@@ -394,30 +402,3 @@ def measured_over_model(rig: np.ndarray, message: wire.FaceMessage) -> np.ndarra
     if message.eyelids is not None:
         rig[BLINK_INDICES] = message.eyelids
     return clamp_rig(rig)
-
-
-def announce_invite(invite: Invite, invite_file: Path | None) -> None:
-    """Print the invite (stdout, for the person to pass on) and write it to the file."""
-    if invite_file is not None:
-        try:
-            invite_file.parent.mkdir(parents=True, exist_ok=True)
-            invite_file.write_text(f"{invite}\n", encoding="utf-8")
-            invite_file.chmod(0o600)
-        except OSError as err:
-            raise LivefaceError(f"cannot write the invite to {invite_file}: {err.strerror}.") from None
-    print(invite, flush=True)
-
-
-def _default_address() -> str:
-    """The address a joiner on another machine reaches: the first one ICE would use."""
-    import aioice.ice
-
-    addresses = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
-    return addresses[0] if addresses else "127.0.0.1"
-
-
-def _prefer_opus(transceiver) -> None:
-    from aiortc import RTCRtpSender
-
-    codecs = RTCRtpSender.getCapabilities("audio").codecs
-    transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() == "audio/opus"])

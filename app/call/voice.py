@@ -29,6 +29,14 @@ OPUS_DELAY_S = 312 / 48_000
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE_HZ)
 
 
+def prefer_opus(transceiver) -> None:
+    """Offer Opus alone for the voice (aiortc also knows PCMU and PCMA)."""
+    from aiortc import RTCRtpSender
+
+    codecs = RTCRtpSender.getCapabilities("audio").codecs
+    transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() == "audio/opus"])
+
+
 def media_time_s(frame: av.AudioFrame) -> float:
     """The sender's media time of a received voice frame's first sample."""
     return float(frame.pts * frame.time_base) - OPUS_DELAY_S
