@@ -24,6 +24,8 @@ _PRESETS_0X = {
     "lookup": "lookUp", "lookdown": "lookDown", "lookleft": "lookLeft", "lookright": "lookRight",
     "neutral": "neutral",
 }
+_OVERRIDE_KEYS = {"blink": "overrideBlink", "lookAt": "overrideLookAt", "mouth": "overrideMouth"}
+
 
 @dataclass(frozen=True)
 class Expression:
@@ -72,9 +74,8 @@ def _declared_1(data: GltfData, ext: dict) -> VrmDeclared:
         for name, spec in (groups.get(kind) or {}).items():
             binds = tuple((_node_mesh(data, int(b["node"])), int(b["index"]), float(b.get("weight", 1.0)))
                           for b in spec.get("morphTargetBinds") or [])
-            overrides = tuple((group, str(spec.get(f"override{group[0].upper()}{group[1:]}")))
-                              for group in ("blink", "lookAt", "mouth")
-                              if spec.get(f"override{group[0].upper()}{group[1:]}") in ("block", "blend"))
+            overrides = tuple((group, spec[key]) for group, key in _OVERRIDE_KEYS.items()
+                              if spec.get(key) in ("block", "blend"))
             expressions.append(Expression(str(name), binds, bool(spec.get("isBinary", False)), overrides))
     look = ext.get("lookAt") or {}
 
@@ -135,12 +136,13 @@ def _eye_gain(horizontal: list[tuple[float, float]], vertical: list[tuple[float,
 
 
 def _mtoon_0(props: dict) -> dict:
-    """VRM 0.x material properties: shade colour (stored as display colour), blend mode, culling."""
+    """VRM 0.x material properties: shade colour (stored as display colour), blend mode,
+    culling and outline."""
+    from app.render.renderer import srgb_to_linear  # one sRGB formula for the project
+
     floats, vectors = props.get("floatProperties") or {}, props.get("vectorProperties") or {}
     hints = {}
     if "_ShadeColor" in vectors:
-        from app.render.renderer import srgb_to_linear  # one sRGB formula for the project
-
         hints["shade"] = srgb_to_linear([float(c) for c in vectors["_ShadeColor"][:3]])
     blend = int(floats.get("_BlendMode", 0))
     hints["alpha_mode"] = {1: "MASK", 2: "BLEND", 3: "BLEND"}.get(blend, "OPAQUE")
@@ -148,14 +150,12 @@ def _mtoon_0(props: dict) -> dict:
     hints["double_sided"] = int(floats.get("_CullMode", 2)) == 0
     mode, width = int(floats.get("_OutlineWidthMode", 0)), float(floats.get("_OutlineWidth", 0.0))
     if mode in (1, 2) and width > 0:
-        from app.render.renderer import srgb_to_linear
-
         # MToon 0.x offsets world outlines by 0.01 x width metres, and screen ones by
         # 0.01 x width in clip space, where the screen's height spans 2.
-        mix = float(floats.get("_OutlineLightingMix", 1.0)) if int(floats.get("_OutlineColorMode", 0)) == 1 else 0.0
-        hints["outline"] = (min(width * 0.01, 0.05) if mode == 1 else min(width * 0.005, 0.05), mode == 2,
-                            srgb_to_linear([float(c) for c in vectors.get("_OutlineColor", (0, 0, 0))[:3]]),
-                            min(max(mix, 0.0), 1.0))
+        lit = int(floats.get("_OutlineColorMode", 0)) == 1
+        mix = min(max(float(floats.get("_OutlineLightingMix", 1.0)), 0.0), 1.0) if lit else 0.0
+        colour = srgb_to_linear([float(c) for c in vectors.get("_OutlineColor", (0, 0, 0))[:3]])
+        hints["outline"] = (min(width * (0.01 if mode == 1 else 0.005), 0.05), mode == 2, colour, mix)
     return hints
 
 
