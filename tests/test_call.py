@@ -191,6 +191,30 @@ def test_random_loss_never_freezes_the_mouth_open_for_200_ms(loss):
     assert longest_s < 0.2
 
 
+def test_faces_arriving_jittered_and_out_of_order_still_match_the_voice_heard():
+    """Faces 20-80 ms late at random (so often out of order), the voice heard 140 ms behind
+    capture (enough for the latest face and the one after it): every tick shows the face
+    of the moment heard."""
+    rng = np.random.default_rng(3)
+    buffer = FaceJitterBuffer()
+    arrivals = sorted((seq * 0.02 + 0.02 + rng.uniform(0.02, 0.08), seq) for seq in range(500))
+    heard_behind_s, period_s, next_arrival = 0.14, 1 / 60, 0
+    offsets = []
+    for tick in range(1, int(9.5 / period_s)):
+        now_s = tick * period_s
+        while next_arrival < len(arrivals) and arrivals[next_arrival][0] <= now_s:
+            seq = arrivals[next_arrival][1]
+            buffer.push(_frame(seq, _speech_jaw(seq)), now_s - heard_behind_s)
+            next_arrival += 1
+        heard_s = now_s - heard_behind_s
+        if heard_s > 0.05:
+            shown = buffer.sample(heard_s)
+            offsets.append(shown.face_media_s - heard_s)
+            expected = np.interp(heard_s * 50 - 0.5, np.arange(500), _speech_jaw(np.arange(500)))
+            assert shown.state == FRESH and shown.rig[JAW] == pytest.approx(expected, abs=1e-5)
+    assert max(abs(o) for o in offsets) < 1e-9 and buffer.late == 0
+
+
 def test_frames_far_ahead_are_refused_and_memory_stays_bounded():
     buffer = FaceJitterBuffer()
     buffer.push(_frame(10_000_000, 0.5), playout_media_s=1.0)

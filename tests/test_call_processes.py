@@ -262,3 +262,29 @@ async def _misbehave(invite) -> dict:
     await asyncio.sleep(0.5)
     await pc.close()
     return {"good": len(good), "malformed": {reason: 10 for reason in bad}}
+
+
+def test_a_host_that_gives_up_leaves_nothing_listening(tmp_path):
+    """Ctrl+C while waiting: the host says so, exits 130, and its port is closed."""
+    import signal
+    import socket
+
+    invite_file, log = tmp_path / "invite.txt", tmp_path / "host.log"
+    # Python's own Ctrl+C handler even when this test runs where SIGINT is ignored (a
+    # background job)
+    start = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler);"
+             " sys.argv[0] = 'liveface'; runpy.run_module('app.cli', run_name='__main__')")
+    host = subprocess.Popen(
+        [sys.executable, "-c", start, "call", "--host", "--bind", BIND, "--stand-in",
+         "--audio", str(SAMPLE), "--invite-file", str(invite_file)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    deadline = time.monotonic() + 90
+    while not (invite_file.is_file() and invite_file.read_text().strip()):
+        assert host.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    invite = parse_invite(invite_file.read_text())
+    assert oct(invite_file.stat().st_mode & 0o777) == "0o600"
+    host.send_signal(signal.SIGINT)
+    assert host.wait(60) == 130 and "interrupted" in log.read_text()
+    with pytest.raises(OSError), socket.create_connection((invite.host, invite.port), 2):
+        pass
