@@ -144,12 +144,15 @@ def test_glb_suffix_means_gltf_and_a_take_needs_an_avatar(tmp_path):
 
 @pytest.mark.skipif(not os.environ.get("LIVEFACE_GLTF_VALIDATOR") or not shutil.which("node"),
                     reason="set LIVEFACE_GLTF_VALIDATOR to a folder with npm's gltf-validator installed")
-def test_khronos_validator_finds_no_errors(take):
-    """The Khronos glTF validator (npm gltf-validator), where installed: no errors, no warnings."""
-    _, path = take
+def test_khronos_validator_finds_no_errors(take, tmp_path):
+    """The Khronos glTF validator (npm gltf-validator), where installed: no errors and no
+    warnings, for a head's take and for a VRM's."""
+    _, head_take = take
+    vrm_take = write_gltf_take(_track(), load_avatar(GODETTE), tmp_path / "godette.glb")
     script = ("const v=require('gltf-validator');v.validateBytes(new Uint8Array(require('fs')"
               ".readFileSync(process.argv[1]))).then(r=>console.log(r.issues.numErrors,"
               "r.issues.numWarnings))")
-    result = subprocess.run(["node", "-e", script, str(path)], capture_output=True, text=True,
-                            cwd=os.environ["LIVEFACE_GLTF_VALIDATOR"], timeout=60, check=True)
-    assert result.stdout.split() == ["0", "0"]
+    for path in (head_take, vrm_take):
+        result = subprocess.run(["node", "-e", script, str(path)], capture_output=True, text=True,
+                                cwd=os.environ["LIVEFACE_GLTF_VALIDATOR"], timeout=60, check=True)
+        assert result.stdout.split() == ["0", "0"], (path.name, result.stdout)
