@@ -1,5 +1,9 @@
 """`liveface calibrate`: set up the microphone, the eye camera and the avatar, one part at
-a time; what each part settles is saved where the live commands find it.
+a time; what each part settles is saved where the live commands find it. With no part, the
+wizard (`app.wizard`) runs every part in turn and saves them in a profile.
+
+    liveface calibrate [--profile NAME]             # the wizard: step by step
+    liveface calibrate --auto --takes DIR           # ... unattended, the takes played
 
     liveface calibrate mic [--device NAME]          # levels, clipping, advice; saves the device
     liveface calibrate eyes --camera eye.mkv        # a recording made following the targets
@@ -21,12 +25,15 @@ from pathlib import Path
 from app.cli_args import positive_seconds
 from app.errors import LivefaceError
 from app.voice.enrol_cli import add_voice_part
+from app.wizard.cli import add_wizard_arguments, run_wizard_command
 
 
 def add_calibrate_command(subparsers) -> None:
     calibrate = subparsers.add_parser(
         "calibrate", help="set up the microphone, your voice, the eye camera and the avatar")
-    parts = calibrate.add_subparsers(dest="calibrate_part", required=True, metavar="PART")
+    add_wizard_arguments(calibrate)
+    parts = calibrate.add_subparsers(dest="calibrate_part", metavar="PART",
+                                     help="one part alone (none: the wizard, every part)")
 
     mic = parts.add_parser("mic", help="measure the microphone (room, voice, clipping), advise, "
                                        "and save it as the default")
@@ -58,6 +65,8 @@ def add_calibrate_command(subparsers) -> None:
 
 
 def run_calibrate_command(args: argparse.Namespace, config) -> None:
+    if args.calibrate_part is None:
+        return run_wizard_command(args, config)
     part = {"mic": _mic, "eyes": _eyes, "avatar": _avatar, "voice": _voice}[args.calibrate_part]
     result, text = part(args, config)
     print(json.dumps(result, indent=2) if args.json else text)
