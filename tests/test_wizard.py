@@ -1,0 +1,205 @@
+"""The setup wizard (`liveface calibrate` with no part): its plan read from
+calibration/, skip and redo, the pause that ends a take, and the whole wizard run
+unattended through a PulseAudio virtual microphone with a recorded speaker's takes
+(Asterisk's English prompts, installed by CI), one of them refused and asked again."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pulse import pulse, requires_pulse  # noqa: F401 - the fixture
+
+from app.audio.io import read_audio, write_wav
+from app.config import load_config
+from app.data.recorded import CORPORA, corpus_prompts
+from app.errors import LivefaceError
+from app.profiles import read_profile
+from app.resources import default_avatar_path, resource_dir
+from app.wizard.plan import load_plan, load_prompts
+from app.wizard.record import BLOCK_S, MARGIN_S, PauseDetector
+from app.wizard.run import run_wizard
+from app.wizard.session import WizardOptions
+from app.wizard.ui import TerminalUI
+
+REPO = Path(__file__).resolve().parents[1]
+ENGLISH = CORPORA["asterisk-en"]
+needs_corpus = pytest.mark.skipif(not ENGLISH.audio_dir.is_dir(),
+                                  reason=f"apt-get install {ENGLISH.packages} (CI does)")
+NAMES = ("agent-pass", "conf-getpin", "pbx-invalid", "conf-onlyperson", "vm-mismatch",
+         "vm-reenterpassword")
+AVATAR_ONLY = """
+title = "Quick setup"
+intro = "Only the avatar, for {profile}."
+start = "start"
+skip = "skip"
+next = "next"
+redo = "again"
+summary = "saved as {profile} in {folder}"
+summary_unsaved = "nothing saved"
+
+[[steps]]
+id = "avatar"
+title = "Pick your look"
+explain = "Choose a face."
+ask = "avatar file"
+result = "{name} has {targets} targets{missing}"
+"""
+
+
+class ScriptedUI(TerminalUI):
+    """Answers the wizard's choices from a list, as a person at the keyboard would."""
+
+    def __init__(self, answers: list[str]):
+        super().__init__(stream=io.StringIO())
+        self.answers, self.asked = list(answers), 0
+
+    def choose(self, options, default):
+        return self.answers.pop(0)
+
+    def ask_text(self, question, default):
+        self.asked += 1
+        return default
+
+    def text(self) -> str:
+        return self.console.file.getvalue()
+
+
+# -- the plan --------------------------------------------------------------------------------
+def test_the_shipped_plan_and_sentences():
+    plan = load_plan()
+    assert [step.id for step in plan.steps] == ["mic", "voice", "eyes", "avatar"]
+    assert plan.steps[2].when == "eye_camera"
+    assert "2 seconds" in plan.steps[0].explanation()
+    languages = sorted(p.stem for p in (resource_dir("calibration") / "prompts").glob("*.txt"))
+    assert "en" in languages and len(languages) >= 3
+    for language in languages:
+        sentences = load_prompts(language)
+        assert 8 <= len(sentences) <= 12, language
+        # every sentence closes the lips (p, b, m); several rest them (a pause within it)
+        assert all(set(s.lower()) & set("pbm") for s in sentences), language
+        assert sum("," in s or ". " in s for s in sentences) >= 3, language
+    with pytest.raises(LivefaceError, match="no sentences to read in 'xx'"):
+        load_prompts("xx")
+
+
+def test_a_changed_plan_changes_the_steps(tmp_path):
+    plan = tmp_path / "wizard.toml"
+    plan.write_text(AVATAR_ONLY)
+    ui = ScriptedUI(["y", "n"])
+    summary = run_wizard(WizardOptions(profile="plan-test", plan_path=plan,
+                                       config_path=tmp_path / "config.toml"),
+                         load_config(None), ui)
+    assert [step["id"] for step in summary["steps"]] == ["avatar"]
+    assert summary["steps"][0]["result"] == "head.glb has 52 targets"
+    shown = ui.text()
+    assert "Quick setup" in shown and "step 1 of 1: Pick your look" in shown
+    assert "Choose a face." in shown and "saved as plan-test" in shown
+    profile = read_profile("plan-test")
+    assert profile.settings["avatar"]["path"] == str(default_avatar_path().resolve())
+    assert load_config(tmp_path / "config.toml").avatar.path == profile.settings["avatar"]["path"]
+
+
+def test_skip_and_redo(tmp_path):
+    plan = tmp_path / "wizard.toml"
+    plan.write_text(AVATAR_ONLY + AVATAR_ONLY[AVATAR_ONLY.index("[[steps]]"):])
+    ui = ScriptedUI(["y", "r", "y", "n", "s"])  # start, redo, start, next; skip the second
+    summary = run_wizard(WizardOptions(profile="redo-test", plan_path=plan, save=False),
+                         load_config(None), ui)
+    assert [step["status"] for step in summary["steps"]] == ["done", "skipped"]
+    assert ui.asked == 2 and not ui.answers
+    assert summary["saved_to"] is None and read_profile("redo-test") is None
+    assert "nothing saved" in ui.text()
+
+
+@pytest.mark.parametrize("change, error", [
+    (lambda t: t.replace('id = "avatar"', 'id = "teeth"'), "id is 'teeth'"),
+    (lambda t: t.replace('redo = "again"\n', ""), "texts redo are missing"),
+    (lambda t: t[:t.index("[[steps]]")], "no \\[\\[steps\\]\\]"),
+    (lambda t: t.replace('title = "Pick', 'when = "moon"\ntitle = "Pick'), "when = 'moon'"),
+])
+def test_a_broken_plan_is_refused_with_what_is_wrong(tmp_path, change, error):
+    plan = tmp_path / "wizard.toml"
+    plan.write_text(change(AVATAR_ONLY))
+    with pytest.raises(LivefaceError, match=error):
+        load_plan(plan)
+
+
+# -- a take ends after a pause -----------------------------------------------------------------
+def _feed(detector: PauseDetector, levels: list[float]) -> int:
+    """How many blocks it took to end the take (len + 1 if it never ended)."""
+    for count, level in enumerate(levels, 1):
+        if detector.feed(level):
+            return count
+    return len(levels) + 1
+
+
+def test_a_take_ends_after_the_pause_that_follows_speech():
+    blocks = lambda seconds: round(seconds / BLOCK_S)  # noqa: E731
+    levels = [-70.0] * blocks(1.0) + [-20.0] * blocks(1.5) + [-70.0] * blocks(3.0)
+    detector = PauseDetector(threshold_dbfs=-50.0)
+    ended = _feed(detector, levels)
+    assert ended == blocks(1.0 + 1.5 + 0.9)  # 0.9 s of quiet after the speech
+    span = detector.speech_span(ended * 320)
+    margin = round(MARGIN_S * 16000)
+    assert span.start == blocks(1.0) * 320 - margin
+    assert span.stop == blocks(2.5) * 320 + margin
+    click = [-70.0] * 10 + [-10.0] * 2 + [-70.0] * blocks(10.0)  # not speech: keeps listening
+    quiet = PauseDetector(threshold_dbfs=-50.0, no_speech_s=4.0)
+    assert _feed(quiet, click) == blocks(4.0)
+    assert quiet.speech_span(1000) == slice(0, 1000)  # no speech: all of it, to be refused
+
+
+# -- the whole wizard, unattended ----------------------------------------------------------------
+@needs_corpus
+@requires_pulse
+@pytest.mark.pulse
+def test_the_wizard_runs_unattended_through_the_virtual_microphone(pulse, tmp_path):  # noqa: F811
+    """Six sentences; the first take of the second is silent, refused and asked again,
+    and its second take is used. The profile holds the microphone and the avatar (and the
+    voice when the fit was kept)."""
+    words = {p.name: p.text for p in corpus_prompts(ENGLISH) if p.name in NAMES}
+    takes = tmp_path / "takes"
+    takes.mkdir()
+    for number, name in enumerate(NAMES, 1):
+        audio = read_audio(ENGLISH.audio_dir / f"{name}{ENGLISH.suffix}")
+        tries = [audio * 1e-4, audio] if number == 2 else [audio]
+        for attempt, take in enumerate(tries, 1):
+            write_wav(takes / f"{number:02d}-{attempt}.wav", take, 16000)
+            (takes / f"{number:02d}-{attempt}.txt").write_text(words[name])
+    config = tmp_path / "config.toml"
+    config.write_text("# mine\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--config", str(config), "calibrate", "--auto",
+         "--takes", str(takes), "--steps", "6", "--profile", "wizard-test", "--json"],
+        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    shown = done.stderr
+    print(f"\nthe wizard, unattended:\n{shown}")
+    steps = {step["id"]: step for step in summary["steps"]}
+    assert list(steps) == ["mic", "voice", "avatar"]  # no eye camera here
+    assert all(step["status"] == "done" for step in steps.values())
+    mic = steps["mic"]["figures"]
+    assert mic["device"] == "pulse" and -30 < mic["voice_dbfs"] < 0 and mic["verdict"] == "good"
+    assert "your room is quiet; your voice peaks at" in steps["mic"]["result"]
+    voice = steps["voice"]["figures"]
+    assert voice["sentences"] == 6 and voice["usable"] == 6
+    assert [r["sentence"] for r in voice["refused"]] == [2]
+    assert "silent" in voice["refused"][0]["why"]
+    assert shown.count("please enter the conference pin number") == 2  # asked again
+    assert "Please read it again" in shown
+    assert voice["enrolment_takes"] == 5 and voice["held_out_takes"] == 1
+    assert "p/b/m closed" in steps["voice"]["result"]
+    profile = read_profile("wizard-test")
+    assert summary["saved_to"] == str(profile.folder)
+    assert profile.settings["microphone"]["device"] == "pulse"
+    assert profile.settings["avatar"]["path"] == str(default_avatar_path().resolve())
+    assert (profile.voice is not None) == voice["kept"]
+    if voice["kept"]:
+        assert profile.settings["voice"]["after"] == voice["after"]
+    saved = config.read_text()  # the avatar is the default now; the virtual mic is not
+    assert saved.startswith("# mine") and "[avatar]" in saved and "[audio]" not in saved
