@@ -11,6 +11,7 @@ one atomic rename), so the previous profile stays intact until the new one is co
 from contextlib import ExitStack
 
 from app.config import save_user_setting
+from app.errors import LivefaceError
 from app.live.clock import MonotonicClock
 from app.profiles import Profile, load_profile, save_profile
 from app.wizard.plan import StepPlan, WizardPlan, load_plan
@@ -54,7 +55,10 @@ def run_step(plan: WizardPlan, step: StepPlan, session: Session) -> StepOutcome:
     while True:
         if ui.choose([("y", plan.text("start")), ("s", plan.text("skip"))], "y") == "s":
             return StepOutcome("skipped", "")
-        outcome = STEPS[step.id](step, session)
+        try:
+            outcome = STEPS[step.id](step, session)
+        except LivefaceError as err:  # no microphone, an unreadable avatar: say, go on
+            outcome = StepOutcome("failed", str(err))
         if outcome.text:
             ui.result(outcome.text, ok=outcome.status == "done")
         if ui.choose([("n", plan.text("next")), ("r", plan.text("redo"))], "n") == "n":
