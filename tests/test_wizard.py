@@ -236,3 +236,32 @@ def test_a_step_that_fails_says_why_and_the_wizard_goes_on(tmp_path):
     assert [step["status"] for step in summary["steps"]] == ["failed", "skipped"]
     assert "broken.glb" in summary["steps"][0]["result"]
     assert read_profile("fail-test") is None
+
+
+EYES_ONLY = AVATAR_ONLY[:AVATAR_ONLY.index("[[steps]]")] + """
+[[steps]]
+id = "eyes"
+title = "Eye camera"
+when = "eye_camera"
+explain = "Follow the targets."
+result = "{targets_used} of {targets} targets"
+headset = "in the headset: liveface run --eye-camera {camera} --calibrate-eyes"
+"""
+
+
+def test_the_eye_step_runs_only_with_an_eye_camera(tmp_path, monkeypatch):
+    import app.wizard.steps
+
+    plan = tmp_path / "wizard.toml"
+    plan.write_text(EYES_ONLY)
+    monkeypatch.setattr(app.wizard.steps.glob, "glob", lambda pattern: [])
+    summary = run_wizard(WizardOptions(profile="eyes-test", plan_path=plan),
+                         load_config(None), ScriptedUI([]))
+    assert summary["steps"] == []  # no camera present or given: no step
+    monkeypatch.setattr(app.wizard.steps.glob, "glob", lambda pattern: ["/dev/video2"])
+    ui = ScriptedUI(["y", "n"])  # a live camera: its targets are shown in the headset
+    summary = run_wizard(WizardOptions(profile="eyes-test", plan_path=plan),
+                         load_config(None), ui)
+    assert summary["steps"][0]["status"] == "skipped"
+    assert summary["steps"][0]["result"] == ("in the headset: liveface run --eye-camera 2 "
+                                             "--calibrate-eyes")
