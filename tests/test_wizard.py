@@ -265,3 +265,18 @@ def test_the_eye_step_runs_only_with_an_eye_camera(tmp_path, monkeypatch):
     assert summary["steps"][0]["status"] == "skipped"
     assert summary["steps"][0]["result"] == ("in the headset: liveface run --eye-camera 2 "
                                              "--calibrate-eyes")
+
+
+def test_unattended_without_takes_the_voice_step_says_what_it_needs(tmp_path):
+    voice = load_plan().steps[1]
+    assert voice.id == "voice"
+    plan = tmp_path / "wizard.toml"
+    plan.write_text(AVATAR_ONLY[:AVATAR_ONLY.index("[[steps]]")] + "[[steps]]\n" + "\n".join(
+        f"{key} = {json.dumps(value)}" for key, value in
+        {"id": "voice", "title": voice.title, "explain": voice.explain,
+         **voice.values}.items()) + "\n")
+    ui = TerminalUI(auto=True, stream=io.StringIO())
+    summary = run_wizard(WizardOptions(profile="auto-test", plan_path=plan, auto=True),
+                         load_config(None), ui)
+    assert summary["steps"][0]["status"] == "skipped"
+    assert "--takes DIR" in summary["steps"][0]["result"]

@@ -42,6 +42,8 @@ def sentences_to_read(step: StepPlan, session: Session, language: str) -> list[S
 
 
 def run_voice(step: StepPlan, session: Session) -> StepOutcome:
+    if session.options.auto and not session.takes:  # nobody there to read the sentences
+        return StepOutcome("skipped", step.text("no_takes"))
     language = session.options.language or step.values.get("language", "en")
     sentences = sentences_to_read(step, session, language)
     checked, refused = [], []
@@ -71,7 +73,8 @@ def _read_sentence(step: StepPlan, session: Session, source, sentence: Sentence,
         if sentence.played and tries >= len(sentence.played):
             return None, reasons  # unattended: no more prepared takes of it
         if not sentence.played and tries and tries % MAX_TRIES == 0 and \
-                session.ui.choose([("r", "try again"), ("s", "skip this sentence")], "r") == "s":
+                session.ui.choose([("r", step.text("try_again")), ("s", step.text("skip"))],
+                                  "s") == "s":
             return None, reasons
         session.ui.prompt(f"{step.text('sentence', number=number, count=count)}\n\n"
                           f"{sentence.text}")
