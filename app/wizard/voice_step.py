@@ -30,7 +30,7 @@ class Sentence:
     played: tuple = ()  # unattended: the takes to play for it, one per try
 
 
-def sentences_to_read(step: StepPlan, session: Session, language: str) -> list[Sentence]:
+def sentences_to_read(session: Session, language: str) -> list[Sentence]:
     """The prompt file's sentences; with prepared takes, their words, in the takes' order,
     the takes of one sentence being its tries."""
     if not session.takes:
@@ -45,7 +45,7 @@ def run_voice(step: StepPlan, session: Session) -> StepOutcome:
     if session.options.auto and not session.takes:  # nobody there to read the sentences
         return StepOutcome("skipped", step.text("no_takes"))
     language = session.options.language or step.values.get("language", "en")
-    sentences = sentences_to_read(step, session, language)
+    sentences = sentences_to_read(session, language)
     checked, refused = [], []
     with session.open_microphone() as source:
         for number, sentence in enumerate(sentences, 1):
