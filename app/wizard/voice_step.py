@@ -10,6 +10,7 @@ model is fitted to the voice and the fit kept only if it is better on sentences 
                 the fit kept and saved in the profile only if it is better there
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def run_voice(step: StepPlan, session: Session) -> StepOutcome:
     language = session.options.language or step.values.get("language", "en")
     sentences = sentences_to_read(session, language)
     checked, refused = [], []
-    with session.open_microphone() as source:
+    as_recorded = bool(session.takes) and session.virtual_mic is None  # no microphone needed
+    with nullcontext() if as_recorded else session.open_microphone() as source:
         for number, sentence in enumerate(sentences, 1):
             take, reasons = _read_sentence(step, session, source, sentence, number,
                                            len(sentences), language)
@@ -55,7 +57,7 @@ def run_voice(step: StepPlan, session: Session) -> StepOutcome:
             if take is not None:
                 checked.append(take)
     held_out = checked[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY]
-    enrolment = [c for c in checked if c not in held_out]
+    enrolment = [c for i, c in enumerate(checked) if i % HOLD_OUT_EVERY != HOLD_OUT_EVERY - 1]
     counts = {"sentences": len(sentences), "usable": len(checked), "refused": refused}
     if len(enrolment) < MIN_ENROLMENT_TAKES or not held_out:
         return StepOutcome("failed", step.text("too_few", usable=len(checked),
