@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from pulse import pulse, requires_pulse  # noqa: F401 - the fixture
+from xvfb import requires_xvfb, xvfb  # noqa: F401 - the fixture
 
 from app.audio.io import read_audio, write_wav
 from app.config import load_config
@@ -282,3 +284,31 @@ def test_unattended_without_takes_the_voice_step_says_what_it_needs(tmp_path):
                          load_config(None), ui)
     assert summary["steps"][0]["status"] == "skipped"
     assert "--takes DIR" in summary["steps"][0]["result"]
+
+
+# -- the same wizard in the mirror window ---------------------------------------------------------
+@requires_xvfb
+@pytest.mark.xvfb
+def test_the_wizard_in_the_mirror_windows_overlay(xvfb, tmp_path):  # noqa: F811
+    """`liveface mirror --calibrate --auto`: the wizard's panel drawn over the avatar, the
+    steps run and saved as in the terminal, the window closed at the end."""
+    plan = tmp_path / "wizard.toml"
+    plan.write_text(AVATAR_ONLY)
+    shot, stats = tmp_path / "shot.png", tmp_path / "stats.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "mirror", "--audio",
+         str(REPO / "assets" / "audio" / "sample.wav"), "--stand-in", "--size", "640x480",
+         "--calibrate", "--auto", "--plan", str(plan), "--profile", "mirror-test",
+         "--screenshot", str(shot), "--stats-json", str(stats), "--duration", "90"],
+        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=180,
+        check=False)
+    assert done.returncode == 0, done.stderr
+    wizard = json.loads(stats.read_text())["wizard"]
+    assert [step["status"] for step in wizard["steps"]] == ["done"]
+    profile = read_profile("mirror-test")
+    assert wizard["saved_to"] == str(profile.folder)
+    assert profile.settings["avatar"]["path"] == str(default_avatar_path().resolve())
+    # the panel's title bar (imgui's active title blue) spans the lower half of the picture
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    title_blue = np.abs(pixels - np.array([41, 74, 122])).sum(axis=-1) < 30
+    assert title_blue[240:].sum(axis=1).max() > 400

@@ -17,6 +17,7 @@ from app.config import Config
 from app.errors import LivefaceError
 from app.live.cli_common import (add_live_arguments, latency_line, live_request,
                                  write_stats_json)
+from app.wizard.cli import add_mirror_wizard_arguments, mirror_wizard_options
 
 
 def add_mirror_command(subparsers) -> None:
@@ -30,6 +31,7 @@ def add_mirror_command(subparsers) -> None:
                         help="draw the avatar at this fraction of the window's resolution "
                              "(default: 1 on a GPU, about 640x480 worth on software OpenGL)")
     mirror.add_argument("--no-overlay", action="store_true", help="the avatar alone")
+    add_mirror_wizard_arguments(mirror)
 
 
 def run_mirror_command(args: argparse.Namespace, config: Config) -> None:
@@ -49,7 +51,7 @@ def run_mirror_command(args: argparse.Namespace, config: Config) -> None:
         mirror.render_scale = args.render_scale
     if args.no_overlay:
         mirror.overlay = False
-    request = MirrorRequest(**live_request(args, config))
+    request = MirrorRequest(**live_request(args, config), calibrate=mirror_wizard_options(args))
     stats = run_mirror(request, mirror, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

@@ -44,6 +44,7 @@ class Overlay:
         imgui.backends.opengl3_init(GLSL_VERSION)
         self.readout = Readout({"p50": None, "p99": None}, {"p50": None, "p99": None})
         self.visible = True
+        self.panel = None  # a second window drawn each frame (the setup wizard's), if any
 
     def wants_input(self) -> bool:
         """True while the pointer or keyboard is busy with an overlay widget."""
@@ -65,6 +66,8 @@ class Overlay:
         if expanded:
             self._widgets(pipeline)
         imgui.end()
+        if self.panel is not None:
+            self.panel.draw(imgui)
         imgui.render()
         imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
 

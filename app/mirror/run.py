@@ -49,6 +49,7 @@ class MirrorRequest:
     vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
     osc_control: str | None = None  # [HOST:]PORT to take emotion and mute from as OSC
     vrchat: VRChatOptions | None = None  # a VRChat avatar's parameters (app/outputs/vrchat.py)
+    calibrate: object | None = None  # app.wizard.session.WizardOptions: the wizard in the overlay
 
 
 def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
@@ -68,6 +69,7 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
                                              request, config, clock)
         eye_worker = start_eye_worker(stack, eyes, pipeline, clock)
         start_control(stack, control, pipeline)
+        wizard = _start_wizard(request.calibrate, app)
         result = app.run(request.duration_s, request.screenshot)
         extra = {"animator": animator_label, "size": list(app.target.size),
                  "render_scale": round(app.target.scale, 3),
@@ -79,7 +81,8 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
                  "screenshot": str(result.screenshot) if result.screenshot else None,
                  "eyes": eye_stats(eyes, eye_worker),
                  "outputs": output_stats(outputs, output_worker),
-                 "control": None if control is None else control.to_dict()}
+                 "control": None if control is None else control.to_dict(),
+                 "wizard": None if wizard is None else wizard.outcome()}
         stats = mirror_stats(pipeline, result.frames, extra)
     return stats
 
@@ -121,6 +124,25 @@ def _open(stack: ExitStack, avatar, source, animator, outputs, request: MirrorRe
         playback.start()
         stack.callback(playback.stop)
     return app, pipeline, output_worker
+
+
+def _start_wizard(options, app: MirrorApp):
+    """The setup wizard on its own thread, shown in the overlay (None without --calibrate)."""
+    if options is None:
+        return None
+    if app.overlay is None:
+        raise LivefaceError("the setup wizard is shown in the overlay, which is off; run it "
+                            "without --no-overlay, or in the terminal: `liveface calibrate`.")
+    import glfw
+
+    from app.wizard.overlay_ui import OverlayUI, WizardThread
+
+    ui = OverlayUI(auto=options.auto)
+    app.overlay.panel = ui
+    thread = WizardThread(options, ui,
+                          lambda: glfw.set_window_should_close(app.window.handle, True))
+    thread.start()
+    return thread
 
 
 def _overlay(window, config: MirrorConfig):

@@ -63,3 +63,38 @@ def run_wizard_command(args: argparse.Namespace, config) -> None:
     summary = run_wizard(options, config, ui)
     if args.wizard_json:
         print(json.dumps(summary, indent=2))
+
+
+def add_mirror_wizard_arguments(mirror: argparse.ArgumentParser) -> None:
+    """`liveface mirror --calibrate`: the wizard in the window's overlay; the microphone,
+    eye camera and avatar flags are the mirror's own."""
+    wizard = mirror.add_argument_group("the setup wizard in the window (--calibrate)")
+    wizard.add_argument("--calibrate", action="store_true",
+                        help="run the setup wizard (as `liveface calibrate`) in the overlay")
+    wizard.add_argument("--profile", dest="wizard_profile", metavar="NAME",
+                        help="the profile to save into (default: 'default')")
+    wizard.add_argument("--auto", dest="wizard_auto", action="store_true",
+                        help="unattended: every question takes its default answer, and the "
+                             "window closes at the end")
+    wizard.add_argument("--takes", dest="wizard_takes", type=Path, metavar="DIR",
+                        help="takes for the voice step (with --auto: played through a "
+                             "PulseAudio virtual microphone)")
+    wizard.add_argument("--language", dest="wizard_language", metavar="L",
+                        help="the language of the sentences to read (default en)")
+    wizard.add_argument("--plan", dest="wizard_plan", type=Path, metavar="TOML",
+                        help="the wizard's steps and texts (default calibration/wizard.toml)")
+
+
+def mirror_wizard_options(args: argparse.Namespace):
+    """The wizard's options for `liveface mirror --calibrate`, None without it."""
+    if not args.calibrate:
+        return None
+    from app.profiles import DEFAULT_PROFILE, profile_folder
+    from app.wizard.session import WizardOptions
+
+    name = args.wizard_profile or DEFAULT_PROFILE
+    profile_folder(name)
+    return WizardOptions(profile=name, device=args.device, language=args.wizard_language,
+                         takes=args.wizard_takes, auto=args.wizard_auto,
+                         eye_camera=args.eye_camera, avatar=args.avatar,
+                         config_path=args.config, plan_path=args.wizard_plan)
