@@ -287,26 +287,49 @@ def test_unattended_without_takes_the_voice_step_says_what_it_needs(tmp_path):
 
 
 # -- the same wizard in the mirror window ---------------------------------------------------------
+def _shipped_plan_with(path: Path, ids: tuple[str, ...]) -> Path:
+    """calibration/wizard.toml with only the steps `ids`, as a changed plan would be."""
+    import tomllib
+
+    plan = tomllib.loads((resource_dir("calibration") / "wizard.toml").read_text())
+    lines = [f"{key} = {json.dumps(value)}" for key, value in plan.items() if key != "steps"]
+    for step in plan["steps"]:
+        if step["id"] in ids:
+            lines += ["[[steps]]"] + [f"{k} = {json.dumps(v)}" for k, v in step.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@needs_corpus
+@requires_pulse
 @requires_xvfb
+@pytest.mark.pulse
 @pytest.mark.xvfb
-def test_the_wizard_in_the_mirror_windows_overlay(xvfb, tmp_path):  # noqa: F811
+def test_the_wizard_in_the_mirror_windows_overlay(xvfb, pulse, tmp_path):  # noqa: F811
     """`liveface mirror --calibrate --auto`: the wizard's panel drawn over the avatar, the
-    steps run and saved as in the terminal, the window closed at the end."""
-    plan = tmp_path / "wizard.toml"
-    plan.write_text(AVATAR_ONLY)
+    microphone step hearing a take through the virtual microphone, the steps saved as in
+    the terminal, the window closed at the end."""
+    plan = _shipped_plan_with(tmp_path / "wizard.toml", ("mic", "avatar"))
+    takes = tmp_path / "takes"
+    takes.mkdir()
+    write_wav(takes / "01.wav", read_audio(ENGLISH.audio_dir / f"{NAMES[0]}{ENGLISH.suffix}"))
+    (takes / "01.txt").write_text("please enter your password")
     shot, stats = tmp_path / "shot.png", tmp_path / "stats.json"
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "mirror", "--audio",
          str(REPO / "assets" / "audio" / "sample.wav"), "--stand-in", "--size", "640x480",
-         "--calibrate", "--auto", "--plan", str(plan), "--profile", "mirror-test",
-         "--screenshot", str(shot), "--stats-json", str(stats), "--duration", "90"],
+         "--calibrate", "--auto", "--takes", str(takes), "--plan", str(plan),
+         "--profile", "mirror-test", "--screenshot", str(shot), "--stats-json", str(stats),
+         "--duration", "90"],
         cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=180,
         check=False)
     assert done.returncode == 0, done.stderr
     wizard = json.loads(stats.read_text())["wizard"]
-    assert [step["status"] for step in wizard["steps"]] == ["done"]
+    assert [step["status"] for step in wizard["steps"]] == ["done", "done"]
+    assert wizard["steps"][0]["figures"]["verdict"] == "good"
     profile = read_profile("mirror-test")
     assert wizard["saved_to"] == str(profile.folder)
+    assert profile.settings["microphone"]["device"] == "pulse"
     assert profile.settings["avatar"]["path"] == str(default_avatar_path().resolve())
     # the panel's title bar (imgui's active title blue) spans the lower half of the picture
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)

@@ -16,7 +16,7 @@ from app.wizard.ui import LEVEL_FLOOR_DBFS
 
 PANEL_WIDTH_PX = 560
 SHOWN_LINES = 8
-PROMPT_SCALE = 1.4  # the sentence to read stands out
+PROMPT_COLOUR = (1.0, 0.85, 0.3, 1.0)  # the sentence to read stands out
 SUMMARY_HOLD_S = 1.0  # unattended: how long the summary stays before the window closes
 
 
@@ -118,9 +118,9 @@ class OverlayUI:
             imgui.text_wrapped(line)
         if prompt:
             imgui.separator()
-            imgui.set_window_font_scale(PROMPT_SCALE)
+            imgui.push_style_color(imgui.Col_.text, PROMPT_COLOUR)
             imgui.text_wrapped(prompt)
-            imgui.set_window_font_scale(1.0)
+            imgui.pop_style_color()
         if meter is not None:
             label, fraction, text = meter
             imgui.progress_bar(fraction, (-1, 0), f"{label} {text}")
