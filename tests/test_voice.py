@@ -2,6 +2,7 @@
 voice file, and `liveface calibrate voice` end to end on a recorded speaker (Asterisk's
 English prompts, installed by CI)."""
 
+import copy
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from app.checkpoints import STUDENT_FILE, load_parts
 from app.cli import main
 from app.data.recorded import CORPORA, corpus_prompts
 from app.errors import LivefaceError
-from app.model.voice_adapter import AdaptedEncoder, VoiceAdapter
+from app.model.voice_adapter import AdaptedEncoder, VoiceAdapter, VoiceFit
 from app.profiles import Profile, read_profile, save_profile
 from app.resources import asset_path
 from app.voice.enrol import is_better
@@ -104,12 +105,17 @@ def test_an_adapter_at_zero_changes_nothing_and_streams_as_it_runs_whole():
 
 def test_the_voice_file_is_bound_to_the_model_it_was_fitted_to(tmp_path, capsys):
     parts = load_parts(STUDENT)
-    adapter = VoiceAdapter(parts.config)
+    fit = VoiceFit(VoiceAdapter(parts.config), copy.deepcopy(parts.encoder),
+                   copy.deepcopy(parts.denoiser))
     with torch.no_grad():
-        adapter.mel_shift.fill_(0.25)
-    data = adapter_bytes(adapter, model_sha256(STUDENT), {"kept": True})
+        fit.adapter.mel_shift.fill_(0.25)
+        next(fit.denoiser.parameters()).add_(0.5)
+    data = adapter_bytes(fit, model_sha256(STUDENT), {"kept": True})
     loaded = adapter_from_bytes(data, parts, model_sha256(STUDENT))
-    assert torch.equal(loaded.mel_shift, adapter.mel_shift)
+    assert torch.equal(loaded.adapter.mel_shift, fit.adapter.mel_shift)
+    assert torch.equal(next(loaded.denoiser.parameters()), next(fit.denoiser.parameters()))
+    assert not torch.equal(next(loaded.denoiser.parameters()),
+                           next(parts.denoiser.parameters()))  # the shipped ones untouched
     with pytest.raises(LivefaceError, match="other model weights"):
         adapter_from_bytes(data, parts, "0" * 64)
     with pytest.raises(LivefaceError, match="damaged"):
@@ -124,6 +130,7 @@ def test_the_voice_file_is_bound_to_the_model_it_was_fitted_to(tmp_path, capsys)
         save_profile(Profile("me", {}, data), root)
         adapted, label = with_voice(parts, STUDENT, "me")
         assert isinstance(adapted.encoder, AdaptedEncoder) and "me" in label
+        assert adapted.denoiser is not parts.denoiser
         assert with_voice(parts, STUDENT, "me", use=False) == (parts, None)
         save_profile(Profile("me", {}, data[:-10]), root)
         assert with_voice(parts, STUDENT, "me") == (parts, None)

@@ -1,24 +1,27 @@
-"""A voice adapter: a few hundred numbers that fit the frozen model to one person's voice.
+"""What voice enrolment learns: a voice adapter, and the student fine-tuned to one voice.
 
 The audio encoder learnt what speech sounds like from many voices; one person's
 microphone, room and vocal tract shift where their sounds land in the log-mel. The
-adapter corrects that shift at both ends of the encoder, where it costs least:
+adapter corrects that shift at both ends of the encoder:
 
     mel'      = mel * (1 + mel_scale) + mel_shift              (per mel band, 2 x 80)
     features' = features * (1 + feature_scale) + feature_shift  (per channel, 2 x C)
 
-Starting at zero it is the identity, so an adapter that learnt nothing changes nothing.
-It is trained on a minute of the person's own speech (see `app.training.adapt`) with the
-encoder, denoiser and codec frozen: so few numbers cannot memorise the takes, they can
-only move the voice towards what the model already knows. Everything stays causal and
-per-frame: the adapter adds two multiply-adds per number to each streaming step.
+Starting at zero it is the identity. A shift alone moves the model along its trade of
+closed p/b/m against shut vowels without telling them apart any better (measured: see
+the README's voice section), so enrolment also fine-tunes the student's encoder and
+denoiser, held near the shipped weights by an L2 anchor (`app.training.adapt`). A
+`VoiceFit` holds all three; everything stays causal and per-frame, at the student's cost.
 """
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from app.model.audio_encoder import AudioEncoder, EncoderState
 from app.model.config import ModelConfig
+from app.model.denoiser import Denoiser
 
 
 class VoiceAdapter(nn.Module):
@@ -59,3 +62,28 @@ class AdaptedEncoder(nn.Module):
                 ) -> tuple[Tensor, EncoderState]:
         features, state = self.encoder(self.adapter.mel(mel), state)
         return self.adapter.features(features), state
+
+
+@dataclass
+class VoiceFit:
+    """The adapter, and the student's encoder and denoiser as fine-tuned with it."""
+
+    adapter: VoiceAdapter
+    encoder: AudioEncoder
+    denoiser: Denoiser
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {f"{name}.{key}": value.detach().contiguous()
+                for name in ("adapter", "encoder", "denoiser")
+                for key, value in getattr(self, name).state_dict().items()}
+
+    def load_state_dict(self, tensors: dict[str, Tensor]) -> None:
+        for name in ("adapter", "encoder", "denoiser"):
+            prefix = f"{name}."
+            getattr(self, name).load_state_dict(
+                {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+
+    def frozen(self) -> "VoiceFit":
+        for module in (self.adapter, self.encoder, self.denoiser):
+            module.eval().requires_grad_(False)
+        return self

@@ -1,20 +1,23 @@
-"""Fit a voice adapter (`app.model.voice_adapter`) to one person's takes, on the CPU.
+"""Fit the student to one person's voice from their takes, on the CPU (voice enrolment).
 
 The takes are force-aligned and animated by the procedural teacher (as every recorded
 corpus is), joined into one clip with short pauses, and cut into training windows as the
-student's own training does. The shipped student stays frozen; only the adapter learns,
-from the student's one-step samples as it streams them (its own past, at the level it
-streams at), judged where the metrics judge them:
+student's own training does. A voice adapter and copies of the student's encoder and
+denoiser learn (`app.model.voice_adapter.VoiceFit`; the codec stays frozen), from the
+student's one-step samples as it streams them (its own past, at the level it streams at),
+judged where the metrics judge them:
 
     loss = lips + contact_weight * contact + opening_weight * opening
-           + shrink * mean(adapter numbers ** 2)
+           + shrink * mean(adapter numbers ** 2) + anchor * sum((w - w_shipped) ** 2)
 
 `lips` is the lip-vertex error against the teacher's track, `contact` charges lips left
 apart where the reference's touch (p/b/m, closed pauses) and `opening` lips shut where the
-reference's are apart (`app.training.lip_loss`); `shrink` keeps the adapter near the
-identity, since a minute of speech is little to learn from.
+reference's are apart (`app.training.lip_loss`). A minute of speech is little to learn
+from: `shrink` keeps the adapter near the identity and `anchor` the weights near the
+shipped ones (L2-SP, Li et al. 2018), so that what the student knew of other voices stays.
 """
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +33,7 @@ from app.data.teacher import animate, default_geometry
 from app.errors import LivefaceError
 from app.model import diffusion as d
 from app.model.denoiser import Conditions
-from app.model.voice_adapter import AdaptedEncoder, VoiceAdapter
+from app.model.voice_adapter import AdaptedEncoder, VoiceAdapter, VoiceFit
 from app.training.data import Clip, WindowDataset, load_batch
 from app.training.lip_loss import LipVertexLoss
 from app.training.train import Past, corrupted_past, data_latents, own_past
@@ -38,13 +41,17 @@ from app.training.train import Past, corrupted_past, data_latents, own_past
 
 @dataclass(frozen=True)
 class AdaptSettings:
-    steps: int = 240
+    """The recipe, chosen on the validation speaker (see the README's voice section)."""
+
+    steps: int = 120
     batch: int = 8
-    learning_rate: float = 0.01
+    learning_rate: float = 0.01  # the adapter's
+    model_learning_rate: float = 3e-4  # the encoder's and denoiser's; 0: adapter only
+    anchor: float = 0.1
     window_frames: int = 96  # 1.92 s per window, as the student trained
     context_frames: int = 32
     contact_weight: float = 1.0
-    opening_weight: float = 1.0
+    opening_weight: float = 5.0
     shrink: float = 0.1
     past_noise_max: float = 1.0  # the corrupted past the own-past estimate starts from
     past_drop: float = 0.25
@@ -52,8 +59,8 @@ class AdaptSettings:
 
 
 class AdaptedNet(nn.Module):
-    """The frozen student with an adapter around its encoder: audio in, v out (the
-    training-time view of `Animator`)."""
+    """The student with an adapter around its encoder: audio in, v out (the training-time
+    view of `Animator`)."""
 
     def __init__(self, parts: ModelParts, adapter: VoiceAdapter, context_frames: int):
         super().__init__()
@@ -85,32 +92,43 @@ def enrolment_clip(takes: list[AlignedClip], seed: int = 0) -> Clip:
                 "train", None, timeline.language, "recorded")
 
 
-def fit_adapter(parts: ModelParts, takes: list[AlignedClip],
-                settings: AdaptSettings = AdaptSettings(), log=None) -> VoiceAdapter:
-    """An adapter fitted to the takes (the parts stay frozen)."""
+def fit_voice(parts: ModelParts, takes: list[AlignedClip],
+              settings: AdaptSettings = AdaptSettings(), log=None) -> VoiceFit:
+    """The student fitted to the takes (`parts` themselves are left as they were)."""
     if not parts.config.causal:
-        raise LivefaceError("a voice adapter is fitted to the streaming student, not the "
-                            "offline baseline.")
+        raise LivefaceError("a voice is fitted to the streaming student, not the offline "
+                            "baseline.")
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     config = parts.config
-    for module in (parts.encoder, parts.denoiser, parts.codec):
-        module.eval().requires_grad_(False)
-    adapter = VoiceAdapter(config)
-    net = AdaptedNet(parts, adapter, settings.context_frames)
+    parts.codec.eval().requires_grad_(False)
+    fit = VoiceFit(VoiceAdapter(config), copy.deepcopy(parts.encoder).eval(),
+                   copy.deepcopy(parts.denoiser).eval())
+    tuned = [p for m in (fit.encoder, fit.denoiser) for p in m.parameters()]
+    for weight in tuned:
+        weight.requires_grad_(settings.model_learning_rate > 0)
+    shipped = [weight.detach().clone() for weight in tuned]
+    net = AdaptedNet(ModelParts(config, fit.encoder, fit.denoiser, parts.codec), fit.adapter,
+                     settings.context_frames)
     lip_loss = LipVertexLoss(parts.codec, default_geometry(), config.latent_std)
     dataset = WindowDataset([enrolment_clip(takes, settings.seed)], settings.window_frames,
                             settings.context_frames, None, settings.seed)
-    optimiser = torch.optim.Adam(adapter.parameters(), lr=settings.learning_rate)
+    groups = [{"params": list(fit.adapter.parameters()), "lr": settings.learning_rate}]
+    if settings.model_learning_rate > 0:
+        groups.append({"params": tuned, "lr": settings.model_learning_rate})
+    optimiser = torch.optim.Adam(groups)
     for step in range(settings.steps):
         batch = load_batch(dataset, settings.batch, step)
-        losses = adapter_losses(net, adapter, lip_loss, batch, settings, generator)
+        losses = adapter_losses(net, fit.adapter, lip_loss, batch, settings, generator)
+        if settings.model_learning_rate > 0:
+            losses["anchor"] = sum((w - w0).square().sum() for w, w0 in zip(tuned, shipped))
+            losses["loss"] = losses["loss"] + settings.anchor * losses["anchor"]
         optimiser.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimiser.step()
         if log is not None and (step + 1) % 40 == 0:
             log(step + 1, {k: round(v.item(), 4) for k, v in losses.items()})
-    return adapter.eval().requires_grad_(False)
+    return fit.frozen()
 
 
 def adapter_losses(net: AdaptedNet, adapter: VoiceAdapter, lip_loss: LipVertexLoss,

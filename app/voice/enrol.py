@@ -4,9 +4,9 @@ keep the fit only if it is better on takes it did not learn from.
     result = enrol(parts, enrolment, held_out)
 
 `enrolment` and `held_out` are aligned takes (`app.voice.takes.check_take`: the take's
-words force-aligned, animated by the procedural teacher). A voice adapter
-(`app.model.voice_adapter`) is fitted to the enrolment takes (`app.training.adapt`), then
-the student animates the held-out takes with and without it. Both are scored against the
+words force-aligned, animated by the procedural teacher). The student is fitted to the
+enrolment takes (`app.training.adapt`: a voice adapter and fine-tuned weights), then it
+animates the held-out takes as shipped and as fitted. Both are scored against the
 teacher's tracks of those takes, pooled over them: p/b/m phones closed, vowels shut,
 silences closed, and the lip vertex error (`app.eval.metrics`). The adapter is kept when
 it closes more of the p/b/m phones and vowels shut do not rise beyond `VOWELS_SHUT_MAX`
@@ -24,8 +24,8 @@ from app.data.align import AlignedClip
 from app.data.teacher import default_geometry
 from app.eval.metrics import evaluate_clip
 from app.inference import animate_audio
-from app.model.voice_adapter import AdaptedEncoder, VoiceAdapter
-from app.training.adapt import AdaptSettings, fit_adapter
+from app.model.voice_adapter import AdaptedEncoder, VoiceFit
+from app.training.adapt import AdaptSettings, fit_voice
 
 VOWELS_SHUT_MAX = 0.10  # a share of vowels shut that no kept adapter may exceed ...
 LVE_SLACK = 1.02  # ... and an LVE it may not exceed by more than 2 %
@@ -38,15 +38,15 @@ class EnrolResult:
     before: dict  # pooled scores of the held-out takes without the adapter
     after: dict  # ... and with it
     kept: bool
-    adapter: VoiceAdapter
+    fit: VoiceFit
     seconds: float  # how long fitting took
 
 
-def adapted_parts(parts: ModelParts, adapter: VoiceAdapter | None) -> ModelParts:
-    """The parts with the adapter around their encoder (the parts themselves if None)."""
-    if adapter is None:
+def adapted_parts(parts: ModelParts, fit: VoiceFit | None) -> ModelParts:
+    """The student as fitted to a voice (the parts themselves if None)."""
+    if fit is None:
         return parts
-    return ModelParts(parts.config, AdaptedEncoder(parts.encoder, adapter), parts.denoiser,
+    return ModelParts(parts.config, AdaptedEncoder(fit.encoder, fit.adapter), fit.denoiser,
                       parts.codec)
 
 
@@ -84,8 +84,8 @@ def enrol(parts: ModelParts, enrolment: list[AlignedClip], held_out: list[Aligne
     import time
 
     start = time.perf_counter()
-    adapter = fit_adapter(parts, enrolment, settings, log)
+    fit = fit_voice(parts, enrolment, settings, log)
     seconds = time.perf_counter() - start
     before = score_takes(parts, held_out)
-    after = score_takes(adapted_parts(parts, adapter), held_out)
-    return EnrolResult(before, after, is_better(before, after), adapter, round(seconds, 1))
+    after = score_takes(adapted_parts(parts, fit), held_out)
+    return EnrolResult(before, after, is_better(before, after), fit, round(seconds, 1))

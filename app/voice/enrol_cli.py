@@ -96,7 +96,7 @@ def _save(name: str | None, result, model_path: Path, summary: dict) -> Path:
     voice_summary = {k: summary[k] for k in ("before", "after", "language", "held_out_takes",
                                               "enrolment_takes")}
     profile.settings["voice"] = voice_summary
-    profile.voice = adapter_bytes(result.adapter, model_sha256(model_path), voice_summary)
+    profile.voice = adapter_bytes(result.fit, model_sha256(model_path), voice_summary)
     return save_profile(profile)
 
 

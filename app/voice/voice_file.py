@@ -1,10 +1,12 @@
-"""A voice adapter as bytes in a profile, and the model parts a command runs with it.
+"""A voice fit as bytes in a profile, and the model parts a command runs with it.
 
-The adapter is a safetensors file whose metadata names the model it was fitted to (the
-SHA-256 of the student bundle's bytes): an adapter fitted to other weights would move the
-features the wrong way, so it is ignored, with a notice, until the person enrols again.
+The fit (adapter and fine-tuned encoder and denoiser, `VoiceFit`) is a safetensors file
+whose metadata names the model it was fitted to (the SHA-256 of the student bundle's
+bytes): a fit of other weights would not match the codec and config the command loads, so
+it is ignored, with a notice, until the person enrols again.
 """
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -15,7 +17,7 @@ from safetensors.torch import load, save
 
 from app.checkpoints import ModelParts
 from app.errors import LivefaceError, notice
-from app.model.voice_adapter import AdaptedEncoder, VoiceAdapter
+from app.model.voice_adapter import AdaptedEncoder, VoiceAdapter, VoiceFit
 
 KIND = "liveface-voice-adapter/1"
 
@@ -24,14 +26,13 @@ def model_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def adapter_bytes(adapter: VoiceAdapter, model_hash: str, summary: dict) -> bytes:
-    tensors = {name: value.detach().contiguous() for name, value in adapter.state_dict().items()}
-    return save(tensors, metadata={"kind": KIND, "model_sha256": model_hash,
+def adapter_bytes(fit: VoiceFit, model_hash: str, summary: dict) -> bytes:
+    return save(fit.state_dict(), metadata={"kind": KIND, "model_sha256": model_hash,
                                    "summary": json.dumps(summary)})
 
 
-def adapter_from_bytes(data: bytes, parts: ModelParts, model_hash: str) -> VoiceAdapter:
-    """The adapter, or LivefaceError when the bytes are damaged or made for other weights."""
+def adapter_from_bytes(data: bytes, parts: ModelParts, model_hash: str) -> VoiceFit:
+    """The fit, or LivefaceError when the bytes are damaged or made for other weights."""
     try:
         tensors = load(data)
         metadata = _metadata(data)
@@ -42,14 +43,16 @@ def adapter_from_bytes(data: bytes, parts: ModelParts, model_hash: str) -> Voice
     if metadata.get("model_sha256") != model_hash:
         raise LivefaceError("the voice profile was made for other model weights; enrol "
                             "again with `liveface calibrate voice`.")
-    adapter = VoiceAdapter(parts.config)
-    try:
-        adapter.load_state_dict(tensors)
-    except RuntimeError as err:
-        raise LivefaceError(f"the voice adapter does not fit this model ({err}).") from None
     if not all(torch.isfinite(t).all() for t in tensors.values()):
         raise LivefaceError("the voice adapter holds NaN or infinite numbers.")
-    return adapter.eval().requires_grad_(False)
+    fit = VoiceFit(VoiceAdapter(parts.config), copy.deepcopy(parts.encoder),
+                   copy.deepcopy(parts.denoiser))
+    try:
+        fit.load_state_dict(tensors)
+    except RuntimeError as err:
+        raise LivefaceError("the voice adapter does not fit this model "
+                            f"({str(err).splitlines()[0]}).") from None
+    return fit.frozen()
 
 
 def _metadata(data: bytes) -> dict:
@@ -71,10 +74,10 @@ def with_voice(parts: ModelParts, model_path: Path, profile_name: str | None,
     if profile is None or profile.voice is None:
         return parts, None
     try:
-        adapter = adapter_from_bytes(profile.voice, parts, model_sha256(model_path))
+        fit = adapter_from_bytes(profile.voice, parts, model_sha256(model_path))
     except LivefaceError as err:
         notice(f"profile {profile.name!r}: {err} Running without the voice adapter.")
         return parts, None
-    encoder = AdaptedEncoder(parts.encoder, adapter).to(next(parts.encoder.parameters()).device)
-    return ModelParts(parts.config, encoder, parts.denoiser, parts.codec), \
-        f"voice profile {profile.name!r}"
+    device = next(parts.encoder.parameters()).device
+    return ModelParts(parts.config, AdaptedEncoder(fit.encoder, fit.adapter).to(device),
+                      fit.denoiser.to(device), parts.codec), f"voice profile {profile.name!r}"
