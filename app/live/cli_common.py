@@ -9,6 +9,8 @@ from pathlib import Path
 from app.avatar.emotions import EMOTIONS
 from app.cli_args import positive_seconds
 from app.errors import LivefaceError, notice
+from app.outputs.livelink import DEFAULT_ENDPOINT as LIVELINK_ENDPOINT
+from app.outputs.livelink import DEFAULT_SUBJECT as LIVELINK_SUBJECT
 from app.outputs.vrchat import DEFAULT_ENDPOINT as VRCHAT_ENDPOINT
 from app.outputs.vrchat import DEFAULT_LISTEN as VRCHAT_LISTEN
 from app.outputs.vrchat import MAX_BITS as VRCHAT_MAX_BITS
@@ -59,6 +61,13 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --vrchat: send each parameter as BITS bools (v2/JawOpen1, "
                              "v2/JawOpen2, ... and v2/JawOpenNegative) for avatars short of "
                              "parameter memory, until the avatar names its own")
+    parser.add_argument("--livelink", metavar="HOST[:PORT]", nargs="?", const=LIVELINK_ENDPOINT,
+                        help="stream the face as the Live Link Face app does, to Unreal's Live "
+                             f"Link (default {LIVELINK_ENDPOINT}; port 11111 when only HOST "
+                             "is given)")
+    parser.add_argument("--livelink-subject", metavar="NAME", default=LIVELINK_SUBJECT,
+                        help="with --livelink: the subject name Unreal lists the face as "
+                             f"(default {LIVELINK_SUBJECT})")
     parser.add_argument("--osc-control", metavar="[HOST:]PORT",
                         help="take emotion, intensity and mute from OSC messages "
                              "(/liveface/emotion NAME [I], /liveface/intensity I, "
@@ -82,7 +91,8 @@ def live_request(args: argparse.Namespace, config) -> dict:
             "screenshot": args.screenshot, "emotion": args.emotion,
             "intensity": args.intensity, "eye_camera": args.eye_camera,
             "eye_profile": args.eye_profile, "osc": args.osc, "vmc": args.vmc,
-            "osc_control": args.osc_control, "vrchat": vrchat_options(args)}
+            "osc_control": args.osc_control, "vrchat": vrchat_options(args),
+            "livelink": livelink_options(args)}
 
 
 def add_voice_profile_flags(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +122,11 @@ def vrchat_options(args: argparse.Namespace) -> VRChatOptions | None:
         return None
     listen = None if args.vrchat_listen.lower() == "off" else args.vrchat_listen
     return VRChatOptions(args.vrchat, listen, args.vrchat_binary)
+
+
+def livelink_options(args: argparse.Namespace) -> tuple[str, str] | None:
+    """(HOST[:PORT], subject name) for --livelink; None without it."""
+    return None if args.livelink is None else (args.livelink, args.livelink_subject)
 
 
 def microphone(args: argparse.Namespace, config) -> str | None:

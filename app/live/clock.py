@@ -1,6 +1,7 @@
 """Clocks. This is the one module that reads the real clock; everything else is handed a
 `Clock` (app/audio/sources.py) so a run can be replayed in simulated time."""
 
+import datetime
 import threading
 import time
 
@@ -14,6 +15,13 @@ class MonotonicClock:
     def sleep_s(self, duration_s: float) -> None:
         if duration_s > 0:
             time.sleep(duration_s)
+
+
+def time_of_day_s() -> float:
+    """Seconds since local midnight on the wall clock (for timecodes, never for timing)."""
+    now = datetime.datetime.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (now - midnight).total_seconds()
 
 
 class ManualClock:

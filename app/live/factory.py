@@ -142,9 +142,11 @@ class _NoGrad:
             return self.animator.push(block, emotion=emotion, intensity=intensity, gaze=gaze)
 
 
-def make_outputs(osc: str | None, vmc: str | None, vrchat=None) -> list:
+def make_outputs(osc: str | None, vmc: str | None, vrchat=None,
+                 livelink: tuple[str, str] | None = None) -> list:
     """OSC senders for `--osc` / `--vmc` (each HOST:PORT) and `--vrchat` (a
-    `VRChatOptions`), checked before anything opens."""
+    `VRChatOptions`), and the Live Link Face stream for `--livelink` ((HOST[:PORT],
+    subject)), checked before anything opens."""
     from app.outputs.osc import OscSender
 
     outputs = [OscSender(endpoint, dialect)
@@ -153,6 +155,10 @@ def make_outputs(osc: str | None, vmc: str | None, vrchat=None) -> list:
         from app.outputs.vrchat import VRChatSender
 
         outputs.append(VRChatSender(vrchat))
+    if livelink is not None:
+        from app.outputs.livelink import LiveLinkSender
+
+        outputs.append(LiveLinkSender(*livelink))
     return outputs
 
 

@@ -49,6 +49,7 @@ class MirrorRequest:
     vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
     osc_control: str | None = None  # [HOST:]PORT to take emotion and mute from as OSC
     vrchat: VRChatOptions | None = None  # a VRChat avatar's parameters (app/outputs/vrchat.py)
+    livelink: tuple[str, str] | None = None  # (HOST[:PORT], subject): app/outputs/livelink.py
     calibrate: object | None = None  # app.wizard.session.WizardOptions: the wizard in the overlay
 
 
@@ -62,7 +63,7 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
     animator, animator_label = make_animator(request.model, request.stand_in,
                                               request.model_device, request.voice_profile)
     eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
-    outputs = make_outputs(request.osc, request.vmc, request.vrchat)
+    outputs = make_outputs(request.osc, request.vmc, request.vrchat, request.livelink)
     control = make_control(request.osc_control)
     with ExitStack() as stack:
         app, pipeline, output_worker = _open(stack, avatar, source, animator, outputs,

@@ -48,6 +48,7 @@ class XrRequest:
     vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
     osc_control: str | None = None  # [HOST:]PORT to take emotion and mute from as OSC
     vrchat: VRChatOptions | None = None  # a VRChat avatar's parameters (app/outputs/vrchat.py)
+    livelink: tuple[str, str] | None = None  # (HOST[:PORT], subject): app/outputs/livelink.py
     calibrate_eyes: bool = False  # show the eye-calibration targets first, then save the profile
 
 
@@ -71,7 +72,7 @@ def run_headset(request: XrRequest, clock) -> dict:
                                                   request.voice_profile)
         eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock,
                                  request.calibrate_eyes)
-        outputs = make_outputs(request.osc, request.vmc, request.vrchat)
+        outputs = make_outputs(request.osc, request.vmc, request.vrchat, request.livelink)
         control = make_control(request.osc_control)
         graphics = create_graphics(runtime)
         stack.callback(graphics.close)
