@@ -27,6 +27,7 @@ def test_transcripts_become_words_pocketsphinx_can_align():
     assert spoken_text("Please press 1 or #.") == "please press one or pound"
     assert spoken_text("Call-Forward on Busy.") == "call forward on busy"
     assert spoken_text("[this is a simple beep tone]") is None
+    assert spoken_text("(3 seconds of silence)", "ru") is None
     assert spoken_text("...") is None
 
 

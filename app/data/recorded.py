@@ -13,6 +13,7 @@ audio, `asterisk-core-sounds-XX` the transcripts; studio speech, one speaker eac
 - "asterisk-it": Italian, a man's voice, recorded by Carlo Flora, CC-BY-3.0: 599 prompts.
 - "asterisk-ru": Russian, a woman's voice (credited to "Maxim"), CC-BY-3.0: 571 prompts.
   Never trained on: all of it is validation, a recorded speaker no model has heard.
+- "asterisk-fr": Canadian French, recorded by June Wallack, CC-BY-SA-3.0: 526 prompts.
 English aligns with pocketsphinx's own dictionary, the others through espeak-ng's
 pronunciations (see `app.data.align`). Prompts that are tones, transcripts with letters
 lost to a wrong encoding ("sar?" for "sarà") and prompts whose alignment fails are left
@@ -86,6 +87,8 @@ CORPORA = {
                              "CC-BY-SA-3.0, recorded by Allison Smith"),
     "asterisk-it": _asterisk("it", "it_IT_m_Carlo", "carlo-flora",
                              "CC-BY-3.0, recorded by Carlo Flora"),
+    "asterisk-fr": _asterisk("fr", "fr_CA_f_June", "june-wallack",
+                             "CC-BY-SA-3.0, recorded by June Wallack"),
     "asterisk-ru": _asterisk("ru", "ru_RU_f_IvrvoiceRU", "ivrvoice-ru",
                              "CC-BY-3.0, credited to Maxim", split="validation"),
 }
@@ -110,9 +113,9 @@ class Prompt:
 
 def spoken_text(text: str, language: str = "en") -> str | None:
     """The transcript as words the aligner takes: in English digits spelt out and '#' as
-    'pound'; None for a prompt that is not speech ('[ascending tones]') or whose letters
-    were lost ('?' inside a word)."""
-    if "[" in text:
+    'pound'; None for a prompt that is not speech ('[ascending tones]', '(3 seconds of
+    silence)') or whose letters were lost ('?' inside a word)."""
+    if "[" in text or text.strip().startswith("("):
         return None
     if language != "en":
         if re.search(r"\w\?\s*\w", text):
