@@ -95,6 +95,13 @@ def enrolment_clip(takes: list[AlignedClip], seed: int = 0) -> Clip:
 def fit_voice(parts: ModelParts, takes: list[AlignedClip],
               settings: AdaptSettings = AdaptSettings(), log=None) -> VoiceFit:
     """The student fitted to the takes (`parts` themselves are left as they were)."""
+    return fit_clips(parts, [enrolment_clip(takes, settings.seed)], settings, log)
+
+
+def fit_clips(parts: ModelParts, clips: list[Clip], settings: AdaptSettings = AdaptSettings(),
+              log=None) -> VoiceFit:
+    """The student fitted to training windows cut from `clips` (one person's joined takes
+    for an enrolment; any recorded clips with the teacher's tracks)."""
     if not parts.config.causal:
         raise LivefaceError("a voice is fitted to the streaming student, not the offline "
                             "baseline.")
@@ -111,7 +118,7 @@ def fit_voice(parts: ModelParts, takes: list[AlignedClip],
     net = AdaptedNet(ModelParts(config, fit.encoder, fit.denoiser, parts.codec), fit.adapter,
                      settings.context_frames)
     lip_loss = LipVertexLoss(parts.codec, default_geometry(), config.latent_std)
-    dataset = WindowDataset([enrolment_clip(takes, settings.seed)], settings.window_frames,
+    dataset = WindowDataset(clips, settings.window_frames,
                             settings.context_frames, None, settings.seed)
     groups = [{"params": list(fit.adapter.parameters()), "lr": settings.learning_rate}]
     if settings.model_learning_rate > 0:
