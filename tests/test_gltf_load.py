@@ -38,8 +38,10 @@ def test_default_avatar_has_all_targets_and_parts(default_avatar):
 
 
 def test_default_avatar_scale_and_landmarks(default_avatar):
-    low, high = default_avatar.bounds()
-    assert 0.2 < high[1] - low[1] < 0.4  # head and neck, metres
+    low, high = default_avatar.frame_bounds()
+    assert 0.2 < high[1] - low[1] < 0.4  # head and neck, metres: what cameras frame
+    bust_low, bust_high = default_avatar.bounds()
+    assert 0.3 < bust_high[1] - bust_low[1] < 0.5 and bust_low[1] < low[1]  # with the top
     left, right = default_avatar.eye_centers[PartRole.EYE_LEFT], default_avatar.eye_centers[PartRole.EYE_RIGHT]
     assert left[0] > 0.0 > right[0]
     assert low[1] < default_avatar.neck_pivot[1] < left[1]

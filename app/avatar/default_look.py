@@ -1,9 +1,11 @@
-"""The painted look of the default avatar: its skin and eye textures, baked by code.
+"""The painted look of the default avatar: its skin, eye, hair and lash textures, baked
+by code.
 
 The MakeHuman data has region masks but no colour textures, so we paint our own: a skin
-tone with gentle blotches, redder lips and cheeks, darker eyelids, eyebrows (the base mesh
-has none, and brows must be visible for brow motion to read), and an eye with veined
-sclera, a streaked iris and a black pupil. Seeds are fixed so every build is identical.
+tone with gentle blotches, redder lips and cheeks, darker eyelids, eyebrows (painted as
+the shadow under the brow hairs of the hair texture), a mouth that darkens towards the
+throat, an eye with veined sclera, a streaked iris and a black pupil, short hair streaming
+from the crown, and single lash hairs. Seeds are fixed so every build is identical.
 """
 
 import numpy as np
@@ -13,7 +15,11 @@ from app.avatar import geometry
 
 SKIN_SRGB = np.array([214.0, 160.0, 134.0])
 LIP_SRGB = np.array([176.0, 98.0, 96.0])
-MOUTH_INSIDE_SRGB = np.array([110.0, 45.0, 48.0])
+MOUTH_INSIDE_SRGB = np.array([92.0, 34.0, 38.0])
+MOUTH_DEPTH_M = 0.045  # the mouth is this deep from the lips to where it is darkest
+MOUTH_DEEP_SHADE = 0.12  # what is left of its colour there: the cavity reads as dark
+HAIR_SRGB = np.array([52.0, 37.0, 28.0])
+LASH_SRGB = np.array([20.0, 16.0, 14.0])
 BROW_SRGB = np.array([62.0, 44.0, 34.0])
 SCLERA_SRGB = np.array([236.0, 232.0, 226.0])
 VEIN_SRGB = np.array([190.0, 90.0, 90.0])
@@ -46,26 +52,33 @@ def _blend(base: np.ndarray, colour: np.ndarray, amount: np.ndarray) -> np.ndarr
     return base + (colour - base) * amount[..., None]
 
 
-def skin_texture(arrays: dict, landmarks: dict, masks: dict, size: int) -> np.ndarray:
-    """(size, size, 4) sRGB skin for the head's UV layout.
-
-    A map of the 3D position under each texel lets us paint by anatomy (brows above the
-    eyes, flushed cheeks, a darkened neck cut), while MakeHuman's masks place lips and
-    eyelids exactly where its UVs put them.
-    """
+def surface_points(arrays: dict, size: int) -> np.ndarray:
+    """(size, size, 3) map of the rest position under each texel of a part's UV layout,
+    grown past the islands' edges, so textures can be painted by anatomy."""
     points, covered = geometry.rasterize_uv(
         arrays["uvs"], arrays["indices"], arrays["positions"].astype(np.float64), size
     )
-    points = geometry.dilate(points, covered, steps=12)
+    return geometry.dilate(points, covered, steps=12)
+
+
+def skin_texture(points: np.ndarray, landmarks: dict, masks: dict) -> np.ndarray:
+    """(size, size, 4) sRGB skin for the head's UV layout (`points` from `surface_points`).
+
+    The position under each texel lets us paint by anatomy (brows above the eyes, flushed
+    cheeks, a mouth darker the deeper it goes), while MakeHuman's masks place lips and
+    eyelids exactly where its UVs put them.
+    """
+    size = points.shape[0]
     rng = np.random.default_rng(SEED)
     colour = SKIN_SRGB * (1.0 + 0.035 * value_noise(size, 24, rng))[..., None]
     colour = colour * (1.0 + 0.012 * value_noise(size, 160, rng))[..., None]
     colour = _blend(colour, np.array([200.0, 120.0, 110.0]), 0.35 * _flush(points, landmarks))
     colour = _blend(colour, LIP_SRGB, 0.9 * smoothstep(0.2, 0.8, masks["lips"]))
-    colour = _blend(colour, MOUTH_INSIDE_SRGB, smoothstep(0.3, 0.8, masks["inside-mouth"]))
+    inside = smoothstep(0.3, 0.8, masks["inside-mouth"])
+    colour = _blend(colour, MOUTH_INSIDE_SRGB, inside)
+    colour = colour * (1.0 - inside * (1.0 - _mouth_shade(points, landmarks)))[..., None]
     colour = colour * (1.0 - 0.13 * masks["eyelids"])[..., None]
     colour = _blend(colour, BROW_SRGB, _brows(points, landmarks, rng, size))
-    colour = colour * (1.0 - 0.45 * _near_cut(points, landmarks))[..., None]
     return _to_rgba(colour)
 
 
@@ -96,9 +109,10 @@ def _brows(points: np.ndarray, landmarks: dict, rng, size: int) -> np.ndarray:
     return np.clip(0.85 * across * along * front * streaks, 0.0, 1.0)
 
 
-def _near_cut(points: np.ndarray, landmarks: dict) -> np.ndarray:
-    """Shade the bottom of the neck so the open cut reads as shadow, not as an edge."""
-    return 1.0 - smoothstep(landmarks["neck_cut_y"], landmarks["neck_cut_y"] + 0.03, points[..., 1])
+def _mouth_shade(points: np.ndarray, landmarks: dict) -> np.ndarray:
+    """How much light reaches into the mouth: full at the lips, little in the throat."""
+    depth = landmarks["mouth_center"][2] - points[..., 2]
+    return 1.0 - (1.0 - MOUTH_DEEP_SHADE) * smoothstep(0.004, MOUTH_DEPTH_M, depth)
 
 
 def eye_texture(size: int) -> np.ndarray:
@@ -143,3 +157,45 @@ def _sclera(polar: np.ndarray, azimuth: np.ndarray, rng) -> np.ndarray:
         reach = rng.uniform(IRIS_ANGLE_RAD + 0.25, IRIS_ANGLE_RAD + 0.6)
         veins = np.maximum(veins, np.exp(-(offset / 0.012) ** 2) * smoothstep(reach, reach + 0.5, polar))
     return _blend(colour, VEIN_SRGB, 0.35 * veins)
+
+
+def hair_texture(points: np.ndarray, landmarks: dict, hairline) -> np.ndarray:
+    """(size, size, 4) sRGB hair and eyebrows in the head's UV layout, alpha cut out:
+    strands streaming from the crown, a hairline that frays into single hairs, and the
+    brow hairs. `hairline(points)` gives the hairline's height under each texel."""
+    size = points.shape[0]
+    rng = np.random.default_rng(SEED + 2)
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+    crown = np.array([0.0, landmarks["crown_y"], landmarks["head_centre_z"] - 0.02])
+    around = np.arctan2(x - crown[0], z - crown[2])
+    away = np.sqrt((x - crown[0]) ** 2 + (z - crown[2]) ** 2 + (y - crown[1]) ** 2)
+    strands = _periodic_streaks(around * 3.0, away * 40.0, rng)
+    fray = 0.0015 * np.sin(around * 180.0 + 3.0 * strands)
+    hair = smoothstep(-0.0015, 0.0025, y - hairline(points) + fray)
+    colour = HAIR_SRGB * (0.8 + 0.35 * strands)[..., None]
+    brows = _brows(points, landmarks, rng, size)
+    colour = _blend(colour, BROW_SRGB * (0.85 + 0.3 * strands)[..., None], smoothstep(0.0, 0.2, brows))
+    alpha = np.maximum(hair, smoothstep(0.25, 0.5, brows))
+    rgba = _to_rgba(colour)
+    rgba[..., 3] = np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)
+    return rgba
+
+
+def lash_texture(width: int, height: int) -> np.ndarray:
+    """(height, width, 4) sRGB lashes with alpha: u along the lid, v from the root (top
+    row) to the tip; dense at the root, single curved hairs of varied length beyond."""
+    rng = np.random.default_rng(SEED + 3)
+    v, u = np.meshgrid((np.arange(height) + 0.5) / height, (np.arange(width) + 0.5) / width,
+                       indexing="ij")
+    alpha = 1.0 - smoothstep(0.08, 0.2, v)  # the lash line itself
+    for _ in range(110):
+        root, length = rng.uniform(0.02, 0.98), rng.uniform(0.5, 1.0)
+        lean = rng.uniform(-0.04, 0.04)
+        centre = root + lean * v * v
+        half_width = 0.004 * (1.0 - 0.7 * v / length)
+        hair = np.exp(-(((u - centre) / half_width) ** 2)) * (1.0 - smoothstep(length - 0.1, length, v))
+        alpha = np.maximum(alpha, hair)
+    alpha *= smoothstep(0.0, 0.04, u) * (1.0 - smoothstep(0.96, 1.0, u))  # thin at the corners
+    rgba = _to_rgba(np.broadcast_to(LASH_SRGB, alpha.shape + (3,)))
+    rgba[..., 3] = np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)
+    return rgba

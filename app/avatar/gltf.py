@@ -85,6 +85,7 @@ def _build_avatar(path: Path, data: GltfData, require_all_targets: bool) -> Avat
         neck_pivot=_neck_pivot(data, meshes),
         eye_centers=_eye_centers(meshes, [p[2] for p in parts]),
         target_names=target_names,
+        head_bounds=_head_bounds(data),
     )
 
 
@@ -176,6 +177,7 @@ def _read_part(data: GltfData, node: gl.Node, world: np.ndarray, prim_index: int
         normals = geometry.smooth_normals(positions, indices).astype(np.float64)
     uvs = _optional(data, prim.attributes, "TEXCOORD_0", count, 2)
     regions = _optional(data, prim.attributes, "_REGION", count, 1)
+    head_weights = _optional(data, prim.attributes, "_HEAD_WEIGHT", count, 1)
     tangents = _optional(data, prim.attributes, "TANGENT", count, 4)
     morph_pos, morph_nrm, present = _morphs(data, mesh, prim, count)
     name = node.name or mesh.name or f"mesh{node.mesh}"
@@ -191,6 +193,7 @@ def _read_part(data: GltfData, node: gl.Node, world: np.ndarray, prim_index: int
         uvs=(np.zeros((count, 2)) if uvs is None else uvs).astype(np.float32),
         indices=indices,
         regions=(np.full(count, -1.0) if regions is None else regions[:, 0]).astype(np.float32),
+        head_weights=None if head_weights is None else np.clip(head_weights[:, 0], 0.0, 1.0).astype(np.float32),
         **placed,
     )
     extras = dict(node.extras if isinstance(node.extras, dict) else {}, _mesh=mesh.name or "", _world=world)
@@ -286,6 +289,8 @@ def _material(data: GltfData, index: int | None) -> Material:
         base_color_texture=_texture(data, pbr.baseColorTexture),
         normal_texture=_texture(data, mat.normalTexture),
         double_sided=bool(mat.doubleSided),
+        alpha_mode=mat.alphaMode if mat.alphaMode in ("MASK", "BLEND") else "OPAQUE",
+        alpha_cutoff=float(0.5 if mat.alphaCutoff is None else mat.alphaCutoff),
     )
 
 
@@ -360,6 +365,27 @@ def _eye_centers(meshes: list[MeshPart], extras: list[dict]) -> dict[PartRole, n
             points = np.concatenate([meshes[i].positions for i in chosen])
             centers[role] = ((points.min(axis=0) + points.max(axis=0)) / 2.0).astype(np.float32)
     return centers
+
+
+def _liveface_extras(data: GltfData) -> dict:
+    """The default scene's `extras.liveface` (what liveface's own writer records)."""
+    doc = data.doc
+    scene = doc.scenes[doc.scene or 0] if doc.scenes and 0 <= (doc.scene or 0) < len(doc.scenes) else None
+    extras = scene.extras if scene is not None and isinstance(scene.extras, dict) else {}
+    stated = extras.get("liveface")
+    return stated if isinstance(stated, dict) else {}
+
+
+def _head_bounds(data: GltfData) -> tuple[np.ndarray, np.ndarray] | None:
+    """What cameras should frame, when the file says (a bust framed on its head)."""
+    stated = _liveface_extras(data).get("head_bounds")
+    if not (isinstance(stated, list) and len(stated) == 2
+            and all(isinstance(c, list) and len(c) == 3 for c in stated)):
+        return None
+    low, high = (np.asarray(c, dtype=np.float64) for c in stated)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high > low)):
+        return None
+    return low.astype(np.float32), high.astype(np.float32)
 
 
 def _neck_pivot(data: GltfData, meshes: list[MeshPart]) -> np.ndarray:

@@ -4,7 +4,9 @@ Each part is one node and one mesh with a single triangle primitive. Morph targe
 sparse accessors (a face target moves a few hundred vertices of thousands), their names
 (the avatar's channels: ARKit names, or a VRM's expressions) go in `mesh.extras.targetNames`, the convention Blender, three.js and Ready Player Me
 share. liveface metadata rides in `extras`: the part's role and eye centre on its node,
-the neck pivot on the scene. The output depends only on the avatar, byte for byte.
+the neck pivot and what cameras frame on the scene; a part whose vertices follow the head
+only partly (a neck blending into the body) carries that share as `_HEAD_WEIGHT`. The
+output depends only on the avatar, byte for byte.
 """
 
 import io
@@ -25,6 +27,7 @@ class _Packer:
     def __init__(self, doc: gl.GLTF2):
         self.doc = doc
         self.blob = bytearray()
+        self.materials: dict[int, int] = {}  # id(Material) -> index: parts may share one
 
     def view(self, data: bytes, target: int | None = None) -> int:
         self.blob.extend(b"\0" * (-len(self.blob) % 4))  # every view starts 4-byte aligned
@@ -77,8 +80,10 @@ def avatar_document(avatar: Avatar) -> tuple[gl.GLTF2, _Packer]:
     packer = _Packer(doc)
     for part in avatar.parts:
         _add_part(packer, avatar, part)
-    doc.scenes.append(gl.Scene(nodes=list(range(len(doc.nodes))),
-                               extras={"liveface": {"neck_pivot": _floats(avatar.neck_pivot)}}))
+    liveface = {"neck_pivot": _floats(avatar.neck_pivot)}
+    if avatar.head_bounds is not None:
+        liveface["head_bounds"] = [_floats(corner) for corner in avatar.head_bounds]
+    doc.scenes.append(gl.Scene(nodes=list(range(len(doc.nodes))), extras={"liveface": liveface}))
     doc.scene = 0
     return doc, packer
 
@@ -105,6 +110,8 @@ def _add_part(packer: _Packer, avatar: Avatar, part: MeshPart) -> None:
         attributes.TANGENT = packer.accessor(part.tangents.astype(np.float32), gl.VEC4)
     if np.any(part.regions >= 0):
         attributes._REGION = packer.accessor(part.regions.astype(np.float32), gl.SCALAR)
+    if part.head_weights is not None:
+        attributes._HEAD_WEIGHT = packer.accessor(part.head_weights.astype(np.float32), gl.SCALAR)
     index_type = np.uint16 if part.vertex_count < 65536 else np.uint32
     indices = packer.accessor(part.indices.astype(index_type).ravel(), gl.SCALAR, gl.ELEMENT_ARRAY_BUFFER)
     primitive = gl.Primitive(attributes=attributes, indices=indices, mode=gl.TRIANGLES,
@@ -133,15 +140,22 @@ def _add_target(packer: _Packer, part: MeshPart, k: int) -> dict:
 
 
 def _add_material(packer: _Packer, material: Material) -> int:
+    """The material's index, written once however many parts share it (and its textures)."""
+    if id(material) in packer.materials:
+        return packer.materials[id(material)]
     doc = packer.doc
     pbr = gl.PbrMetallicRoughness(baseColorFactor=list(material.base_color), metallicFactor=0.0,
                                   roughnessFactor=float(material.roughness))
     if material.base_color_texture is not None:
         pbr.baseColorTexture = gl.TextureInfo(index=_add_texture(packer, material.base_color_texture))
     result = gl.Material(name=material.name, pbrMetallicRoughness=pbr, doubleSided=material.double_sided)
+    if material.alpha_mode != "OPAQUE":
+        result.alphaMode = material.alpha_mode
+        result.alphaCutoff = float(material.alpha_cutoff) if material.alpha_mode == "MASK" else None
     if material.normal_texture is not None:
         result.normalTexture = gl.NormalMaterialTexture(index=_add_texture(packer, material.normal_texture))
     doc.materials.append(result)
+    packer.materials[id(material)] = len(doc.materials) - 1
     return len(doc.materials) - 1
 
 

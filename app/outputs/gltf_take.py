@@ -2,10 +2,12 @@
 
 The file holds the avatar (as `app.avatar.gltf_write` writes it) and one animation at the
 model's 50 fps: each mesh's morph target weights (path "weights": the avatar's channels,
-ARKit targets or a VRM's expressions, as the renderer would blend them), and, for a head
-whose parts all follow the head, the head's rotation about its neck pivot and each eye's
-rotation about its centre (path "rotation"). A full-body VRM keeps its body still, which a
-rigid node cannot, so its take carries the morph weights only.
+ARKit targets or a VRM's expressions, as the renderer would blend them), and, for a head,
+the head's rotation about its neck pivot and each eye's rotation about its centre (path
+"rotation"). A bust whose neck blends into a still body (the default head's `_HEAD_WEIGHT`)
+is posed rigidly here: parts mostly on the head turn with it, the others (its top) stay.
+A full-body VRM keeps its body still, which a rigid node cannot, so its take carries the
+morph weights only.
 
 Node layout for a head: a `head` node at the neck pivot; each part hangs under it moved
 back by the pivot, and each eye under an `eye_*` node at the eye's centre, so rotating
@@ -43,7 +45,8 @@ def write_gltf_take(track: FaceTrack, avatar: Avatar, path: Path, source: str = 
         if mesh.weights:
             _add_channel(animation, packer, times, weights.ravel(), gl.SCALAR, node_index, "weights")
     if _follows_head(avatar):
-        head, eyes = _pose_nodes(doc, avatar, part_nodes)
+        turning = [n for n, p in zip(part_nodes, avatar.parts, strict=True) if _mostly_on_head(p)]
+        head, eyes = _pose_nodes(doc, avatar, turning, [n for n in part_nodes if n not in turning])
         pitch, yaw, roll = rigs[:, HEAD_SLICE].T
         head_turn = _quat_mul(_quat_mul(_axis_quat(1, yaw), _axis_quat(0, pitch)), _axis_quat(2, -roll))
         _add_channel(animation, packer, times, head_turn, gl.VEC4, head, "rotation")
@@ -61,7 +64,13 @@ def write_gltf_take(track: FaceTrack, avatar: Avatar, path: Path, source: str = 
 
 
 def _follows_head(avatar: Avatar) -> bool:
-    return all(p.head_weights is None or bool(np.all(p.head_weights > 0.999)) for p in avatar.parts)
+    """A head (not a full-body VRM) whose parts a rigid head node can pose."""
+    return avatar.vrm is None or all(_mostly_on_head(p) and (p.head_weights is None or bool(
+        np.all(p.head_weights > 0.999))) for p in avatar.parts)
+
+
+def _mostly_on_head(part) -> bool:
+    return part.head_weights is None or float(np.mean(part.head_weights)) > 0.5
 
 
 def _add_channel(animation: gl.Animation, packer, times: int, values: np.ndarray, kind: str,
@@ -72,9 +81,10 @@ def _add_channel(animation: gl.Animation, packer, times: int, values: np.ndarray
         sampler=len(animation.samplers) - 1, target=gl.AnimationChannelTarget(node=node, path=path)))
 
 
-def _pose_nodes(doc: gl.GLTF2, avatar: Avatar, part_nodes: list[int]) -> tuple[int, list[int]]:
+def _pose_nodes(doc: gl.GLTF2, avatar: Avatar, part_nodes: list[int],
+                still_nodes: list[int]) -> tuple[int, list[int]]:
     """Hang the parts under a `head` node at the neck pivot (eyes under their own pivot
-    nodes); returns the head node and the eye pivot nodes."""
+    nodes), the still ones beside it; returns the head node and the eye pivot nodes."""
     pivot = np.asarray(avatar.neck_pivot, np.float64)
     head = gl.Node(name="head", translation=_floats(pivot), children=[])
     eyes = []
@@ -93,7 +103,7 @@ def _pose_nodes(doc: gl.GLTF2, avatar: Avatar, part_nodes: list[int]) -> tuple[i
         eyes.append(len(doc.nodes) - 1)
         head.children.append(eyes[-1])
     doc.nodes.append(head)
-    doc.scenes[0].nodes = [len(doc.nodes) - 1]
+    doc.scenes[0].nodes = [len(doc.nodes) - 1, *still_nodes]
     return len(doc.nodes) - 1, eyes
 
 
