@@ -183,6 +183,8 @@ class XrApp:
                 changed = ctypes.cast(ctypes.byref(event),
                                       ctypes.POINTER(xr.EventDataSessionStateChanged)).contents
                 action = self.states.enter(xr.SessionState(changed.state))
+                if self.states.current == "focused":
+                    notice(f"in the headset ({self.runtime.runtime_name}): session focused.")
                 if action is Action.BEGIN:
                     self.session.begin()
                 elif action is Action.END:
@@ -323,6 +325,9 @@ def _first_ctrl_c_stops(stop: Callable[[], None]):
         stop()
 
     previous = signal.signal(signal.SIGINT, handler)
+    # Restart the system call the signal lands in: the runtime's client library may be
+    # blocked in a read from its service, and an EINTR there reads as a lost instance.
+    signal.siginterrupt(signal.SIGINT, False)
     try:
         yield
     finally:
