@@ -6,26 +6,42 @@ trixie chroot that `.ci/monado setup` builds (this host's Debian does not packag
         done = monado.run([sys.executable, "-c", "import xr; ..."])
         assert done.returncode == 0, done.stderr
 
+    def test_a_long_run(monado):
+        client = monado.start_client([*LIVEFACE, "run", "--stand-in"])
+        client.wait_for("session focused")   # what the client prints, not a fixed sleep
+        client.interrupt()                   # SIGINT to its process id
+        done = client.finish()
+
 Code that talks to the runtime runs inside the chroot (`.ci/monado exec`), where this
-repository, its venv and the Python under it sit at their own paths. Each use gets a fresh
-runtime directory (the service's socket, pid and log) under /tmp, which the chroot shares.
+repository, the virtual environment running the tests (wherever it lives) and the Python
+under it sit at their own paths. Each use gets a fresh runtime directory (the service's
+socket, pid and log) under /tmp, which the chroot shares. Clients start as `LIVEFACE`: the
+interpreter that runs the tests, with this checkout's package.
 """
 
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "monado"
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / ".ci" / "monado"
 ROOT = Path(os.environ.get("LIVEFACE_MONADO_ROOT", "/var/cache/liveface/monado-root"))
 SETUP_HINT = "run `.ci/monado setup` as root (.ci/run does)"
-RUN_TIMEOUT_S = 120.0
+# `liveface` as the tests' own interpreter runs it: no entry point of any one venv needed.
+LIVEFACE = (sys.executable, "-m", "app.cli")
+# Generous: a client imports torch and builds its model first, on a machine that may be busy.
+RUN_TIMEOUT_S = 300.0
+WAIT_TIMEOUT_S = 240.0  # for a line a started client prints
 
 
 def monado_missing() -> str | None:
@@ -46,14 +62,89 @@ def run_in_chroot(command: Sequence[str], runtime_dir: Path,
     """Runs `command` inside the chroot with this environment and cwd, as a client of the
     service whose socket is in `runtime_dir`; output is captured as text."""
     return subprocess.run(["bash", str(SCRIPT), "exec", "--", *command], env=_env(runtime_dir),
-                          capture_output=True, text=True, timeout=timeout_s)
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
 
 
-def start_in_chroot(command: Sequence[str], runtime_dir: Path) -> subprocess.Popen:
-    """Like `run_in_chroot`, without waiting: the caller communicates with the process."""
-    return subprocess.Popen(["bash", str(SCRIPT), "exec", "--", *command],
-                            env=_env(runtime_dir), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+class Client:
+    """A client started in the chroot and left running. `.ci/monado exec` execs all the way
+    down (unshare, chroot, env), so the process id is the command's own: signals go to it
+    by id, never by a name pattern. Its stderr is read as it comes, so tests wait on what
+    it says rather than on fixed sleeps."""
+
+    def __init__(self, command: Sequence[str], runtime_dir: Path):
+        self.process = subprocess.Popen(["bash", str(SCRIPT), "exec", "--", *command],
+                                        env=_env(runtime_dir), cwd=REPO,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._stdout: list[str] = []
+        self._readers = [threading.Thread(target=self._read_stderr, daemon=True),
+                         threading.Thread(target=self._read_stdout, daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def stderr(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout_s: float = WAIT_TIMEOUT_S, after: int = 0) -> int:
+        """Until a line of stderr (from line `after` on) contains `text`; that line's index.
+        Fails at once if the client ends first."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                for index in range(after, len(self.lines)):
+                    if text in self.lines[index]:
+                        return index
+                if self.process.poll() is not None and not self._reading():
+                    raise AssertionError(f"the client ended before printing {text!r}:\n"
+                                         + "".join(self.lines)[-3000:])
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    raise AssertionError(f"no {text!r} from the client within {timeout_s} s:\n"
+                                         + "".join(self.lines)[-3000:])
+                self._changed.wait(min(left_s, 0.5))
+
+    def interrupt(self) -> None:
+        """Ctrl+C, as a terminal sends it, to the client's own process."""
+        os.kill(self.pid, signal.SIGINT)
+
+    def finish(self, timeout_s: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+        """Wait for the client to end by itself (killed by id if it overruns)."""
+        try:
+            self.process.wait(timeout=timeout_s)
+        finally:
+            self.kill()
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return subprocess.CompletedProcess(self.process.args, self.process.returncode,
+                                           "".join(self._stdout), self.stderr)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def _reading(self) -> bool:
+        return self._readers[0].is_alive()
+
+    def _read_stderr(self) -> None:
+        for line in self.process.stderr:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def _read_stdout(self) -> None:
+        for line in self.process.stdout:
+            self._stdout.append(line)
 
 
 def _env(runtime_dir: Path) -> dict[str, str]:
@@ -82,8 +173,8 @@ class MonadoService:
             timeout_s: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
         return run_in_chroot(command, self.runtime_dir, timeout_s)
 
-    def start_client(self, command: Sequence[str]) -> subprocess.Popen:
-        return start_in_chroot(command, self.runtime_dir)
+    def start_client(self, command: Sequence[str]) -> Client:
+        return Client(command, self.runtime_dir)
 
     def log(self) -> str:
         """What the service has printed so far (for assertion messages)."""

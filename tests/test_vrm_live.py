@@ -13,13 +13,12 @@ import pytest
 from PIL import Image
 
 from app.resources import asset_path
-from tests.monado import monado, requires_monado  # noqa: F401 - the fixture is used by name
+from tests.monado import LIVEFACE, monado, requires_monado  # noqa: F401 - the fixture is used by name
 from tests.xvfb import requires_xvfb, xvfb  # noqa: F401 - the fixture is used by name
 
 REPO = Path(__file__).resolve().parent.parent
 SPEECH = asset_path("audio", "sample.wav")
 GODETTE = Path(__file__).parent / "vrm" / "Godette_vrm_v4.vrm"
-LIVEFACE = str(REPO / ".venv" / "bin" / "liveface")
 
 
 def godette_skin(picture: np.ndarray) -> np.ndarray:
@@ -51,7 +50,7 @@ def test_mirror_shows_the_vrm_face(xvfb, tmp_path):  # noqa: F811
 @requires_monado
 def test_headset_shows_the_vrm_face_in_both_eyes(monado, tmp_path):  # noqa: F811
     eyes_png = tmp_path / "eyes.png"
-    done = monado.run([LIVEFACE, "run", "--audio", str(SPEECH), "--duration", "5",
+    done = monado.run([*LIVEFACE, "run", "--audio", str(SPEECH), "--duration", "5",
                        "--avatar", str(GODETTE), "--stats-json", str(tmp_path / "x.json"),
                        "--screenshot", str(eyes_png)])
     assert done.returncode == 0, done.stderr[-3000:] + monado.log()[-2000:]
