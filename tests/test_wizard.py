@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from monado import LIVEFACE, monado, requires_monado  # noqa: F401 - the fixture
 from pulse import pulse, requires_pulse  # noqa: F401 - the fixture
 from xvfb import requires_xvfb, xvfb  # noqa: F401 - the fixture
 
@@ -335,3 +336,93 @@ def test_the_wizard_in_the_mirror_windows_overlay(xvfb, pulse, tmp_path):  # noq
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     title_blue = np.abs(pixels - np.array([41, 74, 122])).sum(axis=-1) < 30
     assert title_blue[240:].sum(axis=1).max() > 400
+
+
+# -- the same wizard in the headset -----------------------------------------------------------
+def _panel_pixels(eye: np.ndarray) -> np.ndarray:
+    """The panel's dark blue background (app/xr/panel.py BACKGROUND over the scene)."""
+    return np.abs(eye.astype(int) - np.array([24, 30, 44])).sum(axis=-1) < 18
+
+
+@needs_corpus
+@requires_pulse
+@requires_monado
+@pytest.mark.pulse
+@pytest.mark.xr
+def test_the_wizard_in_the_headset_on_a_panel_in_the_scene(monado, pulse, tmp_path):  # noqa: F811
+    """`liveface run --calibrate --auto` against Monado's simulated HMD: the wizard's panel
+    drawn in the scene in both eyes (a prompt on it while the microphone step listens
+    through the virtual microphone), the steps done and saved as in the terminal, and the
+    run ended after the summary."""
+    plan = _shipped_plan_with(tmp_path / "wizard.toml", ("mic", "avatar"))
+    takes = tmp_path / "takes"
+    takes.mkdir()
+    write_wav(takes / "01.wav", read_audio(ENGLISH.audio_dir / f"{NAMES[0]}{ENGLISH.suffix}"))
+    (takes / "01.txt").write_text("please enter your password")
+    eyes_png, stats = tmp_path / "eyes.png", tmp_path / "stats.json"
+    done = monado.run(
+        [*LIVEFACE, "run", "--audio", str(REPO / "assets" / "audio" / "sample.wav"),
+         "--stand-in", "--calibrate", "--auto", "--takes", str(takes), "--plan", str(plan),
+         "--profile", "headset-test", "--screenshot", str(eyes_png), "--stats-json",
+         str(stats), "--duration", "120"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(stats.read_text())
+    wizard = figures["wizard"]
+    assert [step["status"] for step in wizard["steps"]] == ["done", "done"], wizard
+    assert wizard["steps"][0]["figures"]["verdict"] == "good"
+    profile = read_profile("headset-test")
+    assert wizard["saved_to"] == str(profile.folder)
+    assert profile.settings["microphone"]["device"] == "pulse"
+    assert profile.settings["avatar"]["path"] == str(default_avatar_path().resolve())
+    assert figures["states"][-1] == "exiting"  # ended by the wizard, cleanly
+    panel = figures["panel"]
+    assert 0.5 < panel["distance_m"] < 0.8  # at arm's length
+    assert panel["prompt_frames"] >= 10 and panel["frames"] >= min(figures["eye_frames"]) - 2
+    sheet = np.asarray(Image.open(eyes_png).convert("RGB"))
+    width = figures["eye_size"][0]
+    for eye in (sheet[:, :width], sheet[:, width:]):
+        mask = _panel_pixels(eye)
+        assert mask.mean() > 0.006, mask.mean()  # the panel, in this eye (a wide field
+        # of view in a small software-rendered image)
+        rows, columns = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        assert rows.mean() > eye.shape[0] / 2  # below the mirror's face
+        on_panel = eye[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+        assert (on_panel.min(axis=-1) > 90).sum() > 10  # light text on it
+
+
+def test_a_word_spoken_after_the_question_answers_it_in_the_headset():
+    """Voice answers where there are no keys: what is said in the first second after a
+    question appears (the end of a sentence read) does not count; a word then a pause does."""
+    from app.wizard.panel_ui import SPOKEN_GRACE_S, SpokenAnswer
+
+    spoken, step_s = SpokenAnswer(), 0.02
+    answers = []
+    for index in range(200):
+        t_s = index * step_s
+        talking = 0.2 <= t_s < 0.6 or 1.5 <= t_s < 1.9  # before the grace ends, and after
+        if spoken.feed(t_s, -20.0 if talking else -70.0, asking=True):
+            answers.append(t_s)
+    assert len(answers) == 1 and 1.9 + 0.5 <= answers[0] < 1.9 + 0.6
+    assert SPOKEN_GRACE_S > 0.6
+    assert not spoken.feed(5.0, -20.0, asking=False)  # nothing asked: nothing answered
+
+
+def test_the_panel_is_answered_by_its_highlighted_choice():
+    """The headset's panel: `next` moves the highlight, `select` takes it."""
+    import threading
+
+    from app.wizard.panel_ui import PanelUI
+
+    ui, chosen = PanelUI(), []
+    asking = threading.Thread(target=lambda: chosen.append(
+        ui.choose([("y", "start"), ("s", "skip")], "y")))
+    asking.start()
+    while not ui.snapshot().choices:
+        threading.Event().wait(0.01)
+    assert ui.snapshot().highlighted == 0
+    ui.highlight_next()
+    ui.answer_highlighted()
+    asking.join(5)
+    assert chosen == ["s"] and ui.snapshot().choices == ()
+    ui.answer("y")  # nothing asked now: ignored, not kept for the next question
+    assert ui._answers.empty()

@@ -65,17 +65,22 @@ def run_wizard_command(args: argparse.Namespace, config) -> None:
         print(json.dumps(summary, indent=2))
 
 
-def add_mirror_wizard_arguments(mirror: argparse.ArgumentParser) -> None:
-    """`liveface mirror --calibrate`: the wizard in the window's overlay; the microphone,
-    eye camera and avatar flags are the mirror's own."""
-    wizard = mirror.add_argument_group("the setup wizard in the window (--calibrate)")
+def add_mirror_wizard_arguments(mirror: argparse.ArgumentParser, where: str = "window"
+                                ) -> None:
+    """`liveface mirror --calibrate` (the wizard in the window's overlay) and `liveface
+    run --calibrate` (on a panel in the headset, `where="headset"`); the microphone, eye
+    camera and avatar flags are the live command's own."""
+    shown_in = {"window": "in the overlay",
+                "headset": "on a panel in the scene, answered by the controller's select "
+                           "(next choice: menu or B) or by a word spoken"}[where]
+    wizard = mirror.add_argument_group(f"the setup wizard in the {where} (--calibrate)")
     wizard.add_argument("--calibrate", action="store_true",
-                        help="run the setup wizard (as `liveface calibrate`) in the overlay")
+                        help=f"run the setup wizard (as `liveface calibrate`) {shown_in}")
     wizard.add_argument("--profile", dest="wizard_profile", metavar="NAME",
                         help="the profile to save into (default: 'default')")
     wizard.add_argument("--auto", dest="wizard_auto", action="store_true",
                         help="unattended: every question takes its default answer, and the "
-                             "window closes at the end")
+                             f"{'window closes' if where == 'window' else 'run ends'} at the end")
     wizard.add_argument("--takes", dest="wizard_takes", type=Path, metavar="DIR",
                         help="takes for the voice step (with --auto: played through a "
                              "PulseAudio virtual microphone)")
@@ -86,7 +91,7 @@ def add_mirror_wizard_arguments(mirror: argparse.ArgumentParser) -> None:
 
 
 def mirror_wizard_options(args: argparse.Namespace):
-    """The wizard's options for `liveface mirror --calibrate`, None without it."""
+    """The wizard's options for `liveface mirror|run --calibrate`, None without it."""
     if not args.calibrate:
         return None
     from app.profiles import DEFAULT_PROFILE, profile_folder

@@ -35,6 +35,8 @@ from app.xr.poses import (FAR_M, MIRROR_DISTANCE_M, NEAR_M, Mirror, reflected_ga
                           target_pixel)
 from app.xr.runtime import Graphics, RuntimeAbsent, XrRuntime, loader_messages_hidden
 from app.xr.session import XrSession
+from app.wizard.panel_ui import PanelUI, SpokenAnswer
+from app.xr.panel import PANEL_SIZE_M, ScenePanel
 from app.xr.states import Action, SessionStates
 from app.xr.swapchain import GL_FRAMEBUFFER_SRGB
 
@@ -59,6 +61,7 @@ class XrOptions:
     resolution_scale: float = 1.0  # of the runtime's recommended eye size
     runtime_gaze: bool = True  # the runtime's eye tracker drives the gaze (off: an eye camera does)
     calibration: CalibrationRecording | None = None  # eye-camera targets to show first
+    wizard: PanelUI | None = None  # the setup wizard, shown on a panel in the scene
 
 
 @dataclass
@@ -73,6 +76,7 @@ class XrResult:
     reconnects: int = 0
     screenshot: Path | None = None
     calibration_frames: int = 0
+    panel: dict | None = None  # frames with the wizard's panel, and with a prompt on it
 
 
 class XrApp:
@@ -101,6 +105,9 @@ class XrApp:
         self._next_try_s = 0.0  # the next reconnection attempt after a loss
         self._stop = False  # Ctrl+C: leave as at the end of --duration
         self._keep_alive = None  # the last submitted layer, until xrEndFrame has read it
+        self.wizard = options.wizard
+        self.panel = ScenePanel(self.ctx) if self.wizard is not None else None
+        self.spoken = SpokenAnswer()
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> XrResult:
@@ -111,13 +118,20 @@ class XrApp:
             while self._step():
                 pass
         self._close_session()
+        panel = None if self.panel is None else {
+            "frames": self.panel.frames, "prompt_frames": self.panel.prompt_frames,
+            "distance_m": self.panel.distance_m, "size_m": list(PANEL_SIZE_M)}
         return XrResult(self.counter, list(self.states.seen), list(self.eye_frames),
                         self.tracked_frames, self.depth_frames, self.gaze_frames,
                         self._yaw_range(), self.reconnects, self.saved,
-                        self.calibration_frames)
+                        self.calibration_frames, panel)
 
     def _request_stop(self) -> None:
         notice("stopping: asking the runtime to end the session (Ctrl+C again to quit now).")
+        self._stop = True
+
+    def end(self) -> None:
+        """Leave as at the end of --duration (any thread: the loop reads the flag)."""
         self._stop = True
 
     def _step(self) -> bool:
@@ -136,7 +150,8 @@ class XrApp:
         try:
             if self.session is None:
                 self.session = XrSession(self.runtime, self.graphics,
-                                         self.options.resolution_scale)
+                                         self.options.resolution_scale,
+                                         buttons=self.wizard is not None)
                 self.mirror = None
             action = self._poll_events()
             if action is Action.EXIT:
@@ -166,6 +181,9 @@ class XrApp:
 
     def close(self) -> None:
         self._drop_runtime()
+        if self.panel is not None:
+            self.panel.release()
+            self.panel = None
 
     def _poll_events(self) -> Action:
         """Handle every queued event; the strongest action wins (exit, then recreate)."""
@@ -243,6 +261,7 @@ class XrApp:
         try:
             self.renderer.draw(rig, TextureControls(shown.wrinkle, shown.flush), views,
                                background=self.options.background)
+            self._wizard_panel(head, views)
         finally:
             if srgb:
                 self.ctx.disable_direct(GL_FRAMEBUFFER_SRGB)
@@ -260,6 +279,26 @@ class XrApp:
         self.depth_frames += all(depth is not None for depth in depth_infos)
         layer = xr.CompositionLayerProjection(space=session.world, views=projection_views)
         return layer, projection_views, depth_infos
+
+    def _wizard_panel(self, head, views) -> None:
+        """The wizard's panel in the scene, answered by the controller's buttons or a
+        word spoken after the question."""
+        if self.panel is None:
+            return
+        state = self.wizard.snapshot()
+        buttons = self.session.buttons
+        for pressed in buttons.pressed() if buttons is not None else ():
+            if pressed == "next":
+                self.wizard.highlight_next()
+            else:
+                self.wizard.answer_highlighted()
+        level_dbfs = self.pipeline.status.source.level_dbfs
+        if self.spoken.feed(self.clock.now_s(), level_dbfs, bool(state.choices)):
+            self.wizard.answer_highlighted()
+        self.panel.show(state)
+        self.panel.follow(head)
+        for view in views:
+            self.panel.draw(view)
 
     def _calibration_target(self, head, eyes, framebuffers) -> None:
         """While the eye calibration runs, its current target over both eyes' pictures;

@@ -15,6 +15,7 @@ from app.config import Config
 from app.errors import LivefaceError
 from app.live.cli_common import (add_live_arguments, latency_line, live_request,
                                  write_stats_json)
+from app.wizard.cli import add_mirror_wizard_arguments, mirror_wizard_options
 
 
 def add_run_command(subparsers) -> None:
@@ -34,6 +35,7 @@ def add_run_command(subparsers) -> None:
     run.add_argument("--graphics", choices=("auto", "egl", "platform"), default="auto",
                      help="how OpenGL meets the runtime: EGL where offered (auto), or the "
                           "platform's GLX/WGL with a hidden window")
+    add_mirror_wizard_arguments(run, where="headset")
 
 
 def run_run_command(args: argparse.Namespace, config: Config) -> None:
@@ -52,7 +54,8 @@ def run_run_command(args: argparse.Namespace, config: Config) -> None:
         raise LivefaceError("--calibrate-eyes needs --eye-camera (the camera to calibrate).")
     request = XrRequest(**live_request(args, config), mirror_distance_m=args.mirror_distance,
                         resolution_scale=args.resolution_scale, graphics=args.graphics,
-                        calibrate_eyes=args.calibrate_eyes)
+                        calibrate_eyes=args.calibrate_eyes,
+                        calibrate=mirror_wizard_options(args))
     stats = run_headset(request, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

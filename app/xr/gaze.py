@@ -12,7 +12,8 @@ _VALID = (xr.SpaceLocationFlags.ORIENTATION_VALID_BIT
 
 
 class EyeGaze:
-    """Create before the session's first xrSyncActions; the action set is attached here."""
+    """Create before the session's action sets are attached (`action_set` is attached with
+    the others, once per session), then `create_space()`."""
 
     def __init__(self, instance: xr.Instance, session: xr.Session):
         self.session = session
@@ -25,9 +26,10 @@ class EyeGaze:
         xr.suggest_interaction_profile_bindings(instance, xr.InteractionProfileSuggestedBinding(
             interaction_profile=xr.string_to_path(instance, PROFILE),
             suggested_bindings=[binding]))
-        xr.attach_session_action_sets(session, xr.SessionActionSetsAttachInfo(
-            action_sets=[self.action_set]))
-        self.space = xr.create_action_space(session, xr.ActionSpaceCreateInfo(
+        self.space = None
+
+    def create_space(self) -> None:
+        self.space = xr.create_action_space(self.session, xr.ActionSpaceCreateInfo(
             action=self.action, pose_in_action_space=xr.Posef()))
 
     def sample(self, head_space: xr.Space, time: int) -> tuple[float, float] | None:
@@ -50,6 +52,8 @@ class EyeGaze:
     def close(self) -> None:
         for destroy, handle in ((xr.destroy_space, self.space),
                                 (xr.destroy_action_set, self.action_set)):
+            if handle is None:
+                continue
             try:
                 destroy(handle)
             except xr.XrException:

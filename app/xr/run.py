@@ -50,6 +50,7 @@ class XrRequest:
     vrchat: VRChatOptions | None = None  # a VRChat avatar's parameters (app/outputs/vrchat.py)
     livelink: tuple[str, str] | None = None  # (HOST[:PORT], subject): app/outputs/livelink.py
     calibrate_eyes: bool = False  # show the eye-calibration targets first, then save the profile
+    calibrate: object | None = None  # app.wizard.session.WizardOptions: the wizard on a panel
 
 
 def run_headset(request: XrRequest, clock) -> dict:
@@ -86,12 +87,15 @@ def run_headset(request: XrRequest, clock) -> dict:
         pipeline.set_emotion(request.emotion, request.intensity)
         eye_worker = start_eye_worker(stack, eyes, pipeline, clock)
         start_control(stack, control, pipeline)
+        panel_ui = _panel_ui(request.calibrate)
         options = XrOptions(request.duration_s, request.screenshot, request.mirror_distance_m,
                             resolution_scale=scale, runtime_gaze=eyes is None,
-                            calibration=None if eyes is None else eyes.recording)
+                            calibration=None if eyes is None else eyes.recording,
+                            wizard=panel_ui)
         app = XrApp(graphics, runtime, renderer, pipeline, options, clock,
                     connect=lambda: connect(request.graphics))
         with pipeline:
+            wizard = _start_wizard(request.calibrate, panel_ui, app)
             result = app.run()
         eye = runtime.eyes[0]
         extra = {"animator": animator_label, "runtime": runtime.runtime_name,
@@ -109,8 +113,30 @@ def run_headset(request: XrRequest, clock) -> dict:
                  "calibration_frames": result.calibration_frames,
                  "states": result.states, "eyes": eye_stats(eyes, eye_worker),
                  "outputs": output_stats(outputs, output_worker),
-                 "control": None if control is None else control.to_dict()}
+                 "control": None if control is None else control.to_dict(),
+                 "panel": result.panel,
+                 "wizard": None if wizard is None else wizard.outcome()}
         return mirror_stats(pipeline, result.frames, extra)
+
+
+def _panel_ui(options):
+    """What the wizard says, for the panel in the scene (None without --calibrate)."""
+    if options is None:
+        return None
+    from app.wizard.panel_ui import PanelUI
+
+    return PanelUI(auto=options.auto)
+
+
+def _start_wizard(options, ui, app):
+    """The setup wizard on its own thread; unattended, the run ends after its summary."""
+    if options is None:
+        return None
+    from app.wizard.panel_ui import WizardThread
+
+    thread = WizardThread(options, ui, app.end)
+    thread.start()
+    return thread
 
 
 def _default_scale(ctx, eye) -> float:

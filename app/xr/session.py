@@ -6,6 +6,7 @@ import ctypes
 import numpy as np
 import xr
 
+from app.xr.buttons import WizardButtons
 from app.xr.gaze import EyeGaze
 from app.xr.poses import pose_matrix
 from app.xr.runtime import EYE_GAZE, STEREO, Graphics, XrRuntime
@@ -17,10 +18,12 @@ _POSE_VALID = (xr.SpaceLocationFlags.ORIENTATION_VALID_BIT
 
 
 class XrSession:
-    def __init__(self, runtime: XrRuntime, graphics: Graphics, resolution_scale: float = 1.0):
+    def __init__(self, runtime: XrRuntime, graphics: Graphics, resolution_scale: float = 1.0,
+                 buttons: bool = False):
+        """`buttons`: the controllers' buttons that answer the setup wizard, too."""
         self.runtime, self.ctx = runtime, graphics.ctx
         binding = graphics.binding
-        self.handle = self.world = self.head = self.gaze = None
+        self.handle = self.world = self.head = self.gaze = self.buttons = None
         self.swapchains: list[EyeSwapchain] = []
         self.running = False
         self.handle = xr.create_session(runtime.instance, xr.SessionCreateInfo(
@@ -44,12 +47,24 @@ class XrSession:
                         max(16, round(eye.height * resolution_scale)))
                 self.swapchains.append(EyeSwapchain(self.handle, self.ctx, functions, size,
                                                     color, depth))
-            if EYE_GAZE in runtime.extensions:  # also when the system says it has no eye
-                # tracker: the action then stays inactive, and a tracker plugged in later works
-                self.gaze = EyeGaze(runtime.instance, self.handle)
+            self._make_inputs(runtime, buttons)
         except BaseException:
             self.close()
             raise
+
+    def _make_inputs(self, runtime: XrRuntime, buttons: bool) -> None:
+        """Eye gaze and buttons: their action sets are attached together, once."""
+        if EYE_GAZE in runtime.extensions:  # also when the system says it has no eye
+            # tracker: the action then stays inactive, and a tracker plugged in later works
+            self.gaze = EyeGaze(runtime.instance, self.handle)
+        if buttons:
+            self.buttons = WizardButtons(runtime.instance, self.handle)
+        action_sets = [inputs.action_set for inputs in (self.gaze, self.buttons) if inputs]
+        if action_sets:
+            xr.attach_session_action_sets(self.handle, xr.SessionActionSetsAttachInfo(
+                action_sets=action_sets))
+        if self.gaze is not None:
+            self.gaze.create_space()
 
     def begin(self) -> None:
         xr.begin_session(self.handle, xr.SessionBeginInfo(STEREO))
@@ -80,8 +95,9 @@ class XrSession:
 
     def close(self) -> None:
         """Everything, newest first; each step tolerates a runtime that is already gone."""
-        if self.gaze is not None:
-            self.gaze.close()
+        for inputs in (self.gaze, self.buttons):
+            if inputs is not None:
+                inputs.close()
         for swapchain in self.swapchains:
             swapchain.close()
         self.swapchains = []
@@ -92,7 +108,7 @@ class XrSession:
                     destroy(handle)
                 except (xr.XrException, ctypes.ArgumentError, OSError):
                     pass
-        self.handle = self.world = self.head = self.gaze = None
+        self.handle = self.world = self.head = self.gaze = self.buttons = None
         self.running = False
 
 
