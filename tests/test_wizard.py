@@ -364,7 +364,7 @@ def test_the_wizard_in_the_headset_on_a_panel_in_the_scene(monado, pulse, tmp_pa
         [*LIVEFACE, "run", "--audio", str(REPO / "assets" / "audio" / "sample.wav"),
          "--stand-in", "--calibrate", "--auto", "--takes", str(takes), "--plan", str(plan),
          "--profile", "headset-test", "--screenshot", str(eyes_png), "--stats-json",
-         str(stats), "--duration", "120"])
+         str(stats), "--duration", "120", "--resolution-scale", "2"])
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(stats.read_text())
     wizard = figures["wizard"]
@@ -384,10 +384,13 @@ def test_the_wizard_in_the_headset_on_a_panel_in_the_scene(monado, pulse, tmp_pa
         mask = _panel_pixels(eye)
         assert mask.mean() > 0.006, mask.mean()  # the panel, in this eye (a wide field
         # of view in a small software-rendered image)
-        rows, columns = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        # the panel's rows and columns (not a stray shadow of the same colour elsewhere)
+        rows = np.nonzero(mask.sum(axis=1) > 0.3 * mask.sum(axis=1).max())[0]
+        columns = np.nonzero(mask.sum(axis=0) > 0.3 * mask.sum(axis=0).max())[0]
         assert rows.mean() > eye.shape[0] / 2  # below the mirror's face
         on_panel = eye[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
-        assert (on_panel.min(axis=-1) > 90).sum() > 10  # light text on it
+        light = (on_panel.min(axis=-1) > 90).mean()
+        assert 0.005 < light < 0.3, light  # light text on it (the background has none)
 
 
 def test_a_word_spoken_after_the_question_answers_it_in_the_headset():
