@@ -62,6 +62,20 @@ def test_mirror_stands_ahead_at_eye_height_and_faces_the_user():
         np.testing.assert_allclose(face, -ahead / 1.2, atol=1e-9)
 
 
+def test_a_mirror_beside_a_call_s_peer_stands_to_the_right_and_faces_the_user():
+    """`liveface call --headset --mirror side`: the peer ahead, the reflection turned 40
+    degrees to the user's right about them, at its own distance, facing them."""
+    head = pose_matrix(quaternion((0, 1, 0), 0.4), (0.3, 1.6, -0.2))
+    side = Mirror.to_the_side(head, BOUNDS, distance_m=1.0)
+    centre = side.world_from_avatar @ np.r_[(BOUNDS[0] + BOUNDS[1]) / 2.0, 1.0]
+    to_centre = centre[:3] - head[:3, 3]
+    assert np.linalg.norm(to_centre) == pytest.approx(1.0)
+    in_head = head[:3, :3].T @ to_centre
+    assert math.degrees(math.atan2(in_head[0], -in_head[2])) == pytest.approx(40.0)  # right
+    face = side.world_from_avatar[:3, :3] @ (0, 0, 1)
+    np.testing.assert_allclose(face, -to_centre, atol=1e-9)  # looking back at the user
+
+
 def test_the_reflection_nods_turns_and_tilts_like_a_mirror_image():
     mirror = Mirror.in_front_of(pose_matrix((0, 0, 0, 1), (0, 1.6, 0)), BOUNDS)
     # Nodding down (forward -Z tips towards -Y): the reflection nods down too.

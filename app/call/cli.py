@@ -3,6 +3,7 @@
     liveface call --host [--invite-file F] [--bind ADDRESS]   # prints an invite, waits
     liveface call INVITE                                      # joins
     liveface call --host --audio a.wav --duration 30 --stats-json s.json --screenshot p.png
+    liveface call INVITE --headset [--mirror off|side]        # the peer across from you in VR
 
 Heavy imports (aiortc, torch, moderngl) happen inside the handler, so `liveface --help`
 stays fast.
@@ -68,6 +69,22 @@ def add_call_command(subparsers) -> None:
                            "state) as JSON")
     call.add_argument("--record-peer", type=Path,
                       help="write the peer's voice as received to this WAV file")
+    headset = call.add_argument_group("in the headset (--headset)")
+    headset.add_argument("--headset", action="store_true",
+                         help="show the peer in a VR headset through OpenXR: across from you "
+                              "at 1.2 m, facing you (--screenshot then saves both eyes)")
+    headset.add_argument("--mirror", choices=("side", "off"),
+                         help="with --headset: your own reflection beside the peer (side, "
+                              "the default) or none")
+    headset.add_argument("--screenshot-speaking", type=Path, metavar="PNG",
+                         help="with --headset: both eyes at the moment the peer's mouth was "
+                              "open widest")
+    headset.add_argument("--resolution-scale", type=float,
+                         help="with --headset: fraction of the headset's recommended eye "
+                              "resolution (default: 1 on a GPU, less on software OpenGL)")
+    headset.add_argument("--graphics", choices=("auto", "egl", "platform"), default="auto",
+                         help="with --headset: how OpenGL meets the runtime (as `liveface "
+                              "run`)")
     call.add_argument("--face-loss", type=float, default=0.0, metavar="FRACTION",
                       help="testing: drop this fraction of the face messages you send, as a "
                            "lossy network would")
@@ -89,13 +106,22 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
         face_loss=args.face_loss, record_peer=args.record_peer,
         picture_at_s=args.screenshot_at, speaker=not args.no_speaker,
         avatar=_avatar_path(args, config))
-    result = run_call(request, MonotonicClock())
+    if args.headset:
+        from app.call.headset import HeadsetOptions, run_call_in_headset
+
+        result = run_call_in_headset(request, HeadsetOptions(
+            mirror=args.mirror or "side", screenshot=args.screenshot,
+            speaking_screenshot=args.screenshot_speaking, graphics=args.graphics,
+            resolution_scale=args.resolution_scale),
+            MonotonicClock())
+    else:
+        result = run_call(request, MonotonicClock())
     if args.stats_json:
         _write_json(args.stats_json, result.stats)
     if args.trace_json:
         _write_json(args.trace_json, {"columns": ["call_s", "heard_s", "jaw_open", "state"],
                                       "ticks": result.trace})
-    if args.screenshot:
+    if args.screenshot and not args.headset:  # in the headset: both eyes, saved as shown
         from app.call.picture import save_call_picture
 
         save_call_picture(args.screenshot, result)
@@ -116,6 +142,18 @@ def _check_flags(args: argparse.Namespace) -> None:
         parse_invite(_invite_text(args.invite))
     if args.bind:
         check_bind_address(args.bind)
+    if args.resolution_scale is not None and not 0.1 <= args.resolution_scale <= 2.0:
+        raise LivefaceError(f"--resolution-scale must be within 0.1 .. 2, got "
+                            f"{args.resolution_scale}.")
+    if not args.headset:
+        for flag, value in (("--mirror", args.mirror),
+                            ("--screenshot-speaking", args.screenshot_speaking),
+                            ("--resolution-scale", args.resolution_scale)):
+            if value is not None:
+                raise LivefaceError(f"{flag} is for the headset: add --headset.")
+    elif args.screenshot_at is not None:
+        raise LivefaceError("--screenshot-at is for the headless picture; in the headset "
+                            "--screenshot saves both eyes at the end.")
 
 
 def _announce_invite(invite, invite_file: Path | None) -> None:

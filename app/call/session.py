@@ -76,6 +76,37 @@ class CallRequest:
 
 def run_call(request: CallRequest, clock) -> "CallResult":
     """Hold one call to its end (duration, the peer hanging up, or Ctrl+C)."""
+    prepared = prepare_call(request, clock)
+    try:
+        asyncio.run(prepared.call.run())
+    finally:
+        if request.record_peer is not None:
+            prepared.call.save_peer_voice(request.record_peer)
+    return prepared.result()
+
+
+@dataclass
+class PreparedCall:
+    """A call whose parts are built and checked, before any socket opens."""
+
+    call: "Call"
+    animator_label: str
+    known: dict  # the avatars this side has, by content hash
+    own_avatar: Path
+
+    def peer_avatar(self) -> Path | None:
+        """The file the peer chose, when this side has it (None: the shipped head)."""
+        return peer_avatar(self.call.peer_choice, self.known)
+
+    def result(self) -> "CallResult":
+        call = self.call
+        peer, own_rig = call.picture or (call.last_shown, call.own_rig)
+        return CallResult(call.stats(self.animator_label, self.known), peer, own_rig,
+                          call.figures.trace, self.peer_avatar(), self.own_avatar)
+
+
+def prepare_call(request: CallRequest, clock) -> PreparedCall:
+    """The audio source, animator and codec, checked; the call ready to run."""
     from app.checkpoints import STUDENT_FILE, load_parts
     from app.live.factory import make_animator, make_source
     from app.resources import asset_path, default_avatar_path
@@ -87,14 +118,7 @@ def run_call(request: CallRequest, clock) -> "CallResult":
     own_avatar = request.avatar or default_avatar_path()
     known = known_avatars([default_avatar_path(), own_avatar])
     call = Call(request, invite, source, animator, codec, clock, choice_of(own_avatar))
-    try:
-        asyncio.run(call.run())
-    finally:
-        if request.record_peer is not None:
-            call.save_peer_voice(request.record_peer)
-    peer, own_rig = call.picture or (call.last_shown, call.own_rig)
-    return CallResult(call.stats(label, known), peer, own_rig, call.figures.trace,
-                      peer_avatar(call.peer_choice, known), own_avatar)
+    return PreparedCall(call, label, known, own_avatar)
 
 
 @dataclass
@@ -241,6 +265,13 @@ class Call:
             for task in tasks:
                 with suppress(asyncio.CancelledError):
                     await task
+
+    def hang_up(self) -> None:
+        """End the call from another thread (the headset's, when it stops)."""
+        loop, ended = getattr(self, "loop", None), self._ended
+        if loop is not None and ended is not None:
+            with suppress(RuntimeError):  # the loop has closed: the call is over already
+                loop.call_soon_threadsafe(ended.set)
 
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):

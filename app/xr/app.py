@@ -19,11 +19,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import xr
 
-from app.avatar.rig import HEAD_SLICE
+from app.avatar.rig import HEAD_SLICE, RIG_INDEX
 from app.avatar.texture_controls import TextureControls
 from app.errors import notice
 from app.eyes.calibrate import CalibrationRecording
@@ -62,6 +63,22 @@ class XrOptions:
     runtime_gaze: bool = True  # the runtime's eye tracker drives the gaze (off: an eye camera does)
     calibration: CalibrationRecording | None = None  # eye-camera targets to show first
     wizard: PanelUI | None = None  # the setup wizard, shown on a panel in the scene
+    mirror: str = "front"  # your reflection: ahead ("front"), beside the peer ("side"), "off"
+    peer: "PeerInScene | None" = None  # another avatar across from you (a call's peer)
+    peer_open_screenshot: Path | None = None  # both eyes when the peer's mouth opened widest
+
+
+class PeerInScene(Protocol):
+    """Another person's avatar, standing `distance_m` across from you and facing you, their
+    own head pose applied (not reflected: they face you)."""
+
+    distance_m: float
+
+    @property
+    def renderer(self) -> AvatarRenderer: ...
+
+    def face(self) -> tuple[np.ndarray, TextureControls]:
+        """Their rig and texture controls to show now (never waits)."""
 
 
 @dataclass
@@ -77,6 +94,7 @@ class XrResult:
     screenshot: Path | None = None
     calibration_frames: int = 0
     panel: dict | None = None  # frames with the wizard's panel, and with a prompt on it
+    peer: dict | None = None  # frames with the peer drawn, their jawOpen as drawn
 
 
 class XrApp:
@@ -108,6 +126,10 @@ class XrApp:
         self.wizard = options.wizard
         self.panel = ScenePanel(self.ctx) if self.wizard is not None else None
         self.spoken = SpokenAnswer()
+        self.peer = options.peer
+        self.peer_place: Mirror | None = None  # where the peer stands, placed with the mirror
+        self.peer_jaw: list[float] = []  # the peer's jawOpen in each frame drawn
+        self._peer_open_saved = -1.0
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> XrResult:
@@ -124,11 +146,21 @@ class XrApp:
         return XrResult(self.counter, list(self.states.seen), list(self.eye_frames),
                         self.tracked_frames, self.depth_frames, self.gaze_frames,
                         self._yaw_range(), self.reconnects, self.saved,
-                        self.calibration_frames, panel)
+                        self.calibration_frames, panel, self._peer_figures())
 
     def _request_stop(self) -> None:
         notice("stopping: asking the runtime to end the session (Ctrl+C again to quit now).")
         self._stop = True
+
+    def _peer_figures(self) -> dict | None:
+        if self.peer is None:
+            return None
+        jaw = np.asarray(self.peer_jaw or [0.0])
+        return {"frames": len(self.peer_jaw), "distance_m": self.peer.distance_m,
+                "mirror": self.options.mirror,
+                "jaw_open": {"p10": round(float(np.percentile(jaw, 10)), 3),
+                             "p90": round(float(np.percentile(jaw, 90)), 3),
+                             "max": round(float(jaw.max()), 3)}}
 
     def end(self) -> None:
         """Leave as at the end of --duration (any thread: the loop reads the flag)."""
@@ -238,7 +270,7 @@ class XrApp:
             head = eyes[0][0].copy()
             head[:3, 3] = (eyes[0][0][:3, 3] + eyes[1][0][:3, 3]) / 2.0
         if self.mirror is None:
-            self.mirror = Mirror.in_front_of(head, self.bounds, self.options.mirror_distance_m)
+            self._place(head)
         self.tracked_frames += 1
         if session.gaze is not None and self.options.runtime_gaze:
             gaze = session.gaze.sample(session.head, time_xr)
@@ -251,21 +283,23 @@ class XrApp:
         low, high = self.yaw_range_rad or (yaw, yaw)
         self.yaw_range_rad = (min(low, yaw), max(high, yaw))
         framebuffers = [swapchain.acquire() for swapchain in session.swapchains]
-        views = [self.mirror.view(pose, fov, (0, 0, *swapchain.size), framebuffer,
-                                  encode_srgb=not swapchain.srgb)
-                 for (pose, fov, _), swapchain, framebuffer
-                 in zip(eyes, session.swapchains, framebuffers)]
+        views = self._views(self.mirror, eyes, framebuffers)
         srgb = all(swapchain.srgb for swapchain in session.swapchains)
         if srgb:
             self.ctx.enable_direct(GL_FRAMEBUFFER_SRGB)
         try:
-            self.renderer.draw(rig, TextureControls(shown.wrinkle, shown.flush), views,
-                               background=self.options.background)
+            background = self.options.background
+            if self.options.mirror != "off":
+                self.renderer.draw(rig, TextureControls(shown.wrinkle, shown.flush), views,
+                                   background=background)
+                background = None  # cleared once, by whoever draws first
+            self._draw_peer(eyes, framebuffers, background)
             self._wizard_panel(head, views)
         finally:
             if srgb:
                 self.ctx.disable_direct(GL_FRAMEBUFFER_SRGB)
         self._calibration_target(head, eyes, framebuffers)
+        self._keep_peer_open(framebuffers)
         if last and self.options.screenshot is not None and self.saved is None:
             self.saved = save_eyes(framebuffers, self.options.screenshot)
         for index, swapchain in enumerate(session.swapchains):
@@ -279,6 +313,40 @@ class XrApp:
         self.depth_frames += all(depth is not None for depth in depth_infos)
         layer = xr.CompositionLayerProjection(space=session.world, views=projection_views)
         return layer, projection_views, depth_infos
+
+    def _place(self, head: np.ndarray) -> None:
+        """The mirror, and the peer across from you, from the first tracked head pose."""
+        distance_m = self.options.mirror_distance_m
+        if self.options.mirror == "side":
+            self.mirror = Mirror.to_the_side(head, self.bounds, distance_m)
+        else:
+            self.mirror = Mirror.in_front_of(head, self.bounds, distance_m)
+        if self.peer is not None:
+            self.peer_place = Mirror.in_front_of(head, self.peer.renderer.avatar.frame_bounds(),
+                                                 self.peer.distance_m)
+
+    def _views(self, place: Mirror, eyes, framebuffers) -> list:
+        return [place.view(pose, fov, (0, 0, *swapchain.size), framebuffer,
+                           encode_srgb=not swapchain.srgb)
+                for (pose, fov, _), swapchain, framebuffer
+                in zip(eyes, self.session.swapchains, framebuffers)]
+
+    def _draw_peer(self, eyes, framebuffers, background) -> None:
+        if self.peer is None:
+            return
+        rig, texture = self.peer.face()
+        self.peer.renderer.draw(rig, texture, self._views(self.peer_place, eyes, framebuffers),
+                                background=background)
+        self.peer_jaw.append(float(rig[RIG_INDEX["jawOpen"]]))
+
+    def _keep_peer_open(self, framebuffers) -> None:
+        """Both eyes again whenever the peer's mouth is open wider than in any earlier
+        frame kept: a still of them speaking."""
+        path = self.options.peer_open_screenshot
+        if path is None or not self.peer_jaw or self.peer_jaw[-1] < self._peer_open_saved + 0.02:
+            return
+        save_eyes(framebuffers, path)
+        self._peer_open_saved = self.peer_jaw[-1]
 
     def _wizard_panel(self, head, views) -> None:
         """The wizard's panel in the scene, answered by the controller's buttons or a

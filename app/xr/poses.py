@@ -20,6 +20,7 @@ from app.render.camera import View, fov_projection
 
 NEAR_M, FAR_M = 0.05, 50.0
 MIRROR_DISTANCE_M = 1.0
+SIDE_ANGLE_RAD = math.radians(40.0)  # a mirror beside what stands ahead (a call's peer)
 _FLIP_Z = np.diag([1.0, 1.0, -1.0])  # reflection through a mirror plane facing the user
 
 
@@ -94,6 +95,15 @@ class Mirror:
         m[:3, :3] = facing
         m[:3, 3] = target - facing @ centre
         return cls(m, facing)
+
+    @classmethod
+    def to_the_side(cls, head_pose: np.ndarray, avatar_bounds, distance_m: float,
+                    angle_rad: float = SIDE_ANGLE_RAD) -> "Mirror":
+        """Like `in_front_of`, turned `angle_rad` to the user's right (left when negative)
+        about them: out of the way of what stands ahead, still facing them."""
+        turned = head_pose.copy()
+        turned[:3, :3] = rotation_y(-angle_rad) @ head_pose[:3, :3]
+        return cls.in_front_of(turned, avatar_bounds, distance_m)
 
     def reflected_head(self, head_rotation: np.ndarray) -> tuple[float, float, float]:
         """Rig (pitch, yaw, roll) of the reflection of a head with this world rotation."""
