@@ -97,6 +97,9 @@ def test_the_peer_speaks_across_the_table_in_both_eyes(monado, tmp_path):
             host.kill()
     assert done.returncode == 0, done.stderr[-3000:]
     assert host.returncode == 0, host_log.read_text()[-3000:]
+    host_stats = json.loads((tmp_path / "host.json").read_text())
+    # the joiner's tracked head went with its faces (it said nothing: the faces still go)
+    assert host_stats["tracked_heads_received"] > 0.8 * host_stats["frames_received"] > 40
     stats = json.loads(stats_path.read_text())
     headset = stats["headset"]
     print(f"call in the headset: {headset['frames']} frames, peer {headset['peer']}, "
@@ -104,7 +107,7 @@ def test_the_peer_speaks_across_the_table_in_both_eyes(monado, tmp_path):
     assert stats["connected"] and stats["frames_received"] > 100
     assert headset["states"][-1] == "exiting" and "focused" in headset["states"]
     peer = headset["peer"]
-    assert peer["frames"] >= 40 and peer["distance_m"] == pytest.approx(1.2)
+    assert peer["frames"] >= 15 and peer["distance_m"] == pytest.approx(1.2)
     assert peer["jaw_open"]["max"] > 0.25 and peer["jaw_open"]["p10"] < 0.05  # speaks, rests
 
     width = headset["eye_size"][0]

@@ -12,8 +12,8 @@ import pytest
 
 from app.avatar.rig import HEAD_SLICE, neutral_rig
 from app.render.renderer import head_matrix
-from app.xr.poses import (Mirror, gaze_angles, heading, pose_matrix, quaternion_matrix,
-                          reflected_gaze, rig_head_angles, rotation_y)
+from app.xr.poses import (Mirror, faced_head, gaze_angles, heading, pose_matrix,
+                          quaternion_matrix, reflected_gaze, rig_head_angles, rotation_y)
 from app.xr.states import Action, SessionStates, state_name
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,6 +74,21 @@ def test_a_mirror_beside_a_call_s_peer_stands_to_the_right_and_faces_the_user():
     assert math.degrees(math.atan2(in_head[0], -in_head[2])) == pytest.approx(40.0)  # right
     face = side.world_from_avatar[:3, :3] @ (0, 0, 1)
     np.testing.assert_allclose(face, -to_centre, atol=1e-9)  # looking back at the user
+
+
+def test_the_head_a_call_s_peer_sees_turns_and_nods_with_yours():
+    """Your avatar faces the peer: turn to your left and it turns to its own left (rig yaw
+    > 0), nod down and it nods down (as the rig's pitch means it), measured from where
+    you faced when the scene was placed."""
+    facing = rotation_y(0.8)
+    left = facing @ rotation_y(0.3)
+    assert faced_head(facing, left) == pytest.approx((0.0, 0.3, 0.0), abs=1e-9)
+    down = facing @ rotation_x(-0.2)  # your forward (-Z) dips towards -Y
+    pitch, yaw, roll = faced_head(facing, down)
+    rig = neutral_rig()
+    rig[HEAD_SLICE] = (pitch, yaw, roll)
+    avatar_forward = head_matrix(rig, np.zeros(3))[:3, :3] @ (0, 0, 1)  # avatars look +Z
+    assert avatar_forward[1] == pytest.approx(-math.sin(0.2)) and abs(yaw) < 1e-9
 
 
 def test_the_reflection_nods_turns_and_tilts_like_a_mirror_image():

@@ -11,6 +11,7 @@ measure, app/call/session.py):
   face_kbit_s_sent the same for what this side sent. UDP, DTLS and SCTP headers come on top.
 - face_loss: 1 - distinct faces received / faces the peer's seq numbers say were sent.
 - frames_received: face messages received and accepted; malformed: refused, by reason.
+- tracked_heads_received: of those, how many carried the peer's tracked head (a headset).
 - jitter_depth_ms: voice received but not yet heard, and faces beyond the moment heard.
 - shown: display ticks by what they showed (fresh, bridged, held, easing, rest).
 - stale_open_ms_max: the longest run of ticks showing a held or easing face with the jaw
@@ -44,6 +45,7 @@ class CallFigures:
         self.clock_offset: tuple[float, float] | None = None  # (rtt s, peer - local s)
         self.voice: dict = {}
         self.late_faces = 0
+        self.tracked_heads_received = 0
         self._offset_s: list[float] = []
         self._mouth_to_mouth_s: list[float] = []
         self._voice_depth_s: list[float] = []
@@ -110,6 +112,7 @@ class CallFigures:
             "face_kbit_s_sent": round(self.bytes_sent * 8 / seconds / 1000, 3),
             "face_loss": self.face_loss(),
             "frames_received": self.frames_received,
+            "tracked_heads_received": self.tracked_heads_received,
             "frames_sent": self.faces_sent,
             "late_faces": self.late_faces,
             "malformed": dict(self.malformed),

@@ -3,7 +3,8 @@ conversational distance, facing you, their head pose applied, and your own refle
 beside them (`--mirror side`) or none (`--mirror off`), through the same OpenXR frame loop
 as `liveface run` (app/xr/app.py).
 
-The call's network loop runs on a thread of its own (asyncio, as in a headless call); the
+Your tracked head goes with your faces, so the peer sees you turn and nod. The call's
+network loop runs on a thread of its own (asyncio, as in a headless call); the
 frame loop stays on the main thread and draws, each frame, the peer's face last sampled
 against their voice's playout clock (`Call.last_shown`) and the face you last sent. The
 call ending ends the session; the session ending (Ctrl+C, the runtime) hangs up.
@@ -52,6 +53,10 @@ class PeerFace:
         if shown is None:
             return REST.rig, TextureControls(REST.wrinkle, REST.flush)
         return shown.rig, TextureControls(shown.wrinkle, shown.flush)
+
+    def tell_head(self, head: tuple[float, float, float]) -> None:
+        """Sent with your next faces, in place of the model's head motion."""
+        self.prepared.call.sender.head = tuple(float(angle) for angle in head)
 
     def release(self) -> None:
         self.renderer.release()

@@ -53,6 +53,7 @@ class CallSender(Worker):
         self.pending = PendingAudio(READ_SAMPLES + 4 * SAMPLES_PER_FRAME)
         self.emotion = (0, 0.0)  # (index into EMOTIONS, intensity), replaced whole
         self.muted = False
+        self.head: tuple[float, float, float] | None = None  # tracked (rig angles), replaced whole
         self.figures = SenderFigures()
 
     def startup(self) -> None:
@@ -96,7 +97,7 @@ class CallSender(Worker):
         if seq % self.face_stride:
             return
         message = FaceMessage(seq, round(capture_s * 1e6), _vector(latent), emotion, intensity,
-                              muted=self.muted)
+                              head=self.head, muted=self.muted)
         self.figures.faces += 1
         self.on_face(message, rig)
 

@@ -318,6 +318,7 @@ class Call:
                                (decoded.rig, decoded.wrinkle, decoded.flush))
         rig = measured_over_model(rig, message)
         self.figures.face_received(message.seq)
+        self.figures.tracked_heads_received += message.head is not None
         frame = RemoteFrame(message.seq, rig, wrinkle, flush, message.capture_us / 1e6)
         self.jitter.push(frame, self.playout.media_at(self.clock.now_s()))
 

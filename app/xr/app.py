@@ -32,8 +32,8 @@ from app.live.pipeline import LivePipeline
 from app.mirror.app import FrameCounter
 from app.render.offscreen import save_png
 from app.render.renderer import AvatarRenderer
-from app.xr.poses import (FAR_M, MIRROR_DISTANCE_M, NEAR_M, Mirror, reflected_gaze,
-                          target_pixel)
+from app.xr.poses import (FAR_M, MIRROR_DISTANCE_M, NEAR_M, Mirror, faced_head,
+                          reflected_gaze, target_pixel)
 from app.xr.runtime import Graphics, RuntimeAbsent, XrRuntime, loader_messages_hidden
 from app.xr.session import XrSession
 from app.wizard.panel_ui import PanelUI, SpokenAnswer
@@ -79,6 +79,9 @@ class PeerInScene(Protocol):
 
     def face(self) -> tuple[np.ndarray, TextureControls]:
         """Their rig and texture controls to show now (never waits)."""
+
+    def tell_head(self, head: tuple[float, float, float]) -> None:
+        """Your tracked head (rig pitch, yaw, roll, as seen from the front), for them."""
 
 
 @dataclass
@@ -293,7 +296,7 @@ class XrApp:
                 self.renderer.draw(rig, TextureControls(shown.wrinkle, shown.flush), views,
                                    background=background)
                 background = None  # cleared once, by whoever draws first
-            self._draw_peer(eyes, framebuffers, background)
+            self._draw_peer(head, eyes, framebuffers, background)
             self._wizard_panel(head, views)
         finally:
             if srgb:
@@ -331,9 +334,10 @@ class XrApp:
                 for (pose, fov, _), swapchain, framebuffer
                 in zip(eyes, self.session.swapchains, framebuffers)]
 
-    def _draw_peer(self, eyes, framebuffers, background) -> None:
+    def _draw_peer(self, head, eyes, framebuffers, background) -> None:
         if self.peer is None:
             return
+        self.peer.tell_head(faced_head(self.mirror.facing, head[:3, :3]))
         rig, texture = self.peer.face()
         self.peer.renderer.draw(rig, texture, self._views(self.peer_place, eyes, framebuffers),
                                 background=background)

@@ -22,6 +22,7 @@ NEAR_M, FAR_M = 0.05, 50.0
 MIRROR_DISTANCE_M = 1.0
 SIDE_ANGLE_RAD = math.radians(40.0)  # a mirror beside what stands ahead (a call's peer)
 _FLIP_Z = np.diag([1.0, 1.0, -1.0])  # reflection through a mirror plane facing the user
+_TURN_Y = np.diag([-1.0, 1.0, -1.0])  # half a turn about +Y: from your frame to one facing you
 
 
 def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
@@ -118,6 +119,15 @@ class Mirror:
                                     fov.angle_down, NEAR_M, FAR_M)
         return View(eye_from_avatar.astype(np.float32), projection, viewport, framebuffer,
                     encode_srgb)
+
+
+def faced_head(facing: np.ndarray, head_rotation: np.ndarray) -> tuple[float, float, float]:
+    """Rig (pitch, yaw, roll) of your head for an avatar that faces whoever faces you (a
+    call's peer): your head's rotation from `facing` (3x3, your heading when the scene was
+    placed), seen from the front. Turn to your left and the avatar turns to its own left;
+    nod down and it nods down."""
+    relative = facing.T @ head_rotation
+    return rig_head_angles(_TURN_Y @ relative @ _TURN_Y)
 
 
 def reflected_gaze(yaw: float, pitch: float) -> tuple[float, float]:
