@@ -344,6 +344,24 @@ def _panel_pixels(eye: np.ndarray) -> np.ndarray:
     return np.abs(eye.astype(int) - np.array([24, 30, 44])).sum(axis=-1) < 18
 
 
+def _on_panel(eye: np.ndarray) -> np.ndarray:
+    """The part of an eye's picture the panel covers, found by its background colour."""
+    mask = _panel_pixels(eye)
+    assert mask.mean() > 0.006, mask.mean()  # the panel, in this eye (a wide field of view
+    # in a small software-rendered image); its rows and columns, not a stray shadow
+    rows = np.nonzero(mask.sum(axis=1) > 0.3 * mask.sum(axis=1).max())[0]
+    columns = np.nonzero(mask.sum(axis=0) > 0.3 * mask.sum(axis=0).max())[0]
+    assert rows.mean() > eye.shape[0] / 2  # below the mirror's face
+    return eye[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+
+
+def _prompt_pixels(eye: np.ndarray) -> np.ndarray:
+    """The prompt's amber text (app/xr/panel.py PROMPT), as drawn small on the panel:
+    blended into its dark blue, dimmer than it is, but still warm."""
+    r, g, b = (eye[..., k].astype(int) for k in range(3))
+    return (r > 70) & (r - b > 25) & (g - b > 15)
+
+
 @needs_corpus
 @requires_pulse
 @requires_monado
@@ -359,12 +377,14 @@ def test_the_wizard_in_the_headset_on_a_panel_in_the_scene(monado, pulse, tmp_pa
     takes.mkdir()
     write_wav(takes / "01.wav", read_audio(ENGLISH.audio_dir / f"{NAMES[0]}{ENGLISH.suffix}"))
     (takes / "01.txt").write_text("please enter your password")
-    eyes_png, stats = tmp_path / "eyes.png", tmp_path / "stats.json"
+    eyes_png, stats, prompt_png = (tmp_path / "eyes.png", tmp_path / "stats.json",
+                                   tmp_path / "prompt.png")
     done = monado.run(
         [*LIVEFACE, "run", "--audio", str(REPO / "assets" / "audio" / "sample.wav"),
          "--stand-in", "--calibrate", "--auto", "--takes", str(takes), "--plan", str(plan),
          "--profile", "headset-test", "--screenshot", str(eyes_png), "--stats-json",
-         str(stats), "--duration", "120", "--resolution-scale", "2"])
+         str(stats), "--duration", "120", "--resolution-scale", "2",
+         "--screenshot-prompt", str(prompt_png)])
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(stats.read_text())
     wizard = figures["wizard"]
@@ -379,18 +399,16 @@ def test_the_wizard_in_the_headset_on_a_panel_in_the_scene(monado, pulse, tmp_pa
     assert 0.5 < panel["distance_m"] < 0.8  # at arm's length
     assert panel["prompt_frames"] >= 10 and panel["frames"] >= min(figures["eye_frames"]) - 2
     sheet = np.asarray(Image.open(eyes_png).convert("RGB"))
+    prompt_sheet = np.asarray(Image.open(prompt_png).convert("RGB"))
     width = figures["eye_size"][0]
-    for eye in (sheet[:, :width], sheet[:, width:]):
-        mask = _panel_pixels(eye)
-        assert mask.mean() > 0.006, mask.mean()  # the panel, in this eye (a wide field
-        # of view in a small software-rendered image)
-        # the panel's rows and columns (not a stray shadow of the same colour elsewhere)
-        rows = np.nonzero(mask.sum(axis=1) > 0.3 * mask.sum(axis=1).max())[0]
-        columns = np.nonzero(mask.sum(axis=0) > 0.3 * mask.sum(axis=0).max())[0]
-        assert rows.mean() > eye.shape[0] / 2  # below the mirror's face
-        on_panel = eye[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    for eye in (sheet[:, :width], sheet[:, width:]):  # the summary, at the end
+        on_panel = _on_panel(eye)
         light = (on_panel.min(axis=-1) > 90).mean()
         assert 0.005 < light < 0.3, light  # light text on it (the background has none)
+        assert _prompt_pixels(on_panel).sum() < 5  # no instruction left on it
+    for eye in (prompt_sheet[:, :width], prompt_sheet[:, width:]):  # the first instruction
+        prompt = _prompt_pixels(_on_panel(eye)).sum()
+        assert prompt > 15, prompt  # its text, in the prompt's colour, on the panel
 
 
 def test_a_word_spoken_after_the_question_answers_it_in_the_headset():

@@ -51,6 +51,7 @@ RECONNECT_EVERY_S = 0.5
 TARGET_DISTANCE_M = 2.0  # eye-calibration targets float this far ahead, head-locked
 TARGET_HALF_WIDTH_FRACTION = 0.012  # of the eye image's width: the target's white square
 TARGET_CORE_FRACTION = 0.35  # its dark centre, of the square: where to look
+PROMPT_SETTLE_FRAMES = 3  # the wizard's first prompt, kept as a still after this many frames
 
 
 @dataclass
@@ -63,6 +64,7 @@ class XrOptions:
     runtime_gaze: bool = True  # the runtime's eye tracker drives the gaze (off: an eye camera does)
     calibration: CalibrationRecording | None = None  # eye-camera targets to show first
     wizard: PanelUI | None = None  # the setup wizard, shown on a panel in the scene
+    prompt_screenshot: Path | None = None  # both eyes when the wizard's first prompt shows
     mirror: str = "front"  # your reflection: ahead ("front"), beside the peer ("side"), "off"
     peer: "PeerInScene | None" = None  # another avatar across from you (a call's peer)
     peer_open_screenshot: Path | None = None  # both eyes when the peer's mouth opened widest
@@ -303,6 +305,7 @@ class XrApp:
                 self.ctx.disable_direct(GL_FRAMEBUFFER_SRGB)
         self._calibration_target(head, eyes, framebuffers)
         self._keep_peer_open(framebuffers)
+        self._keep_prompt(framebuffers)
         if last and self.options.screenshot is not None and self.saved is None:
             self.saved = save_eyes(framebuffers, self.options.screenshot)
         for index, swapchain in enumerate(session.swapchains):
@@ -351,6 +354,13 @@ class XrApp:
             return
         save_eyes(framebuffers, path)
         self._peer_open_saved = self.peer_jaw[-1]
+
+    def _keep_prompt(self, framebuffers) -> None:
+        """Both eyes once, the first time the panel has shown a prompt for a few frames."""
+        path = self.options.prompt_screenshot
+        if path is None or self.panel is None or self.panel.prompt_frames != PROMPT_SETTLE_FRAMES:
+            return
+        save_eyes(framebuffers, path)
 
     def _wizard_panel(self, head, views) -> None:
         """The wizard's panel in the scene, answered by the controller's buttons or a

@@ -36,6 +36,9 @@ def add_run_command(subparsers) -> None:
                      help="how OpenGL meets the runtime: EGL where offered (auto), or the "
                           "platform's GLX/WGL with a hidden window")
     add_mirror_wizard_arguments(run, where="headset")
+    run.add_argument("--screenshot-prompt", type=Path, metavar="PNG",
+                     help="with --calibrate: save both eyes when the wizard first shows a "
+                          "sentence or instruction to act on")
 
 
 def run_run_command(args: argparse.Namespace, config: Config) -> None:
@@ -50,12 +53,15 @@ def run_run_command(args: argparse.Namespace, config: Config) -> None:
     if args.resolution_scale is not None and not 0.1 <= args.resolution_scale <= 2.0:
         raise LivefaceError(f"--resolution-scale must be within 0.1 .. 2, got "
                             f"{args.resolution_scale}.")
+    if args.screenshot_prompt is not None and not args.calibrate:
+        raise LivefaceError("--screenshot-prompt needs --calibrate (the wizard's panel).")
     if args.calibrate_eyes and args.eye_camera is None:
         raise LivefaceError("--calibrate-eyes needs --eye-camera (the camera to calibrate).")
     request = XrRequest(**live_request(args, config), mirror_distance_m=args.mirror_distance,
                         resolution_scale=args.resolution_scale, graphics=args.graphics,
                         calibrate_eyes=args.calibrate_eyes,
-                        calibrate=mirror_wizard_options(args))
+                        calibrate=mirror_wizard_options(args),
+                        prompt_screenshot=args.screenshot_prompt)
     stats = run_headset(request, MonotonicClock())
     if args.stats_json:
         write_stats_json(args.stats_json, stats)

@@ -51,6 +51,7 @@ class XrRequest:
     livelink: tuple[str, str] | None = None  # (HOST[:PORT], subject): app/outputs/livelink.py
     calibrate_eyes: bool = False  # show the eye-calibration targets first, then save the profile
     calibrate: object | None = None  # app.wizard.session.WizardOptions: the wizard on a panel
+    prompt_screenshot: Path | None = None  # both eyes when the wizard's first prompt shows
 
 
 def run_headset(request: XrRequest, clock) -> dict:
@@ -91,7 +92,7 @@ def run_headset(request: XrRequest, clock) -> dict:
         options = XrOptions(request.duration_s, request.screenshot, request.mirror_distance_m,
                             resolution_scale=scale, runtime_gaze=eyes is None,
                             calibration=None if eyes is None else eyes.recording,
-                            wizard=panel_ui)
+                            wizard=panel_ui, prompt_screenshot=request.prompt_screenshot)
         app = XrApp(graphics, runtime, renderer, pipeline, options, clock,
                     connect=lambda: connect(request.graphics))
         with pipeline:
