@@ -17,6 +17,7 @@ from app.inference import FaceTrack
 from app.outputs.gltf_take import write_gltf_take
 from app.outputs.track_file import track_format, write_track
 from app.render.renderer import gaze_matrix, head_matrix
+from app.resources import default_avatar_path
 
 FRAMES = 12
 GODETTE = Path(__file__).parent / "vrm" / "Godette_vrm_v4.vrm"
@@ -74,13 +75,15 @@ def test_take_has_one_animation_of_weights_head_and_eyes(take, tiny_avatar):
     doc, _ = take
     (animation,) = doc.animations
     paths = sorted((doc.nodes[c.target.node].name, c.target.path) for c in animation.channels)
-    meshes_with_targets = [n.name for n in doc.nodes if n.mesh is not None and doc.meshes[n.mesh].weights]
+    meshes_with_targets = [n.name for n in doc.nodes
+                           if n.mesh is not None and doc.meshes[n.mesh].weights]
     assert paths == sorted([(n, "weights") for n in meshes_with_targets]
                            + [("head", "rotation"), ("eye_left_pivot", "rotation"),
                               ("eye_right_pivot", "rotation")])
     for sampler in animation.samplers:
         times = doc.accessors[sampler.input]
-        assert times.count == FRAMES and times.min == [0.0] and times.max == pytest.approx([(FRAMES - 1) / 50])
+        assert times.count == FRAMES and times.min == [0.0]
+        assert times.max == pytest.approx([(FRAMES - 1) / 50])
         assert sampler.interpolation == "LINEAR"
 
 
@@ -93,7 +96,8 @@ def test_take_weights_are_the_track_in_target_order(take, tiny_avatar):
     weights = _values(doc, animation.samplers[channel.sampler].output).reshape(FRAMES, len(names))
     track = _track().rig
     for name in ("jawOpen", "eyeBlinkLeft"):
-        np.testing.assert_allclose(weights[:, names.index(name)], track[:, RIG_INDEX[name]], atol=1e-6)
+        np.testing.assert_allclose(weights[:, names.index(name)], track[:, RIG_INDEX[name]],
+                                   atol=1e-6)
 
 
 def test_take_poses_the_head_and_eyes_as_the_renderer_does(take, tiny_avatar):
@@ -126,7 +130,8 @@ def test_vrm_take_animates_its_expressions_and_keeps_the_body_still(tmp_path):
     doc = gl.GLTF2().load(str(path))
     (animation,) = doc.animations
     assert {c.target.path for c in animation.channels} == {"weights"}
-    channel = next(c for c in animation.channels if doc.meshes[doc.nodes[c.target.node].mesh].weights)
+    channel = next(c for c in animation.channels
+                   if doc.meshes[doc.nodes[c.target.node].mesh].weights)
     names = doc.meshes[doc.nodes[channel.target.node].mesh].extras["targetNames"]
     assert "aa" in names and "blinkLeft" in names
     weights = _values(doc, animation.samplers[channel.sampler].output).reshape(FRAMES, len(names))
@@ -143,16 +148,17 @@ def test_glb_suffix_means_gltf_and_a_take_needs_an_avatar(tmp_path):
 
 
 @pytest.mark.skipif(not os.environ.get("LIVEFACE_GLTF_VALIDATOR") or not shutil.which("node"),
-                    reason="set LIVEFACE_GLTF_VALIDATOR to a folder with npm's gltf-validator installed")
+                    reason="set LIVEFACE_GLTF_VALIDATOR to a folder with npm's gltf-validator "
+                    "installed")
 def test_khronos_validator_finds_no_errors(take, tmp_path):
     """The Khronos glTF validator (npm gltf-validator), where installed: no errors and no
-    warnings, for a head's take and for a VRM's."""
+    warnings, for a head's take, for a VRM's and for the shipped head itself."""
     _, head_take = take
     vrm_take = write_gltf_take(_track(), load_avatar(GODETTE), tmp_path / "godette.glb")
     script = ("const v=require('gltf-validator');v.validateBytes(new Uint8Array(require('fs')"
               ".readFileSync(process.argv[1]))).then(r=>console.log(r.issues.numErrors,"
               "r.issues.numWarnings))")
-    for path in (head_take, vrm_take):
+    for path in (head_take, vrm_take, default_avatar_path()):
         result = subprocess.run(["node", "-e", script, str(path)], capture_output=True, text=True,
                                 cwd=os.environ["LIVEFACE_GLTF_VALIDATOR"], timeout=60, check=True)
         assert result.stdout.split() == ["0", "0"], (path.name, result.stdout)
