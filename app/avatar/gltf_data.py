@@ -209,7 +209,8 @@ class GltfData:
             return np.zeros((0, width), dtype=np.float64)
         rows = np.ndarray(shape, dtype=np.dtype(dtype).newbyteorder("<"), buffer=data,
                           offset=offset, strides=(stride, np.dtype(dtype).itemsize))
-        values = rows.astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite: refused by the caller
+            values = rows.astype(np.float64)
         if normalized and divisor is not None:
             values = np.maximum(values / divisor, -1.0)
         return values
