@@ -44,14 +44,16 @@ def _message(seq=7, **kwargs) -> wire.FaceMessage:
     return wire.FaceMessage(seq, 1_234_567, latent, **kwargs)
 
 
-def test_a_face_message_round_trips_at_float16_precision():
+def test_a_face_message_round_trips_within_one_latent_step():
     sent = _message(emotion=1, intensity=0.6, head=(0.1, -0.2, 0.05), gaze=(0.3, -0.1),
                     eyelids=0.9, muted=True)
     data = wire.encode_face(sent)
     assert len(data) == wire.FACE_BYTES + 2 * (3 + 2 + 1)
     got = wire.decode(data)
     assert got.seq == 7 and got.capture_us == 1_234_567 and got.emotion == 1 and got.muted
-    assert np.allclose(got.latent, sent.latent, atol=2e-3)
+    step = (wire.LATENT_HIGH - wire.LATENT_LOW) / 63
+    inside = np.clip(sent.latent, wire.LATENT_LOW, wire.LATENT_HIGH)  # beyond: clipped
+    assert (np.abs(got.latent - inside) <= step / 2 + 1e-5).all()
     assert np.allclose(got.head, sent.head, atol=1e-3) and np.allclose(got.gaze, sent.gaze, atol=1e-3)
     assert abs(got.intensity - 0.6) < 0.01 and abs(got.eyelids - 0.9) < 1e-3
     plain = wire.decode(wire.encode_face(_message()))
@@ -61,12 +63,13 @@ def test_a_face_message_round_trips_at_float16_precision():
 def test_malformed_face_messages_are_refused_by_reason():
     good = wire.encode_face(_message())
     nan = bytearray(good)
-    nan[wire.FACE_BYTES - 2:wire.FACE_BYTES] = np.float16(np.nan).tobytes()
+    nan += np.float16(np.nan).tobytes()  # an eyelid field, flagged
+    nan[2] |= wire.EYELIDS
     cases = {
-        "truncated": [good[:1], good[:40], good[:-1], wire.encode_ping(1)[:-2]],
+        "truncated": [good[:1], good[:20], good[:-1], wire.encode_ping(1)[:-2]],
         "oversized": [good + b"\0", good + b"\0" * 4000, wire.encode_pong(1, 2) + b"x"],
-        "wrong_version": [bytes([2]) + good[1:], bytes([0]) + good[1:]],
-        "unknown_kind": [bytes([1, 9]) + good[2:]],
+        "wrong_version": [bytes([1]) + good[1:], bytes([3]) + good[1:], bytes([0]) + good[1:]],
+        "unknown_kind": [bytes([wire.VERSION, 9]) + good[2:]],
         "non_finite": [bytes(nan)],
         "bad_field": [good[:2] + bytes([0x80]) + good[3:], good[:3] + bytes([200]) + good[4:],
                       "a text message"],
@@ -126,9 +129,31 @@ def test_random_bytes_never_raise_anything_but_malformed():
 
 
 def test_the_face_stream_costs_what_the_readme_says():
-    assert wire.FACE_BYTES == 81  # 81 bytes x 50 fps = 32.4 kbit/s of payload
+    assert wire.FACE_BYTES == 35  # 35 bytes x 25 fps = 7.0 kbit/s of payload
     assert len(wire.encode_ping(0)) == 10 and len(wire.encode_pong(0, 0)) == 18
-    assert struct.calcsize("<BBBBBIq") == 17
+    assert struct.calcsize("<BBBBBHI") == 11 and wire.LATENT_BYTES == 24
+
+
+def test_seq_and_capture_time_unwrap_past_their_wire_bits():
+    for seq in (0, 7, 65_535, 65_536, 200_001):
+        got = wire.decode(wire.encode_face(wire.FaceMessage(seq, 0, np.zeros(32, np.float32))))
+        assert wire.unwrap(got.seq, 16, seq - 40) == seq
+        assert wire.unwrap(got.seq, 16, seq + 40) == seq
+    capture_us = 10 * 2**32 + 5
+    got = wire.decode(wire.encode_face(wire.FaceMessage(1, capture_us, np.zeros(32))))
+    assert wire.unwrap(got.capture_us, 32, capture_us + 2_000_000) == capture_us
+
+
+def test_latent_steps_pack_and_unpack_exactly():
+    rng = np.random.default_rng(0)
+    latent = rng.uniform(wire.LATENT_LOW, wire.LATENT_HIGH).astype(np.float32)
+    once = wire.unpack_latent(wire.pack_latent(latent))
+    assert len(wire.pack_latent(latent)) == wire.LATENT_BYTES
+    assert np.array_equal(wire.unpack_latent(wire.pack_latent(once)), once)
+    assert np.array_equal(wire.quantise(once), wire.quantise(latent))
+    beyond = wire.unpack_latent(wire.pack_latent(wire.LATENT_HIGH + 100.0))
+    assert np.allclose(beyond, wire.LATENT_HIGH)  # clipped to the range
+    assert np.isfinite(wire.unpack_latent(wire.pack_latent(np.full(32, np.nan)))).all()
 
 
 # -- the jitter buffer and concealment -----------------------------------------------------
@@ -415,3 +440,68 @@ def test_the_speaker_plays_the_moment_the_playout_clock_hears():
     speaker.steer(2.0)  # beyond what arrived: silence, not old samples
     speaker.callback(out, len(out))
     assert not out.any()
+
+
+# -- the compact face: what its quantisation costs, and the receiver's whole numbers -------
+
+LIP_ERROR_MEAN_MM, LIP_ERROR_MAX_MM = 0.4, 1.5  # the bound the README states
+
+
+def test_quantised_latents_move_the_lips_less_than_the_stated_bound():
+    """The shipped student's latents for the sample speech, decoded as sent and as
+    received: the largest lip-vertex distance per frame, mean and max over frames."""
+    import torch
+
+    from app.call.latent_range import student_latents
+    from app.checkpoints import STUDENT_FILE, load_parts
+    from app.data.teacher import default_geometry
+    from app.resources import asset_path
+
+    model = asset_path("models", STUDENT_FILE)
+    latents = student_latents(model, [asset_path("audio", "sample.wav")], emotions=1)
+    received = np.stack([wire.unpack_latent(wire.pack_latent(z)) for z in latents])
+    codec, geometry = load_parts(model).codec, default_geometry()
+    with torch.no_grad():
+        rigs = [codec.decode(torch.from_numpy(z)).rig.numpy() for z in (latents, received)]
+    lips = [geometry.skin_vertices(rig, geometry.lip_vertices) for rig in rigs]
+    error_mm = np.linalg.norm(lips[0] - lips[1], axis=-1).max(axis=1) * 1000.0
+    assert error_mm.mean() < LIP_ERROR_MEAN_MM and error_mm.max() < LIP_ERROR_MAX_MM, (
+        error_mm.mean(), error_mm.max())
+    assert error_mm.max() > 0.0  # the quantisation did round something
+
+
+def test_the_shipped_ranges_are_the_shipped_students():
+    from app.call.latent_range import RANGE_FILE, ranges_of, student_latents
+    from app.checkpoints import STUDENT_FILE
+    from app.resources import asset_path
+
+    shipped = json.loads(RANGE_FILE.read_text())
+    audio = [asset_path("audio", name) for name in shipped["audio"]]
+    low, high = ranges_of(student_latents(asset_path("models", STUDENT_FILE), audio))
+    assert np.allclose(low, shipped["low"], atol=2e-3)
+    assert np.allclose(high, shipped["high"], atol=2e-3)
+
+
+def test_the_receiver_unwraps_seq_and_capture_time_and_names_another_version(capsys):
+    from app.call.session import Call, CallRequest
+    from app.live.clock import ManualClock
+    from app.model.codec import ExpressionCodec
+    from app.model.config import ModelConfig
+
+    call = Call(CallRequest(), None, None, None, ExpressionCodec(ModelConfig()), ManualClock(),
+                wire.AvatarChoice("head", bytes(32)))
+    pushed = []
+    call.jitter.push = lambda frame, heard: pushed.append(frame)
+    call.channel = type("Channel", (), {"send": lambda self, data: None})()
+    peer_now_us = 3 * 2**32 + 1_000_000
+    for seq in (65_530, 65_535, 65_536 + 4):
+        call.peer_seq = 65_520
+        call._on_message(wire.encode_ping(peer_now_us))
+        call._on_message(wire.encode_face(wire.FaceMessage(seq, peer_now_us - 80_000,
+                                                           np.zeros(32, np.float32))))
+    assert [frame.seq for frame in pushed] == [65_530, 65_535, 65_540]
+    assert all(frame.capture_s == (peer_now_us - 80_000) / 1e6 for frame in pushed)
+    call._on_message(bytes([wire.VERSION - 1]) + wire.encode_face(_message())[1:])
+    call._on_message(bytes([wire.VERSION + 1]) + wire.encode_face(_message())[1:])
+    assert call.figures.malformed["wrong_version"] == 2
+    assert capsys.readouterr().err.count("cannot read (not version 2)") == 1

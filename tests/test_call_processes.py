@@ -136,8 +136,8 @@ def test_two_callers_see_each_other_speak_in_sync(voices, tmp_path):
         # benchmark's figures are in the README
         assert 20 < m2m["p50"] <= m2m["p99"] and np.isfinite(m2m["p99"]), stats
         assert abs(offset["p50"]) <= 45 and abs(offset["p99"]) <= 45, stats
-        assert 20 < stats["face_kbit_s"] < 40, stats  # 81-byte faces at 50 fps
-        assert stats["frames_received"] > 0.8 * 50 * CALL_S * 0.8, stats
+        assert 4 < stats["face_kbit_s"] <= 8.0, stats  # 35-byte faces at 25 fps, and pings
+        assert stats["frames_received"] > 0.8 * 25 * CALL_S * 0.8, stats
         assert stats["face_loss"] < 0.2 and sum(stats["malformed"].values()) == 0, stats
         assert stats["clock"]["rtt_ms"] < 50 and abs(stats["clock"]["offset_ms"]) < 5, stats
         assert stats["voice"]["frames"] > 0.8 * 50 * CALL_S * 0.8, stats
@@ -205,7 +205,7 @@ def test_lost_faces_are_concealed_and_the_call_goes_on(voices, tmp_path):
     # count as lost too), the one that lost 30% more than the one that lost 10%
     assert a["face_loss"] > max(0.2, b["face_loss"]) and b["face_loss"] > 0.03, (a, b)
     for stats in (a, b):
-        assert stats["call_s"] >= 4.9 and stats["frames_received"] > 100
+        assert stats["call_s"] >= 4.9 and stats["frames_received"] > 0.5 * 25 * 5  # 25 fps
         assert stats["stale_open_ms_max"] < 200, stats
         assert stats["shown"].get("bridged", 0) > 0
 
@@ -251,11 +251,12 @@ async def _misbehave(invite) -> dict:
     rng = np.random.default_rng(1)
     good = [wire.encode_face(wire.FaceMessage(seq, seq * 20_000, rng.normal(size=32)))
             for seq in range(40)]
-    nan = bytearray(good[0])
-    nan[17:19] = np.float16(np.nan).tobytes()  # the first latent float
+    nan = bytearray(good[0]) + np.float16(np.nan).tobytes()  # a NaN eyelid closure
+    nan[2] |= wire.EYELIDS
     bad = {"truncated": good[0][:30], "oversized": good[0] + bytes(900),
-           "wrong_version": bytes([7]) + good[0][1:], "non_finite": bytes(nan),
-           "unknown_kind": bytes([1, 5]), "bad_field": "text, not bytes"}
+           "wrong_version": bytes([1]) + good[0][1:],  # a version 1 face, from older releases
+           "non_finite": bytes(nan),
+           "unknown_kind": bytes([wire.VERSION, 5]), "bad_field": "text, not bytes"}
     channel.send(wire.encode_avatar(wire.AvatarChoice("stranger", b"\x01" * 32)))
     for index, data in enumerate(good):
         channel.send(data)

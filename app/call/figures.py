@@ -74,7 +74,8 @@ class CallFigures:
         self.shown[shown.state] += 1
         if shown.face_media_s is not None:
             self._offset_s.append(shown.face_media_s - heard_s)
-        if shown.capture_s is not None and clock_offset_s is not None:
+        if shown.capture_s is not None and np.isfinite(shown.capture_s) \
+                and clock_offset_s is not None:
             self._mouth_to_mouth_s.append(now_s - (shown.capture_s - clock_offset_s))
         self._voice_depth_s.append(voice_depth_s)
         self._face_depth_s.append(face_depth_s)

@@ -66,7 +66,7 @@ class CallRequest:
     emotion: str = "neutral"
     intensity: float = 0.0
     duration_s: float | None = None
-    face_rate_hz: int = 50
+    face_rate_hz: int = 25  # 35-byte faces: 7 kbit/s, within the 8 aimed for
     face_loss: float = 0.0  # testing: drop this fraction of the face messages sent
     record_peer: Path | None = None  # the peer's voice as received, placed at its media time
     picture_at_s: float | None = None  # keep the faces shown at this call time (None: the end)
@@ -137,6 +137,8 @@ class Call:
         self.request, self.invite, self.clock, self.codec = request, invite, clock, codec
         self.own_choice = own_choice
         self.peer_choice: wire.AvatarChoice | None = None
+        self.peer_seq = 0  # the newest face seq received, whole
+        self.peer_clock_us: int | None = None  # the peer's clock, from its last ping or pong
         self.role = "host" if invite is None else "join"
         self.figures = CallFigures(clock)
         self.jitter = FaceJitterBuffer()
@@ -301,10 +303,16 @@ class Call:
             message = wire.decode(data)
         except wire.Malformed as err:
             self.figures.malformed[err.reason] += 1
+            if err.reason == "wrong_version" and self.figures.malformed[err.reason] == 1:
+                notice(f"the peer sends messages this liveface cannot read (not version "
+                       f"{wire.VERSION}); its faces are dropped: run the same liveface release "
+                       "on both sides.")
             return
         if isinstance(message, wire.Ping):
+            self.peer_clock_us = message.t_ping_us
             self.channel.send(wire.encode_pong(message.t_ping_us, round(now_s * 1e6)))
         elif isinstance(message, wire.Pong):
+            self.peer_clock_us = message.t_pong_us
             self._on_pong(message, now_s)
         elif isinstance(message, wire.AvatarChoice):
             self.peer_choice = message
@@ -317,9 +325,13 @@ class Call:
         rig, wrinkle, flush = (x.numpy().astype(np.float32) for x in
                                (decoded.rig, decoded.wrinkle, decoded.flush))
         rig = measured_over_model(rig, message)
-        self.figures.face_received(message.seq)
+        seq = wire.unwrap(message.seq, 16, self.peer_seq)  # the wire carries its low bits
+        self.peer_seq = max(self.peer_seq, seq)
+        capture_s = (float("nan") if self.peer_clock_us is None  # no ping from the peer yet
+                     else wire.unwrap(message.capture_us, 32, self.peer_clock_us) / 1e6)
+        self.figures.face_received(seq)
         self.figures.tracked_heads_received += message.head is not None
-        frame = RemoteFrame(message.seq, rig, wrinkle, flush, message.capture_us / 1e6)
+        frame = RemoteFrame(seq, rig, wrinkle, flush, capture_s)
         self.jitter.push(frame, self.playout.media_at(self.clock.now_s()))
 
     def _on_track(self, track) -> None:
