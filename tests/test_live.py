@@ -17,8 +17,8 @@ from app.avatar.rig import RIG_INDEX, RIG_SIZE
 from app.errors import LivefaceError
 from app.live.animators import AnimatorLike, LoudnessAnimator
 from app.live.clock import MonotonicClock
-from app.live.mailbox import FRAME_PERIOD_S, REST, LiveFrame, interpolate
-from app.live.model_worker import PendingAudio, WorkerConfig
+from app.live.mailbox import FRAME_PERIOD_S, REST, FrameMailbox, LiveFrame, interpolate
+from app.live.model_worker import ModelWorker, PendingAudio, WorkerConfig
 from app.live.pipeline import LivePipeline
 from app.live.stats import LatencyStats
 
@@ -87,6 +87,41 @@ def test_pending_audio_times_each_block_between_reads():
     assert pending.pop_block()[1] == pytest.approx(10.010)
     assert pending.pop_block()[1] == pytest.approx(10.030)
     assert pending.size == 160 and pending.start == 640
+
+
+class OneBlockSource:
+    """One 20 ms block whose last sample was captured at `capture_s`, then nothing."""
+
+    def __init__(self, capture_s: float):
+        self.reads = [(np.zeros(320, np.float32), capture_s)]
+        self.status = SourceStatus()
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def read(self, max_samples: int):
+        return self.reads.pop() if self.reads else (np.zeros(0, np.float32), None)
+
+
+class FixedClock:
+    def now_s(self) -> float:
+        return 10.005
+
+    def sleep_s(self, duration_s: float) -> None: ...
+
+
+@pytest.mark.parametrize("ahead", [0, 2])
+def test_a_frame_with_look_ahead_counts_its_latency_from_its_own_block(ahead):
+    """A model that hears L blocks past a frame gives block n - L's face after block n:
+    the latency figure counts from that block's capture, L x 20 ms before."""
+    animator = LoudnessAnimator()
+    animator.lookahead_frames = ahead
+    stats, mailbox = LatencyStats(), FrameMailbox()
+    worker = ModelWorker(OneBlockSource(10.0), animator, FixedClock(), mailbox, stats)
+    worker.step()
+    assert stats.to_dict()["capture_to_frame_ms"]["p50"] == pytest.approx(5.0 + 20.0 * ahead)
+    assert mailbox.latest_two()[1].capture_s == pytest.approx(10.0 - 0.02 * ahead)
 
 
 def test_stats_have_the_shape_of_the_stats_json():

@@ -145,3 +145,28 @@ def test_noise_scale_is_the_sampling_temperature():
                        animate_clip(cold, audio, cond, other, 2).latent)
     assert not torch.allclose(animate_clip(warm, audio, cond, noise, 2).latent,
                               animate_clip(warm, audio, cond, other, 2).latent)
+
+
+@pytest.mark.parametrize("ahead", [1, 3])
+def test_a_lookahead_model_gives_frame_t_from_the_audio_through_t_plus_lookahead(ahead):
+    """Frame t of a clip changes with block t + L and with no block after it; the clip
+    keeps its frame count; the stream hands out block n - L's face after block n."""
+    torch.manual_seed(0)
+    animator = Animator.build(tiny_config(lookahead_frames=ahead)).eval()
+    audio, cond, noise = clip(3)
+    t = 6
+    frames = animate_clip(animator, audio, cond, noise)
+    assert frames.rig.shape == (B, T, 57)
+    assert frames.audio_end_sample.tolist() == [SAMPLES_PER_FRAME * (k + 1 + ahead)
+                                                for k in range(T)]
+    last = SAMPLES_PER_FRAME * (t + ahead)  # block t + L starts here
+    later, heard = audio.clone(), audio.clone()
+    later[:, last + SAMPLES_PER_FRAME:] = 0.9
+    heard[:, last:last + SAMPLES_PER_FRAME] = 0.9
+    assert torch.equal(animate_clip(animator, later, cond, noise).latent[:, :t + 1],
+                       frames.latent[:, :t + 1])
+    changed = animate_clip(animator, heard, cond, noise).latent
+    assert torch.equal(changed[:, :t], frames.latent[:, :t])
+    assert not torch.allclose(changed[:, t], frames.latent[:, t])
+    stream = StreamingAnimator(animator, torch.zeros(1))
+    assert stream.lookahead_frames == ahead

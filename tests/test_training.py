@@ -11,7 +11,7 @@ import torch
 from app.audio.contract import SAMPLES_PER_FRAME
 from app.audio.io import write_wav
 from app.avatar.rig import GAZE_SLICE, RIG_INDEX, RIG_NAMES, RIG_SIZE
-from app.checkpoints import load_animator, load_checkpoint, load_parts
+from app.checkpoints import load_animator, load_checkpoint, load_parts, save_bundle
 from app.errors import LivefaceError
 from app.model.animator import animate_clip, generate_offline
 from app.model.config import tiny_config
@@ -456,12 +456,88 @@ def test_a_band_mask_hides_those_bins_of_the_log_mel_from_the_encoder():
     audio = torch.randn(2, 6 * SAMPLES_PER_FRAME) * 0.1
     mask = torch.zeros(2, 80, dtype=torch.bool)
     with torch.no_grad():
-        plain = net.features(audio)
-        assert torch.equal(net.features(audio, mask), plain)
+        plain = net.features(audio, 4)
+        assert torch.equal(net.features(audio, 4, mask), plain)
         mask[0, 10:20] = True
-        hidden = net.features(audio, mask)
+        hidden = net.features(audio, 4, mask)
         assert not torch.allclose(hidden[0], plain[0]) and torch.equal(hidden[1], plain[1])
         # the encoder sees bins 10-19 as the data's mean (0 after standardisation)
         mel = net.log_mel(audio)
         mel[0, :, 10:20] = 0.0
         torch.testing.assert_close(hidden, net.encoder(mel)[0][:, 2:])
+
+
+def test_a_lookahead_window_hears_the_audio_after_its_frames():
+    """With look-ahead L a window's audio runs L frames past its last frame (the clip's own
+    audio, then silence after the clip ends); the face frames are where they were."""
+    frames = 60
+    audio = np.arange(frames * SAMPLES_PER_FRAME, dtype=np.float32) / 1e5 + 0.01
+    rig = np.tile(np.arange(frames, dtype=np.float32)[:, None], (1, RIG_SIZE))
+    clip = Clip("ramp", audio, rig, 0, 0.0, "train", None, "en")
+    plain = WindowDataset([clip], 24, 8, None, seed=0)
+    ahead = WindowDataset([clip], 24, 8, None, seed=0, lookahead_frames=3)
+    for epoch in range(12):
+        a, b = plain.window(0, epoch), ahead.window(0, epoch)
+        assert torch.equal(a["rig"], b["rig"])
+        assert b["audio"].numel() == a["audio"].numel() + 3 * SAMPLES_PER_FRAME
+        assert torch.equal(b["audio"][:a["audio"].numel()], a["audio"])
+        last = int(a["rig"][-1, 0])  # the window's last frame
+        tail = b["audio"][a["audio"].numel():]
+        expected = torch.from_numpy(np.pad(audio, (0, 3 * SAMPLES_PER_FRAME))[
+            (last + 1) * SAMPLES_PER_FRAME:(last + 4) * SAMPLES_PER_FRAME])
+        assert torch.equal(tail, expected)
+
+
+def test_a_lookahead_net_hears_each_frame_that_many_frames_later():
+    config = tiny_config()
+    torch.manual_seed(0)
+    plain = DiffusionNet(config, context_frames=4).eval()
+    ahead = DiffusionNet(replace(config, lookahead_frames=2), context_frames=4).eval()
+    ahead.load_state_dict(plain.state_dict())
+    audio = torch.randn(2, (4 + 10 + 2) * SAMPLES_PER_FRAME) * 0.1
+    with torch.no_grad():
+        heard = plain.encoder(plain.log_mel(audio))[0]
+        torch.testing.assert_close(plain.features(audio, 10), heard[:, 4:14])
+        torch.testing.assert_close(ahead.features(audio, 10), heard[:, 6:16])
+        with pytest.raises(ValueError, match="look-ahead"):
+            ahead.features(audio[:, :-SAMPLES_PER_FRAME], 10)
+
+
+def test_a_lookahead_student_is_distilled_from_a_student_bundle(data_dir, tmp_path):
+    """`distill --lookahead-ms 40 --init-from BUNDLE` starts from that student's weights,
+    writes a student that waits two frames, and it animates a clip frame for frame."""
+    run_dir, out = tmp_path / "run", tmp_path / "models"
+    assert train_cli.main(["train", "--data", str(data_dir), "--run", str(run_dir),
+                           "--preset", "tiny", "--steps", "4"]) == 0
+    assert train_cli.main(["distill", "--run", str(run_dir), "--steps", "2"]) == 0
+    assert train_cli.main(["export", "--run", str(run_dir), "--out", str(out)]) == 0
+    first = load_parts(out / "liveface-student.safetensors")
+    with torch.no_grad():  # a student unlike its teacher, to tell where the fine-tune starts
+        for weight in first.denoiser.parameters():
+            weight.add_(0.5)
+    save_bundle(out / "moved.safetensors", first.encoder, first.denoiser, first.codec,
+                first.config)
+    ahead_dir = tmp_path / "ahead"
+    ahead_dir.mkdir()
+    for stage in ("codec", "teacher"):
+        (ahead_dir / f"{stage}.safetensors").write_bytes(
+            (run_dir / f"{stage}.safetensors").read_bytes())
+    (ahead_dir / "run.json").write_bytes((run_dir / "run.json").read_bytes())
+    assert train_cli.main(["distill", "--run", str(ahead_dir), "--steps", "1",
+                           "--lookahead-ms", "40", "--init-from",
+                           str(out / "moved.safetensors")]) == 0
+    state, config = load_checkpoint(ahead_dir / "distill.safetensors")
+    assert config.lookahead_frames == 2 and state["lookahead_frames"] == 2
+    # one step from the bundle's weights (the teacher's are 0.5 away)
+    moved = [float((state["student"][f"denoiser.{name}"] - weight.detach()).abs().max())
+             for name, weight in first.denoiser.named_parameters()]
+    assert max(moved) < 0.05
+    assert train_cli.main(["export", "--run", str(ahead_dir), "--out", str(tmp_path / "m2")]) == 0
+    animator, loaded = load_animator(tmp_path / "m2" / "liveface-student.safetensors")
+    assert loaded.lookahead_frames == 2
+    audio = torch.from_numpy(load_split(data_dir, "test")[0].audio[None, :20 * SAMPLES_PER_FRAME])
+    frames = animate_clip(animator, audio, Conditions.absent(1, 20, audio),
+                          torch.randn(1, 20, loaded.latent_size))
+    assert frames.rig.shape == (1, 20, RIG_SIZE) and torch.isfinite(frames.rig).all()
+    with pytest.raises(SystemExit):
+        train_cli.main(["distill", "--run", str(ahead_dir), "--lookahead-ms", "30"])

@@ -33,7 +33,6 @@ from app.live.mailbox import FRAME_PERIOD_S, FrameMailbox, LiveFrame
 from app.live.stats import LatencyStats
 from app.live.worker import Worker
 
-
 BLINK_INDICES = [RIG_INDEX["eyeBlinkLeft"], RIG_INDEX["eyeBlinkRight"]]
 
 
@@ -177,6 +176,8 @@ class ModelWorker(Worker):
         if closure is not None:  # the user's own blinks, measured, replace the model's
             rig[BLINK_INDICES] = closure
         ready_s = self.clock.now_s()
+        if capture_s is not None:  # a model with look-ahead shows an earlier block's face
+            capture_s -= getattr(self.animator, "lookahead_frames", 0) * FRAME_PERIOD_S
         live = LiveFrame(self._frames, rig, wrinkle, flush,
                          ready_s if capture_s is None else capture_s, ready_s)
         self.mailbox.publish(live)

@@ -192,9 +192,17 @@ def safe_conditions(cond: Conditions) -> Conditions:
 def animate_clip(animator: Animator, audio: Tensor, cond: Conditions, noise: Tensor,
                  steps: int = 1, guidance: float = 1.0, frames_per_block: int = 1) -> Frame:
     """A whole clip (B, N) as a loop over `step`; the tail is padded with silence to whole
-    frames. cond is (B, T, ...) and noise (B, T, latent) with T = ceil(N / 320)."""
-    total = -(-audio.shape[-1] // SAMPLES_PER_FRAME)
+    frames. cond is (B, T, ...) and noise (B, T, latent) with T = ceil(N / 320).
+
+    A model with look-ahead L gives the face of frame t after block t + L: the clip is
+    streamed with L blocks of silence after it, and the L frames it gives before frame 0
+    (faces of the silence before the clip) are left out, so frame t is the clip's frame t."""
+    ahead = animator.config.lookahead_frames
+    total = -(-audio.shape[-1] // SAMPLES_PER_FRAME) + ahead
     audio = nn.functional.pad(audio, (0, total * SAMPLES_PER_FRAME - audio.shape[-1]))
+    if ahead:
+        before = lambda x: torch.cat([x[:, :1].expand(-1, ahead, *x.shape[2:]), x], 1)  # noqa: E731
+        cond, noise = cond.map(before), before(noise)
     state = animator.initial_state(audio.shape[0], audio)
     frames = []
     for start in range(0, total, frames_per_block):
@@ -204,9 +212,9 @@ def animate_clip(animator: Animator, audio: Tensor, cond: Conditions, noise: Ten
                                                   stop * SAMPLES_PER_FRAME],
                                      cond.map(part), part(noise), steps, guidance)
         frames.append(frame)
-    return Frame(*(torch.cat([getattr(f, name) for f in frames], dim=-1 if name ==
-                             "audio_end_sample" else 1)
-                   for name in ("latent", "rig", "wrinkle", "flush", "audio_end_sample")))
+    tracks = (torch.cat([getattr(f, name) for f in frames], dim=1)[:, ahead:]
+              for name in ("latent", "rig", "wrinkle", "flush"))
+    return Frame(*tracks, torch.cat([f.audio_end_sample for f in frames])[ahead:])
 
 
 @torch.inference_mode()
@@ -234,6 +242,12 @@ class StreamingAnimator:
         self.like = like
         self.generator = torch.Generator(device=like.device).manual_seed(seed)
         self.state = animator.initial_state(1, like)
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Blocks the face lags the audio by: a push returns the face of the block pushed
+        this many pushes ago."""
+        return self.animator.config.lookahead_frames
 
     def push(self, block: Tensor, emotion: int = 0, intensity: float = 0.0,
              gaze: tuple[float, float] | None = None) -> Frame:

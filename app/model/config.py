@@ -46,6 +46,10 @@ class ModelConfig:
     mlp_ratio: int = 4
     window_frames: int = 64  # w: frame t attends to frames [t - w, t] (1.28 s)
     causal: bool = True  # False: the offline baseline, bidirectional over the whole clip
+    # Audio heard past each frame, in frames of 20 ms: the latent of frame t is sampled once
+    # the audio through frame t + lookahead_frames has arrived (0 for the live student, so a
+    # frame never waits; a larger value trades that much latency for a surer mouth)
+    lookahead_frames: int = 0
     num_emotions: int = len(EMOTIONS)
     emotion_dim: int = 32
     level_features: int = 64  # Fourier features of the diffusion time
@@ -88,6 +92,8 @@ class ModelConfig:
     def __post_init__(self):
         if self.d_model % self.n_heads or self.head_dim % 2:
             raise ValueError("d_model must split into heads of an even size (rotary pairs)")
+        if self.lookahead_frames < 0:
+            raise ValueError("lookahead_frames must be 0 or more")
         if self.audio_first_kernel < 2:
             raise ValueError("the strided input layer needs a kernel of at least 2 mel frames")
 

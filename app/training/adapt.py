@@ -72,7 +72,8 @@ class AdaptedNet(nn.Module):
 
     def forward(self, audio: Tensor, noisy: Tensor, level: Tensor, cond: Conditions,
                 past: Past | None = None) -> Tensor:
-        features = self.encoder(self.log_mel(audio))[0][:, self.context_frames:]
+        first = self.context_frames + self.config.lookahead_frames
+        features = self.encoder(self.log_mel(audio))[0][:, first:first + noisy.shape[1]]
         return self.denoiser.forward_sequence(noisy, level, features, cond,
                                               past.latent if past else None,
                                               past.level if past else None)
@@ -118,8 +119,8 @@ def fit_clips(parts: ModelParts, clips: list[Clip], settings: AdaptSettings = Ad
     net = AdaptedNet(ModelParts(config, fit.encoder, fit.denoiser, parts.codec), fit.adapter,
                      settings.context_frames)
     lip_loss = LipVertexLoss(parts.codec, default_geometry(), config.latent_std)
-    dataset = WindowDataset(clips, settings.window_frames,
-                            settings.context_frames, None, settings.seed)
+    dataset = WindowDataset(clips, settings.window_frames, settings.context_frames, None,
+                            settings.seed, lookahead_frames=config.lookahead_frames)
     groups = [{"params": list(fit.adapter.parameters()), "lr": settings.learning_rate}]
     if settings.model_learning_rate > 0:
         groups.append({"params": tuned, "lr": settings.model_learning_rate})

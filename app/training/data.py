@@ -3,7 +3,8 @@
 A window is `window_frames` animation frames of one clip: its rig track, its emotion and
 intensity, the gaze the rig's gaze columns hold, and the audio those frames cover plus
 `context_frames` of audio before them (zeros before the clip starts, as in a live stream), so
-the causal audio encoder has warmed up by the window's first frame. Augmentation (room,
+the causal audio encoder has warmed up by the window's first frame, and `lookahead_frames` of
+audio after them (zeros after the clip ends) for a model that hears past each frame. Augmentation (room,
 device, band, noise, gain) is drawn afresh for every window and touches the audio only;
 speed perturbation, when the augmentation config asks for it, plays a window's audio faster
 or slower and resamples its face track to match (frame i stays the face of audio frame i).
@@ -142,13 +143,15 @@ class WindowDataset(torch.utils.data.Dataset):
     `window(slot, epoch)` draws that slot's start and augmentation."""
 
     def __init__(self, clips: list[Clip], window_frames: int, context_frames: int,
-                 augment_config: AugmentConfig | None, seed: int, engine_balance: float = 0.0):
+                 augment_config: AugmentConfig | None, seed: int, engine_balance: float = 0.0,
+                 lookahead_frames: int = 0):
         usable = [c for c in clips if c.frames >= window_frames]
         if not usable:
             raise LivefaceError(f"no training clip is as long as a window ({window_frames} "
                                 "frames); use a preset with shorter windows or longer clips.")
         self.clips, self.window_frames, self.context_frames = usable, window_frames, context_frames
         self.augment_config, self.seed = augment_config, seed
+        self.lookahead_frames = lookahead_frames
         repeats = engine_repeats(usable, engine_balance)
         self.slots = [i for i, (c, r) in enumerate(zip(usable, repeats))
                       for _ in range(r * -(-c.frames // window_frames))]
@@ -159,7 +162,7 @@ class WindowDataset(torch.utils.data.Dataset):
     def window(self, slot: int, epoch: int) -> dict[str, Tensor]:
         rng = np.random.default_rng([self.seed, epoch, slot])
         clip = self.clips[self.slots[slot]]
-        frames, context = self.window_frames, self.context_frames
+        frames, context, ahead = self.window_frames, self.context_frames, self.lookahead_frames
         speed = 1.0
         if self.augment_config is not None:
             speed = min(self.augment_config.draw_speed(rng), clip.frames / frames)
@@ -167,13 +170,15 @@ class WindowDataset(torch.utils.data.Dataset):
             start = float(rng.integers(clip.frames - frames + 1))
         else:
             start = rng.uniform(0.0, clip.frames - frames * speed)
-        # the audio of the window and its context, `speed` times as long in the source
+        # the audio of the window, its context and look-ahead, `speed` times as long in the
+        # source
         first = round((start - context * speed) * SAMPLES_PER_FRAME)
-        length = round((context + frames) * speed * SAMPLES_PER_FRAME)
+        length = round((context + frames + ahead) * speed * SAMPLES_PER_FRAME)
         audio = clip.audio[max(0, first):first + length]
         audio = np.pad(audio, (max(0, -first), 0))  # silence before the clip starts
+        audio = np.pad(audio, (0, length - audio.size))  # and after it ends
         if speed != 1.0:
-            audio = change_speed(audio, speed, (context + frames) * SAMPLES_PER_FRAME)
+            audio = change_speed(audio, speed, (context + frames + ahead) * SAMPLES_PER_FRAME)
         if self.augment_config is not None:
             audio = augment(audio, self.augment_config, rng)
         # frame i's centre is output sample (context + i + 0.5) * 320, source time * speed
@@ -214,7 +219,7 @@ def collate(windows: list[dict[str, Tensor]]) -> dict[str, Tensor]:
 
 def load_batch(dataset: WindowDataset, batch: int, step: int, rank: int = 0, world: int = 1
                ) -> dict[str, Tensor]:
-    """This rank's batch of step `step`: audio (B, (context + W) 320), rig (B, W, 57),
+    """This rank's batch of step `step`: audio (B, (context + W + lookahead) 320), rig (B, W, 57),
     gaze (B, W, 2), emotion (B,), intensity (B,)."""
     pairs = batch_slots(len(dataset), batch, step, rank, world, dataset.seed)
     return collate([dataset[pair] for pair in pairs])

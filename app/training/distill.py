@@ -38,6 +38,7 @@ from app.checkpoints import (
     STUDENT_FILE,
     TEACHER_FILE,
     load_checkpoint,
+    load_parts,
     save_bundle,
     save_checkpoint,
 )
@@ -101,7 +102,7 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
     device = x0.device
     noise = torch.randn(x0.shape, generator=generator).to(device)
     with torch.no_grad():
-        features = teacher.features(batch["audio"])
+        features = teacher.features(batch["audio"], x0.shape[1])
         real_v = teacher_velocity(teacher, features, cond, past, guidance)
         target = d.ddim_sample(real_v, noise, teacher_steps)
     sample = d.student_x0(lambda z, t: student(batch["audio"], z, t.expand(z.shape[:2]), cond,
@@ -112,7 +113,8 @@ def distill_losses(student: nn.Module, teacher: DiffusionNet, fake: DiffusionNet
     with torch.no_grad():
         real_x0 = d.x0_from_v(z_t, real_v(z_t, t), t)
         fake_x0 = d.x0_from_v(z_t, fake.denoiser.forward_sequence(
-            z_t, t, fake.features(batch["audio"]), cond, past.latent, past.level), t)
+            z_t, t, fake.features(batch["audio"], x0.shape[1]), cond, past.latent, past.level),
+            t)
     dmd = d.dmd_loss(sample, real_x0, fake_x0)
     jitter = d.jitter_loss(sample, x0)
     dmd_weight, jitter_weight, contact_weight, opening_weight = weights
@@ -150,16 +152,32 @@ def fake_loss(fake: nn.Module, batch: dict[str, Tensor], sample: Tensor, past: P
 
 
 def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool = True,
-            stop_at: int | None = None) -> DiffusionNet:
+            stop_at: int | None = None, lookahead_frames: int = 0,
+            init_from: Path | None = None) -> DiffusionNet:
     """Train the one-step student (resumes from RUN/distill.safetensors when it exists);
-    returns this rank's student."""
+    returns this rank's student.
+
+    `lookahead_frames`: the student samples frame t having heard the audio through frame
+    t + lookahead (the teacher it matches hears through t, as always), for files and
+    live use that can wait that long. `init_from`: a student bundle to start from instead of
+    the teacher's weights (e.g. the shipped one, to fine-tune it)."""
     preset, schedule = run.preset, run.preset.distill
     codec, _ = load_codec(run, runtime.device)
-    teacher, config = load_denoiser(run, "teacher", runtime.device)
-    teacher_steps = preset.distill_teacher_steps or config.sampling_steps
+    teacher, teacher_config = load_denoiser(run, "teacher", runtime.device)
+    teacher_steps = preset.distill_teacher_steps or teacher_config.sampling_steps
     saved = check_resume(run.path("distill"), resume)
+    if saved is not None:
+        lookahead_frames = int(saved.get("lookahead_frames", 0))
+    config = replace(teacher_config, lookahead_frames=lookahead_frames)
     total = steps or (saved or {}).get("total") or schedule.steps
     student = copy.deepcopy(teacher).train().requires_grad_(True)
+    student.lookahead_frames = lookahead_frames
+    if init_from is not None and saved is None:
+        parts = load_parts(init_from)
+        if not parts.config.causal or parts.config.sampling_steps != 1:
+            raise LivefaceError(f"{init_from} is not a one-step student bundle.")
+        student.encoder.load_state_dict(parts.encoder.state_dict())
+        student.denoiser.load_state_dict(parts.denoiser.state_dict())
     fake = copy.deepcopy(teacher).train().requires_grad_(True)
     optimiser, fake_optimiser = make_optimiser(student, schedule), make_optimiser(fake, schedule)
     generator, start = generator_for(preset.seed + 1, runtime.rank), 0
@@ -171,7 +189,7 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
         generator.set_state(saved["generators"][runtime.rank])
         start = saved["step"]
     student_net, fake_net = wrap_ddp(student, runtime), wrap_ddp(fake, runtime)
-    dataset = window_dataset(run)
+    dataset = window_dataset(run, lookahead_frames=lookahead_frames)
     lip_loss = (LipVertexLoss(codec, default_geometry(), config.latent_std).to(runtime.device)
                 if preset.distill_contact_weight or preset.distill_opening_weight else None)
 
@@ -181,7 +199,7 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
             state = {"student": student.state_dict(), "fake": fake.state_dict(),
                      "optim": optimiser.state_dict(), "fake_optim": fake_optimiser.state_dict(),
                      "step": step, "total": total, "generators": states, "done": step == total,
-                     "teacher_steps": teacher_steps}
+                     "teacher_steps": teacher_steps, "lookahead_frames": lookahead_frames}
             save_checkpoint(run.path("distill"), state, config, "distill")
 
     with StageLog(run, "distill", start, total, runtime, preset.log_every) as log:

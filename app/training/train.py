@@ -334,23 +334,31 @@ class DiffusionNet(nn.Module):
     def __init__(self, config: ModelConfig, context_frames: int):
         super().__init__()
         self.context_frames = context_frames
+        self.lookahead_frames = config.lookahead_frames
         self.log_mel = LogMel(config.mel_mean, config.mel_std, config.mel_log_floor)
         self.encoder, self.denoiser = AudioEncoder(config), Denoiser(config)
 
-    def features(self, audio: Tensor, mel_mask: Tensor | None = None) -> Tensor:
-        """(B, (context + W) 320) samples -> (B, W, C): the context frames warm up the encoder.
+    def features(self, audio: Tensor, frames: int, mel_mask: Tensor | None = None) -> Tensor:
+        """(B, (context + W + extra) 320) samples -> (B, W, C), W = `frames`: the context
+        frames warm up the encoder, and frame t's feature is the one of audio frame
+        t + lookahead (the window's audio must reach that far: extra >= lookahead).
         `mel_mask` (B, 80), training only: True bins are hidden for the whole window (set to
         0, the training data's mean after standardisation)."""
         mel = self.log_mel(audio)
         if mel_mask is not None:
             mel = mel.masked_fill(mel_mask[:, None, :], 0.0)
-        return self.encoder(mel)[0][:, self.context_frames:]
+        first = self.context_frames + self.lookahead_frames
+        features = self.encoder(mel)[0][:, first:first + frames]
+        if features.shape[1] != frames:
+            raise ValueError(f"the audio covers {features.shape[1]} of {frames} frames "
+                             f"(look-ahead {self.lookahead_frames})")
+        return features
 
     def forward(self, audio: Tensor, noisy: Tensor, level: Tensor, cond: Conditions,
                 past: "Past | None" = None, mel_mask: Tensor | None = None) -> Tensor:
         clean, clean_level = (past.latent, past.level) if past is not None else (None, None)
-        return self.denoiser.forward_sequence(noisy, level, self.features(audio, mel_mask), cond,
-                                              clean, clean_level)
+        features = self.features(audio, noisy.shape[1], mel_mask)
+        return self.denoiser.forward_sequence(noisy, level, features, cond, clean, clean_level)
 
 
 def training_conditions(batch: dict[str, Tensor], config: ModelConfig,
@@ -470,12 +478,12 @@ def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tenso
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
 
-def window_dataset(run: Run, augmented: bool = True) -> WindowDataset:
+def window_dataset(run: Run, augmented: bool = True, lookahead_frames: int = 0) -> WindowDataset:
     preset = run.preset
     clips = [clip for data in (run.data_dir, *run.extra_data) for clip in load_split(data, "train")]
     return WindowDataset(clips, preset.window_frames,
                          preset.context_frames, preset.augment if augmented else None,
-                         preset.seed, preset.engine_balance)
+                         preset.seed, preset.engine_balance, lookahead_frames)
 
 
 def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = None,

@@ -3,7 +3,8 @@
     liveface train --data DIR --run RUN [--preset cpu] [--stage all] [--steps N]
                    [--device cpu|cuda] [--resume] [--extra-data DIR ...]
     liveface train --data DIR --run RUN --from-models assets/models
-    liveface distill --run RUN [--steps N] [--device cpu|cuda]
+    liveface distill --run RUN [--steps N] [--device cpu|cuda] [--lookahead-ms 40]
+                     [--init-from STUDENT_BUNDLE]
     liveface export --run RUN --out assets/models/
 
 The same commands run multi-process under torchrun; spell --run as --run-dir there, since
@@ -14,14 +15,16 @@ torchrun's own parser takes "--run" for an abbreviation of its --run-path:
 
 import argparse
 import sys
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from app.audio.contract import FRAME_RATE_HZ
 from app.errors import LivefaceError
 from app.training.presets import PRESETS
 
 TRAIN_COMMANDS = ("train", "distill", "export")
+FRAME_MS = 1000 // FRAME_RATE_HZ
 
 
 def _steps(text: str) -> int:
@@ -35,6 +38,14 @@ def _weight(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"a weight must be 0 or more, got {text}")
+    return value
+
+
+def _lookahead(text: str) -> int:
+    value = int(text)
+    if value < 0 or value % FRAME_MS:
+        raise argparse.ArgumentTypeError(f"give a multiple of {FRAME_MS} ms, 0 or more (got "
+                                         f"{text})")
     return value
 
 
@@ -74,6 +85,13 @@ def add_train_commands(subparsers) -> None:
     distill.add_argument("--contact-weight", type=_weight, help="the lip-contact term's "
                          "weight (the preset's: 0.1 for cpu): lips left apart where the "
                          "reference's touch, charged squared")
+    distill.add_argument("--lookahead-ms", type=_lookahead, default=0,
+                         help="audio the student hears past each frame before it samples it, a "
+                         "multiple of 20 ms (default 0: the live student; more waits that "
+                         "long for a surer mouth, e.g. 100 for files)")
+    distill.add_argument("--init-from", type=Path, help="start the student from this student "
+                         "bundle (e.g. assets/models/liveface-student.safetensors) instead of "
+                         "the teacher's weights")
     _add_device(distill)
 
     export = subparsers.add_parser("export", help="write the student, teacher and offline "
@@ -112,7 +130,8 @@ def run_train_command(args: argparse.Namespace, config=None) -> None:
             if args.contact_weight is not None:
                 preset = replace(run.preset, distill_contact_weight=args.contact_weight)
                 run = replace(run, preset=preset)
-            distill(run, runtime, args.steps, resume=True)
+            distill(run, runtime, args.steps, resume=True,
+                    lookahead_frames=args.lookahead_ms // FRAME_MS, init_from=args.init_from)
     finally:
         stop_runtime()
 
