@@ -200,8 +200,11 @@ def animate_clip(animator: Animator, audio: Tensor, cond: Conditions, noise: Ten
     ahead = animator.config.lookahead_frames
     total = -(-audio.shape[-1] // SAMPLES_PER_FRAME) + ahead
     audio = nn.functional.pad(audio, (0, total * SAMPLES_PER_FRAME - audio.shape[-1]))
-    if ahead:
-        before = lambda x: torch.cat([x[:, :1].expand(-1, ahead, *x.shape[2:]), x], 1)  # noqa: E731
+    if ahead:  # the faces before frame 0 take frame 0's conditions and noise
+
+        def before(x: Tensor) -> Tensor:
+            return torch.cat([x[:, :1].expand(-1, ahead, *x.shape[2:]), x], 1)
+
         cond, noise = cond.map(before), before(noise)
     state = animator.initial_state(audio.shape[0], audio)
     frames = []

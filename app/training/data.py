@@ -5,9 +5,10 @@ intensity, the gaze the rig's gaze columns hold, and the audio those frames cove
 `context_frames` of audio before them (zeros before the clip starts, as in a live stream), so
 the causal audio encoder has warmed up by the window's first frame, and `lookahead_frames` of
 audio after them (zeros after the clip ends) for a model that hears past each frame.
-Augmentation (room, device, band, noise, gain) is drawn afresh for every window and touches the audio only;
-speed perturbation, when the augmentation config asks for it, plays a window's audio faster
-or slower and resamples its face track to match (frame i stays the face of audio frame i).
+Augmentation (room, device, band, noise, gain) is drawn afresh for every window and touches
+the audio only; speed perturbation, when the augmentation config asks for it, plays a
+window's audio faster or slower and resamples its face track to match (frame i stays the face
+of audio frame i).
 
 Sampling is a pure function of (seed, step, rank): the global batch of step s is a slice of
 an epoch-wide permutation of window slots, each rank takes its own disjoint share (what a
