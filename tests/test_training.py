@@ -541,3 +541,48 @@ def test_a_lookahead_student_is_distilled_from_a_student_bundle(data_dir, tmp_pa
     assert frames.rig.shape == (1, 20, RIG_SIZE) and torch.isfinite(frames.rig).all()
     with pytest.raises(SystemExit):
         train_cli.main(["distill", "--run", str(ahead_dir), "--lookahead-ms", "30"])
+
+
+def test_a_lookahead_teacher_teaches_a_student_that_waits_as_long(data_dir, tmp_path,
+                                                                   capsys):
+    """`train --stage teacher --lookahead-ms 40` fine-tunes a teacher that hears two frames
+    ahead; its student waits as long by default and may not wait less."""
+    run_dir = tmp_path / "run"
+    assert train_cli.main(["train", "--data", str(data_dir), "--run", str(run_dir),
+                           "--preset", "tiny", "--steps", "4"]) == 0
+
+    def fresh(name):
+        path = tmp_path / name
+        path.mkdir()
+        for part in ("codec.safetensors", "run.json"):
+            (path / part).write_bytes((run_dir / part).read_bytes())
+        return path
+
+    ahead = fresh("ahead")
+    assert train_cli.main(["train", "--run", str(ahead), "--stage", "teacher", "--steps", "2",
+                           "--init-from", str(run_dir / "teacher.safetensors"),
+                           "--lookahead-ms", "40"]) == 0
+    state, config = load_checkpoint(ahead / "teacher.safetensors")
+    assert config.lookahead_frames == 2 and state["lookahead_frames"] == 2 and state["done"]
+    # the offline baseline hears the whole clip: a look-ahead means nothing to it
+    assert train_cli.main(["train", "--run", str(ahead), "--stage", "offline", "--steps", "2",
+                           "--lookahead-ms", "40"]) == 2
+    assert not (ahead / "offline.safetensors").exists()
+    assert "--stage teacher" in capsys.readouterr().err
+    assert train_cli.main(["distill", "--run", str(ahead), "--steps", "1"]) == 0
+    state, config = load_checkpoint(ahead / "distill.safetensors")
+    assert config.lookahead_frames == 2 and state["lookahead_frames"] == 2
+    # a student that heard less than its teacher could not match its frames
+    less = fresh("less")
+    (less / "teacher.safetensors").write_bytes((ahead / "teacher.safetensors").read_bytes())
+    assert train_cli.main(["distill", "--run", str(less), "--steps", "1",
+                           "--lookahead-ms", "0"]) == 2
+    assert "cannot hear less" in capsys.readouterr().err
+    assert not (less / "distill.safetensors").exists()
+    assert train_cli.main(["export", "--run", str(ahead), "--out", str(tmp_path / "m")]) == 0
+    animator, loaded = load_animator(tmp_path / "m" / "liveface-teacher.safetensors")
+    assert loaded.lookahead_frames == 2 and loaded.sampling_steps > 1
+    audio = torch.from_numpy(load_split(data_dir, "test")[0].audio[None, :12 * SAMPLES_PER_FRAME])
+    frames = animate_clip(animator, audio, Conditions.absent(1, 12, audio),
+                          torch.randn(1, 12, loaded.latent_size))
+    assert frames.rig.shape == (1, 12, RIG_SIZE) and torch.isfinite(frames.rig).all()

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from app.audio.contract import MEL_BINS
+from app.audio.contract import FRAME_RATE_HZ, MEL_BINS
 from app.checkpoints import (
     OFFLINE_FILE,
     STUDENT_FILE,
@@ -71,6 +71,8 @@ from app.training.train import (
     window_dataset,
     wrap_ddp,
 )
+
+FRAME_MS = 1000 // FRAME_RATE_HZ
 
 
 def teacher_velocity(teacher: DiffusionNet, features: Tensor, cond: Conditions, past: Past,
@@ -152,15 +154,16 @@ def fake_loss(fake: nn.Module, batch: dict[str, Tensor], sample: Tensor, past: P
 
 
 def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool = True,
-            stop_at: int | None = None, lookahead_frames: int = 0,
+            stop_at: int | None = None, lookahead_frames: int | None = None,
             init_from: Path | None = None) -> DiffusionNet:
     """Train the one-step student (resumes from RUN/distill.safetensors when it exists);
     returns this rank's student.
 
     `lookahead_frames`: the student samples frame t having heard the audio through frame
-    t + lookahead (the teacher it matches hears through t, as always), for files and
-    live use that can wait that long. `init_from`: a student bundle to start from instead of
-    the teacher's weights (e.g. the shipped one, to fine-tune it)."""
+    t + lookahead, for files and live use that can wait that long (default: the teacher's
+    own, 0 for a causal teacher; never less than the teacher's, whose frames it matches).
+    `init_from`: a student bundle to start from instead of the teacher's weights (e.g. the
+    shipped one, to fine-tune it)."""
     preset, schedule = run.preset, run.preset.distill
     codec, _ = load_codec(run, runtime.device)
     teacher, teacher_config = load_denoiser(run, "teacher", runtime.device)
@@ -168,6 +171,13 @@ def distill(run: Run, runtime: Runtime, steps: int | None = None, resume: bool =
     saved = check_resume(run.path("distill"), resume)
     if saved is not None:
         lookahead_frames = int(saved.get("lookahead_frames", 0))
+    elif lookahead_frames is None:
+        lookahead_frames = teacher_config.lookahead_frames
+    if lookahead_frames < teacher_config.lookahead_frames:
+        raise LivefaceError(f"the teacher of {run.dir} hears "
+                            f"{teacher_config.lookahead_frames * FRAME_MS} ms ahead; its "
+                            f"student cannot hear less (asked: "
+                            f"{lookahead_frames * FRAME_MS} ms).")
     config = replace(teacher_config, lookahead_frames=lookahead_frames)
     total = steps or (saved or {}).get("total") or schedule.steps
     student = copy.deepcopy(teacher).train().requires_grad_(True)

@@ -488,17 +488,25 @@ def window_dataset(run: Run, augmented: bool = True, lookahead_frames: int = 0) 
 
 def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = None,
                    resume: bool = False, stop_at: int | None = None,
-                   init_from: Path | None = None) -> "DiffusionNet":
+                   init_from: Path | None = None, lookahead_frames: int = 0) -> "DiffusionNet":
     """The causal teacher (stage "teacher") or the offline baseline (stage "offline");
     returns this rank's trained module. `init_from`: a finished checkpoint of the same stage
-    (from a run with this run's codec) to fine-tune instead of starting from scratch."""
+    (from a run with this run's codec) to fine-tune instead of starting from scratch.
+    `lookahead_frames` (teacher only): frame t is denoised having heard the audio through
+    frame t + lookahead, the teacher of a look-ahead student; a resumed stage keeps its own."""
     preset = run.preset
     schedule = getattr(preset, stage)
     codec, config = load_codec(run, runtime.device)
     causal = stage == "teacher"
-    config = sampling_settings(replace(config, causal=causal, past_conditioning=causal and
-                                       preset.model.past_conditioning), preset.model)
+    if lookahead_frames and not causal:
+        raise LivefaceError("--lookahead-ms is for the causal teacher (--stage teacher): the "
+                            "offline baseline hears the whole clip.")
     saved = check_resume(run.path(stage), resume)
+    if saved is not None:
+        lookahead_frames = int(saved.get("lookahead_frames", 0))
+    config = sampling_settings(replace(config, causal=causal, past_conditioning=causal and
+                                       preset.model.past_conditioning,
+                                       lookahead_frames=lookahead_frames), preset.model)
     total = steps or (saved or {}).get("total") or schedule.steps
     torch.manual_seed(preset.seed)  # every rank builds identical initial weights
     model = DiffusionNet(config, preset.context_frames).to(runtime.device)
@@ -514,7 +522,7 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
     elif init_from is not None:
         initialise_from(model, ema, init_from, stage)
     net = wrap_ddp(model, runtime)
-    dataset = window_dataset(run)
+    dataset = window_dataset(run, lookahead_frames=lookahead_frames)
     lip_loss = (LipVertexLoss(codec, default_geometry(), config.latent_std).to(runtime.device)
                 if preset.lip_vertex_weight or preset.lip_contact_weight else None)
 
@@ -523,7 +531,8 @@ def train_denoiser(run: Run, runtime: Runtime, stage: str, steps: int | None = N
         if runtime.main:
             state = {"model": model.state_dict(), "ema": ema.state_dict(),
                      "optim": optimiser.state_dict(), "step": step, "total": total,
-                     "generators": states, "done": step == total}
+                     "generators": states, "done": step == total,
+                     "lookahead_frames": lookahead_frames}
             save_checkpoint(run.path(stage), state, config, stage)
 
     with StageLog(run, stage, start, total, runtime, preset.log_every) as log:
@@ -585,17 +594,22 @@ def load_denoiser(run: Run, stage: str, device: torch.device, ema: bool = True
 
 
 def train(run: Run, runtime: Runtime, stage: str = "all", steps: int | None = None,
-          resume: bool = False, init_from: Path | None = None) -> None:
-    """One stage or all three in order; with --resume, finished stages are skipped."""
+          resume: bool = False, init_from: Path | None = None,
+          lookahead_frames: int = 0) -> None:
+    """One stage or all three in order; with --resume, finished stages are skipped.
+    `lookahead_frames`: the teacher's look-ahead (give --stage teacher)."""
     if init_from is not None and stage not in ("teacher", "offline"):
         raise LivefaceError("--init-from fine-tunes one stage: give --stage teacher or offline.")
+    if lookahead_frames and stage != "teacher":
+        raise LivefaceError("--lookahead-ms trains a look-ahead teacher: give --stage teacher.")
     for name in STAGES if stage == "all" else (stage,):
         if stage == "all" and resume and stage_done(run, name):
             continue
         if name == "codec":
             train_codec(run, runtime, steps, resume)
         else:
-            train_denoiser(run, runtime, name, steps, resume, init_from=init_from)
+            train_denoiser(run, runtime, name, steps, resume, init_from=init_from,
+                           lookahead_frames=lookahead_frames)
 
 
 def stage_done(run: Run, stage: str) -> bool:

@@ -3,6 +3,7 @@
     liveface train --data DIR --run RUN [--preset cpu] [--stage all] [--steps N]
                    [--device cpu|cuda] [--resume] [--extra-data DIR ...]
     liveface train --data DIR --run RUN --from-models assets/models
+    liveface train --run RUN --stage teacher --init-from T --lookahead-ms 40
     liveface distill --run RUN [--steps N] [--device cpu|cuda] [--lookahead-ms 40]
                      [--init-from STUDENT_BUNDLE]
     liveface export --run RUN --out assets/models/
@@ -76,6 +77,9 @@ def add_train_commands(subparsers) -> None:
                        "stages, to fine-tune with --init-from RUN/teacher.safetensors or distil")
     train.add_argument("--init-from", type=Path, help="fine-tune the stage from this finished "
                        "checkpoint (e.g. OTHER_RUN/teacher.safetensors; same codec)")
+    train.add_argument("--lookahead-ms", type=_lookahead, default=0,
+                       help="with --stage teacher: audio the teacher hears past each frame, a "
+                       "multiple of 20 ms (default 0; the teacher of a look-ahead student)")
     _add_device(train)
 
     distill = subparsers.add_parser("distill", help="distil the teacher into the one-step "
@@ -85,10 +89,10 @@ def add_train_commands(subparsers) -> None:
     distill.add_argument("--contact-weight", type=_weight, help="the lip-contact term's "
                          "weight (the preset's: 0.1 for cpu): lips left apart where the "
                          "reference's touch, charged squared")
-    distill.add_argument("--lookahead-ms", type=_lookahead, default=0,
+    distill.add_argument("--lookahead-ms", type=_lookahead,
                          help="audio the student hears past each frame before it samples it, a "
-                         "multiple of 20 ms (default 0: the live student; more waits that "
-                         "long for a surer mouth, e.g. 100 for files)")
+                         "multiple of 20 ms (default: the teacher's, 0 for the live teacher; "
+                         "more waits that long for a surer mouth, e.g. 100 for files)")
     distill.add_argument("--init-from", type=Path, help="start the student from this student "
                          "bundle (e.g. assets/models/liveface-student.safetensors) instead of "
                          "the teacher's weights")
@@ -124,14 +128,16 @@ def run_train_command(args: argparse.Namespace, config=None) -> None:
                 stages = seed_from_bundles(run, args.from_models)
                 print(f"{run.dir}: {', '.join(stages)} taken from {args.from_models}")
                 return
-            train(run, runtime, args.stage, args.steps, args.resume, args.init_from)
+            train(run, runtime, args.stage, args.steps, args.resume, args.init_from,
+                  args.lookahead_ms // FRAME_MS)
         else:
             run = open_run(args.run, runtime=runtime)
             if args.contact_weight is not None:
                 preset = replace(run.preset, distill_contact_weight=args.contact_weight)
                 run = replace(run, preset=preset)
-            distill(run, runtime, args.steps, resume=True,
-                    lookahead_frames=args.lookahead_ms // FRAME_MS, init_from=args.init_from)
+            lookahead = None if args.lookahead_ms is None else args.lookahead_ms // FRAME_MS
+            distill(run, runtime, args.steps, resume=True, lookahead_frames=lookahead,
+                    init_from=args.init_from)
     finally:
         stop_runtime()
 
