@@ -4,18 +4,23 @@ concealment, the playout clock, and signalling over loopback sockets in this pro
 import asyncio
 import json
 import struct
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
+from app.audio.contract import SAMPLES_PER_FRAME
 from app.avatar.rig import RIG_INDEX, neutral_rig
 from app.avatar.texture_controls import NUM_REGIONS
 from app.call import wire
 from app.call.invite import Invite, new_secret, parse_invite
 from app.call.jitter import EASING, FRESH, HELD, REST, FaceJitterBuffer, RemoteFrame
+from app.call.sender import CallSender
 from app.call.signalling import host_call, join_call
 from app.call.voice import PlayoutClock
 from app.errors import LivefaceError
+from app.live.clock import ManualClock
 
 JAW = RIG_INDEX["jawOpen"]
 
@@ -54,7 +59,8 @@ def test_a_face_message_round_trips_within_one_latent_step():
     step = (wire.LATENT_HIGH - wire.LATENT_LOW) / 63
     inside = np.clip(sent.latent, wire.LATENT_LOW, wire.LATENT_HIGH)  # beyond: clipped
     assert (np.abs(got.latent - inside) <= step / 2 + 1e-5).all()
-    assert np.allclose(got.head, sent.head, atol=1e-3) and np.allclose(got.gaze, sent.gaze, atol=1e-3)
+    assert np.allclose(got.head, sent.head, atol=1e-3)
+    assert np.allclose(got.gaze, sent.gaze, atol=1e-3)
     assert abs(got.intensity - 0.6) < 0.01 and abs(got.eyelids - 0.9) < 1e-3
     plain = wire.decode(wire.encode_face(_message()))
     assert plain.head is None and plain.gaze is None and plain.eyelids is None
@@ -505,3 +511,48 @@ def test_the_receiver_unwraps_seq_and_capture_time_and_names_another_version(cap
     call._on_message(bytes([wire.VERSION + 1]) + wire.encode_face(_message())[1:])
     assert call.figures.malformed["wrong_version"] == 2
     assert capsys.readouterr().err.count("cannot read (not version 2)") == 1
+
+
+class _Ahead:
+    """A stand-in look-ahead model (no network needed to show the labelling): it answers
+    the n-th block pushed with a face whose latent holds n - 2, the face of two blocks ago."""
+
+    lookahead_frames = 2
+
+    def __init__(self):
+        self.pushed = 0
+
+    def push(self, block, emotion=0, intensity=0.0):
+        face = torch.full((32,), float(self.pushed - self.lookahead_frames))
+        self.pushed += 1
+        return SimpleNamespace(rig=neutral_rig(), latent=face)
+
+
+class _Blocks:
+    """Six 20 ms blocks read at once, the last sample captured at 10 s."""
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def read(self, max_samples):
+        if getattr(self, "done", False):
+            return np.zeros(0, np.float32), None
+        self.done = True
+        return np.zeros(6 * SAMPLES_PER_FRAME, np.float32), 10.0
+
+
+def test_a_lookahead_models_faces_go_out_with_their_own_blocks_seq_and_capture_time():
+    clock, faces, voices = ManualClock(10.0), [], []
+    sender = CallSender(_Blocks(), _Ahead(), None, clock, lambda seq, block: voices.append(seq),
+                        lambda message, rig: faces.append(message), max_lag_ms=1000.0)
+    sender.step()
+    assert voices == [0, 1, 2, 3, 4, 5]
+    # blocks 2..5 bring the faces of blocks 0..3: none is labelled with a block it has not seen
+    assert [message.seq for message in faces] == [0, 1, 2, 3]
+    assert [int(message.latent[0]) for message in faces] == [0, 1, 2, 3]
+    # block n's last sample was captured (5 - n) x 20 ms before the last one, at 10 s
+    assert [message.capture_us for message in faces] == [
+        round((10.0 - (5 - n) * 0.02) * 1e6) for n in range(4)]

@@ -8,6 +8,10 @@ too unless it has fallen behind: a block captured longer than `max_lag_ms` ago i
 animated (the face skips, counted), as in the live pipeline (app/live/model_worker.py),
 whose `PendingAudio` keeps the blocks and their capture times here as well.
 
+A look-ahead model (one that waits L blocks before it samples a face) answers block n with
+the face of block n - L: that face goes out as seq n - L, with that block's capture time, so
+the wait counts in the mouth-to-mouth latency.
+
 The latent sent is the animator's own (the model's 32 floats); an animator without one
 (the loudness stand-in) has its rig vector encoded by the codec.
 """
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from app.audio.contract import SAMPLES_PER_FRAME
+from app.audio.contract import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 from app.audio.sources import AudioSource, Clock, DeviceLostError
 from app.call.wire import FaceMessage
 from app.live.model_worker import PendingAudio
@@ -94,7 +98,10 @@ class CallSender(Worker):
             with torch.inference_mode():
                 latent = self.codec.encode(torch.from_numpy(rig))
         self.figures.model_ms_total += (self.clock.now_s() - started_s) * 1000.0
-        if seq % self.face_stride:
+        # a look-ahead model answers block seq with the face of block seq - L
+        ahead = getattr(self.animator, "lookahead_frames", 0)
+        seq, capture_s = seq - ahead, capture_s - ahead * SAMPLES_PER_FRAME / SAMPLE_RATE_HZ
+        if seq < 0 or seq % self.face_stride:
             return
         message = FaceMessage(seq, round(capture_s * 1e6), _vector(latent), emotion, intensity,
                               head=self.head, muted=self.muted)
