@@ -122,6 +122,13 @@ def _load_avatar(path: Path | None, config: Config):
     return load_avatar(_avatar_path(path, config))
 
 
+def _profile_config(args: argparse.Namespace, config: Config) -> Config:
+    """The config with --profile's microphone and avatar (render, animate)."""
+    from app.live.cli_common import apply_profile
+
+    return apply_profile(args, config)[0]
+
+
 def _cmd_render(args: argparse.Namespace, config: Config) -> None:
     from app.render.jobs import render_expressions, render_sequence
 
@@ -129,6 +136,7 @@ def _cmd_render(args: argparse.Namespace, config: Config) -> None:
         config.render.width, config.render.height = args.size
     if args.fps:
         config.render.fps = args.fps
+    config = _profile_config(args, config)
     avatar = _load_avatar(args.avatar, config)
     if args.expressions:
         written = render_expressions(avatar, args.out, config.render, frames=args.frames)
@@ -181,6 +189,7 @@ def _cmd_animate(args: argparse.Namespace, config: Config) -> None:
     from app.outputs.track_file import track_format, write_track
 
     chosen = track_format(args.out, args.format)  # a wrong suffix is said before the work
+    config = _profile_config(args, config)
     avatar = _load_avatar(args.avatar, config) if chosen == "gltf" else None
     _, track = _speech_track(args)
     path = write_track(track, args.out, source=str(args.audio), requested=args.format,

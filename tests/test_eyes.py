@@ -424,3 +424,22 @@ def test_calibrate_eyes_refuses_clearly(tmp_path):
                            "--profile", str(tmp_path / "p.json"))
         assert result.returncode == 2 and message in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_named_profiles_calibration_drives_a_real_camera_unless_a_file_is_given(tmp_path):
+    """`--profile NAME` hands its eye calibration to the eye tracking of a camera that is
+    not the synthetic eye; `--eye-profile FILE` still wins; without either, the saved file."""
+    from app.live.factory import make_eye_tracking
+
+    video = tmp_path / "eye.mkv"
+    write_eye_video(video, np.array([[0.0, 0.0]]), 10.0)
+    theirs = GazeCalibration(np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]), 1.0, 9)
+    filed = GazeCalibration(np.array([[0.2, 0.0, 0.0], [0.0, 0.2, 0.0]]), 2.0, 7)
+    save_profile(filed, tmp_path / "file.json")
+    clock = ManualClock()
+    eyes = make_eye_tracking(str(video), None, clock, calibration=theirs)
+    assert eyes.calibration is theirs
+    eyes = make_eye_tracking(str(video), tmp_path / "file.json", clock, calibration=theirs)
+    assert eyes.calibration.targets_used == 7
+    with pytest.raises(LivefaceError, match="no eye calibration"):
+        make_eye_tracking(str(video), tmp_path / "absent.json", clock)

@@ -18,6 +18,7 @@ from app.avatar.emotions import EMOTIONS
 from app.cli_args import positive_seconds
 from app.config import Config
 from app.errors import LivefaceError
+from app.live.cli_common import add_voice_profile_flags, apply_profile, microphone, voice_profile
 
 FACE_RATES_HZ = (50, 25)
 
@@ -40,7 +41,9 @@ def add_call_command(subparsers) -> None:
                       help="with --host: give up after S seconds without a joiner (default 300)")
     source = call.add_mutually_exclusive_group()
     source.add_argument("--audio", type=Path, help="send this file as if it were the microphone")
-    source.add_argument("--device", help="input device by index or (part of its) name")
+    source.add_argument("--device", help="input device by index or (part of its) name "
+                        "(default: the one `liveface calibrate mic` saved, else the system's "
+                        "default microphone)")
     model = call.add_mutually_exclusive_group()
     model.add_argument("--model", type=Path, help="a model bundle (default: the shipped student)")
     model.add_argument("--stand-in", action="store_true",
@@ -50,6 +53,7 @@ def add_call_command(subparsers) -> None:
                            "device, when there is one)")
     call.add_argument("--emotion", default="neutral", help=", ".join(EMOTIONS))
     call.add_argument("--intensity", type=float, default=0.0, help="emotion intensity 0..1")
+    add_voice_profile_flags(call)
     call.add_argument("--avatar", type=Path, help="your avatar: the peer draws you with it "
                       "when they have the same file, else with the shipped head (default: "
                       "the configured avatar, else the shipped head)")
@@ -98,10 +102,12 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
     from app.live.clock import MonotonicClock
 
     limit_host_candidates(args.bind)
+    config = apply_profile(args, config)[0]
     request = CallRequest(
         invite=_invite_text(args.invite), host=args.host,
         on_invite=lambda invite: _announce_invite(invite, args.invite_file),
-        bind=args.bind, port=args.port, wait_s=args.wait, audio=args.audio, device=args.device,
+        bind=args.bind, port=args.port, wait_s=args.wait, audio=args.audio,
+        device=microphone(args, config), voice_profile=voice_profile(args),
         model=args.model, stand_in=args.stand_in, emotion=args.emotion,
         intensity=args.intensity, duration_s=args.duration, face_rate_hz=args.face_rate,
         face_loss=args.face_loss, record_peer=args.record_peer,
@@ -183,7 +189,7 @@ def _invite_text(invite: str | None) -> str | None:
 
 
 def _avatar_path(args: argparse.Namespace, config: Config) -> Path | None:
-    """--avatar, else the config's avatar; None: the shipped head."""
+    """--avatar, else --profile's or the config's avatar; None: the shipped head."""
     return args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
 
 

@@ -72,6 +72,7 @@ class CallRequest:
     picture_at_s: float | None = None  # keep the faces shown at this call time (None: the end)
     speaker: bool = True  # play the peer's voice on the default output device, if any
     avatar: Path | None = None  # the avatar you chose (None: the shipped head), sent by hash
+    voice_profile: str | None = None  # the profile whose voice adapter the model uses
 
 
 def run_call(request: CallRequest, clock) -> "CallResult":
@@ -113,7 +114,8 @@ def prepare_call(request: CallRequest, clock) -> PreparedCall:
 
     invite = parse_invite(request.invite) if request.invite else None
     source = make_source(request.audio, request.device, clock)
-    animator, label = make_animator(request.model, request.stand_in)
+    animator, label = make_animator(request.model, request.stand_in,
+                                    voice_profile=request.voice_profile)
     codec = load_parts(request.model or asset_path("models", STUDENT_FILE)).codec
     own_avatar = request.avatar or default_avatar_path()
     known = known_avatars([default_avatar_path(), own_avatar])

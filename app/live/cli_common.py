@@ -4,6 +4,7 @@ figures go."""
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from app.avatar.emotions import EMOTIONS
@@ -15,7 +16,7 @@ from app.outputs.vrchat import DEFAULT_ENDPOINT as VRCHAT_ENDPOINT
 from app.outputs.vrchat import DEFAULT_LISTEN as VRCHAT_LISTEN
 from app.outputs.vrchat import MAX_BITS as VRCHAT_MAX_BITS
 from app.outputs.vrchat import VRChatOptions
-from app.profiles import DEFAULT_PROFILE
+from app.profiles import DEFAULT_PROFILE, read_profile
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,21 +83,30 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def live_request(args: argparse.Namespace, config) -> dict:
-    """The keyword arguments every live front end's request takes, from the shared flags
-    and the config."""
+    """The keyword arguments every live front end's request takes, from the shared flags,
+    the profile they name and the config."""
+    config, eye_calibration = apply_profile(args, config, getattr(args, "calibrate", False))
     avatar = args.avatar or (Path(config.avatar.path) if config.avatar.path else None)
     return {"audio": args.audio, "device": microphone(args, config), "model": args.model,
             "stand_in": args.stand_in, "model_device": args.model_device,
             "voice_profile": voice_profile(args), "avatar": avatar, "duration_s": args.duration,
             "screenshot": args.screenshot, "emotion": args.emotion,
             "intensity": args.intensity, "eye_camera": args.eye_camera,
-            "eye_profile": args.eye_profile, "osc": args.osc, "vmc": args.vmc,
+            "eye_profile": args.eye_profile, "eye_calibration": eye_calibration,
+            "osc": args.osc, "vmc": args.vmc,
             "osc_control": args.osc_control, "vrchat": vrchat_options(args),
             "livelink": livelink_options(args)}
 
 
 def add_voice_profile_flags(parser: argparse.ArgumentParser) -> None:
-    """--voice-profile NAME / --no-voice-profile (live commands, render and animate)."""
+    """--profile NAME, --voice-profile NAME / --no-voice-profile (live commands, render and
+    animate)."""
+    parser.add_argument("--profile", metavar="NAME",
+                        help="the calibration profile to use (`liveface calibrate --profile "
+                             "NAME` makes one): its microphone, avatar, eye calibration and "
+                             "voice adapter, each unless a flag names another (default: the "
+                             "config's microphone and avatar, and the 'default' profile's "
+                             "voice adapter)")
     voice = parser.add_mutually_exclusive_group()
     voice.add_argument("--voice-profile", metavar="NAME",
                        help="the profile whose voice adapter the model uses (default: "
@@ -107,7 +117,52 @@ def add_voice_profile_flags(parser: argparse.ArgumentParser) -> None:
 
 def voice_profile(args: argparse.Namespace) -> str | None:
     """The profile name the model's voice adapter comes from; None for none."""
-    return None if args.no_voice_profile else (args.voice_profile or DEFAULT_PROFILE)
+    if args.no_voice_profile:
+        return None
+    return args.voice_profile or getattr(args, "profile", None) or DEFAULT_PROFILE
+
+
+def apply_profile(args: argparse.Namespace, config, missing_ok: bool = False):
+    """The config with --profile NAME's microphone and avatar in place of the config file's
+    (flags still win: they are read after), and that profile's eye calibration (None
+    without --profile, or when the profile holds none). A profile that does not exist is an
+    error unless `missing_ok` (the wizard is about to make it); a damaged one is reported
+    and the run goes on without it."""
+    name = getattr(args, "profile", None)
+    if name is None:
+        return config, None
+    try:
+        profile = read_profile(name)
+    except LivefaceError as err:
+        notice(f"{err} Running without it; `liveface calibrate --profile {name}` makes it anew.")
+        return config, None
+    if profile is None and missing_ok:
+        return config, None
+    if profile is None:
+        raise LivefaceError(f"there is no profile named {name!r}; `liveface calibrate --profile "
+                            f"{name}` makes one.")
+    settings = profile.settings
+    device = _setting(settings, "microphone", "device")
+    avatar = _setting(settings, "avatar", "path")
+    config = replace(config, audio=replace(config.audio, device=device or config.audio.device),
+                     avatar=replace(config.avatar, path=avatar or config.avatar.path))
+    eyes = settings.get("eyes")
+    if not isinstance(eyes, dict):
+        return config, None
+    from app.eyes.calibration import GazeCalibration
+
+    try:
+        return config, GazeCalibration.from_dict(eyes)
+    except (KeyError, ValueError, TypeError) as err:
+        notice(f"the eye calibration of profile {name!r} is unreadable ({err}); `liveface "
+               f"calibrate --profile {name} eyes` makes it anew.")
+        return config, None
+
+
+def _setting(settings: dict, section: str, key: str) -> str:
+    value = settings.get(section)
+    value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def vrchat_bits(text: str) -> int:

@@ -228,11 +228,13 @@ class EyeTracking:
 
 
 def make_eye_tracking(camera: str | None, profile: Path | None, clock,
-                      calibrate: bool = False) -> EyeTracking | None:
+                      calibrate: bool = False,
+                      calibration: "GazeCalibration | None" = None) -> EyeTracking | None:
     """The eye camera and its calibration, checked before any window opens; None without
     `camera`. With `calibrate`, a calibration run instead (the front end shows its
     targets). The synthetic eye is calibrated on the spot unless a profile is given (and
-    follows the targets when calibrating); a real camera needs the user's profile."""
+    follows the targets when calibrating); a real camera needs the user's calibration:
+    the file `profile`, else `calibration` (a liveface profile's), else the saved one."""
     if camera is None:
         return None
     from app.eyes.calibrate import CalibrationRecording, synthetic_calibration
@@ -249,6 +251,8 @@ def make_eye_tracking(camera: str | None, profile: Path | None, clock,
     eye_camera = open_eye_camera(camera, clock)
     if synthetic and profile is None:
         return EyeTracking(eye_camera, synthetic_calibration())
+    if calibration is not None and profile is None:
+        return EyeTracking(eye_camera, calibration)
     return EyeTracking(eye_camera, load_profile(profile), profile=profile)
 
 

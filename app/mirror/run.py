@@ -10,6 +10,7 @@ the picture and the (audible) file begin together.
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import MirrorConfig
 from app.errors import LivefaceError, notice
@@ -29,6 +30,9 @@ from app.mirror.app import MirrorApp, mirror_stats
 from app.mirror.orbit import OrbitCamera
 from app.outputs.vrchat import VRChatOptions
 
+if TYPE_CHECKING:
+    from app.eyes.calibration import GazeCalibration
+
 
 @dataclass(frozen=True, kw_only=True)
 class MirrorRequest:
@@ -45,6 +49,7 @@ class MirrorRequest:
     intensity: float = 0.0
     eye_camera: str | None = None  # an eye camera's index, an eye video, or "synthetic"
     eye_profile: Path | None = None  # its calibration (None: the user's saved one)
+    eye_calibration: "GazeCalibration | None" = None  # --profile's, when no eye_profile
     osc: str | None = None  # HOST:PORT for the frames as OSC (app/outputs/osc.py)
     vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
     osc_control: str | None = None  # [HOST:]PORT to take emotion and mute from as OSC
@@ -62,7 +67,8 @@ def run_mirror(request: MirrorRequest, config: MirrorConfig, clock) -> dict:
     source = make_source(request.audio, request.device, clock)
     animator, animator_label = make_animator(request.model, request.stand_in,
                                               request.model_device, request.voice_profile)
-    eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock)
+    eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock,
+                             calibration=request.eye_calibration)
     outputs = make_outputs(request.osc, request.vmc, request.vrchat, request.livelink)
     control = make_control(request.osc_control)
     with ExitStack() as stack:

@@ -69,15 +69,15 @@ def add_mirror_wizard_arguments(mirror: argparse.ArgumentParser, where: str = "w
                                 ) -> None:
     """`liveface mirror --calibrate` (the wizard in the window's overlay) and `liveface
     run --calibrate` (on a panel in the headset, `where="headset"`); the microphone, eye
-    camera and avatar flags are the live command's own."""
+    camera, avatar and profile flags are the live command's own (--profile NAME: the profile
+    the wizard saves into)."""
     shown_in = {"window": "in the overlay",
                 "headset": "on a panel in the scene, answered by the controller's select "
                            "(next choice: menu or B) or by a word spoken"}[where]
     wizard = mirror.add_argument_group(f"the setup wizard in the {where} (--calibrate)")
     wizard.add_argument("--calibrate", action="store_true",
-                        help=f"run the setup wizard (as `liveface calibrate`) {shown_in}")
-    wizard.add_argument("--profile", dest="wizard_profile", metavar="NAME",
-                        help="the profile to save into (default: 'default')")
+                        help=f"run the setup wizard (as `liveface calibrate`) {shown_in}, "
+                             "saving into --profile NAME (default: 'default')")
     wizard.add_argument("--auto", dest="wizard_auto", action="store_true",
                         help="unattended: every question takes its default answer, and the "
                              f"{'window closes' if where == 'window' else 'run ends'} at the end")
@@ -97,7 +97,7 @@ def mirror_wizard_options(args: argparse.Namespace):
     from app.profiles import DEFAULT_PROFILE, profile_folder
     from app.wizard.session import WizardOptions
 
-    name = args.wizard_profile or DEFAULT_PROFILE
+    name = args.profile or DEFAULT_PROFILE
     profile_folder(name)
     return WizardOptions(profile=name, device=args.device, language=args.wizard_language,
                          takes=args.wizard_takes, auto=args.wizard_auto,

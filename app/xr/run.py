@@ -6,6 +6,7 @@ shares, the renderer, the live pipeline and the session's frame loop; torn down 
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.live.factory import (
     eye_stats,
@@ -24,6 +25,9 @@ from app.outputs.vrchat import VRChatOptions
 
 SOFTWARE_EYE_PIXELS = 480 * 480  # per eye on software OpenGL: llvmpipe cannot fill two
 # full-size headset eyes at the headset's rate
+
+if TYPE_CHECKING:
+    from app.eyes.calibration import GazeCalibration
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +48,7 @@ class XrRequest:
     graphics: str = "auto"  # how OpenGL meets the runtime: auto, egl, platform (GLX/WGL)
     eye_camera: str | None = None  # an eye camera's index, an eye video, or "synthetic"
     eye_profile: Path | None = None  # its calibration (None: the user's saved one)
+    eye_calibration: "GazeCalibration | None" = None  # --profile's, when no eye_profile
     osc: str | None = None  # HOST:PORT for the frames as OSC (app/outputs/osc.py)
     vmc: str | None = None  # HOST:PORT for the blendshapes in the VMC protocol
     osc_control: str | None = None  # [HOST:]PORT to take emotion and mute from as OSC
@@ -73,7 +78,7 @@ def run_headset(request: XrRequest, clock) -> dict:
                                                   request.model_device,
                                                   request.voice_profile)
         eyes = make_eye_tracking(request.eye_camera, request.eye_profile, clock,
-                                 request.calibrate_eyes)
+                                 request.calibrate_eyes, request.eye_calibration)
         outputs = make_outputs(request.osc, request.vmc, request.vrchat, request.livelink)
         control = make_control(request.osc_control)
         graphics = create_graphics(runtime)
