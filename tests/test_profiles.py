@@ -127,6 +127,8 @@ def test_a_profile_that_is_not_there_is_an_error_and_a_damaged_one_a_notice(caps
 
     with pytest.raises(LivefaceError, match="no profile named 'nobody'.*calibrate --profile"):
         apply_profile(_live_args("--profile", "nobody"), Config())
+    with pytest.raises(LivefaceError, match="profile name"):
+        apply_profile(_live_args("--profile", "../escape"), Config())
     version = save_profile(Profile("broken", {"avatar": {"path": "x.glb"}}))
     (version / "profile.json").write_text("{ not json")
     config, calibration = apply_profile(_live_args("--profile", "broken"), Config())

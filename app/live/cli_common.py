@@ -16,7 +16,7 @@ from app.outputs.vrchat import DEFAULT_ENDPOINT as VRCHAT_ENDPOINT
 from app.outputs.vrchat import DEFAULT_LISTEN as VRCHAT_LISTEN
 from app.outputs.vrchat import MAX_BITS as VRCHAT_MAX_BITS
 from app.outputs.vrchat import VRChatOptions
-from app.profiles import DEFAULT_PROFILE, read_profile
+from app.profiles import DEFAULT_PROFILE, profile_folder, read_profile
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +131,7 @@ def apply_profile(args: argparse.Namespace, config, missing_ok: bool = False):
     name = getattr(args, "profile", None)
     if name is None:
         return config, None
+    profile_folder(name)  # a name that cannot be a profile's is said as such
     try:
         profile = read_profile(name)
     except LivefaceError as err:
@@ -155,7 +156,7 @@ def apply_profile(args: argparse.Namespace, config, missing_ok: bool = False):
         return config, GazeCalibration.from_dict(eyes)
     except (KeyError, ValueError, TypeError) as err:
         notice(f"the eye calibration of profile {name!r} is unreadable ({err}); `liveface "
-               f"calibrate --profile {name} eyes` makes it anew.")
+               f"calibrate --profile {name}` makes it anew.")
         return config, None
 
 
