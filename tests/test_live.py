@@ -406,3 +406,27 @@ def test_the_model_device_is_chosen_by_what_keeps_up():
     if label != "stand-in":  # a checkout without the shipped model animates with the stand-in
         assert label.endswith("@cpu") or torch.cuda.is_available()
         assert animator.push(torch.zeros(320)).rig.shape[-1] == RIG_SIZE
+
+
+def test_the_live_model_of_a_lookahead_bundle_says_how_far_it_hears(tmp_path):
+    """The animator the live commands and calls build from a look-ahead bundle tells its
+    look-ahead, so that its faces count their latency from their own block."""
+    from dataclasses import replace
+
+    from app.checkpoints import STUDENT_FILE, load_parts, save_bundle
+    from app.live.factory import make_animator
+    from app.resources import asset_path
+
+    shipped = asset_path("models", STUDENT_FILE)
+    if not shipped.is_file():
+        pytest.skip("no shipped model in this checkout")
+    parts = load_parts(shipped)
+    ahead = tmp_path / "ahead.safetensors"
+    save_bundle(ahead, parts.encoder, parts.denoiser, parts.codec,
+                replace(parts.config, lookahead_frames=2))
+    animator, _ = make_animator(ahead, False, "cpu", voice_profile=None)
+    assert animator.lookahead_frames == 2
+    assert make_animator(shipped, False, "cpu", voice_profile=None)[0].lookahead_frames == 0
+    stats = LatencyStats()
+    ModelWorker(OneBlockSource(10.0), animator, FixedClock(), FrameMailbox(), stats).step()
+    assert stats.to_dict()["capture_to_frame_ms"]["p50"] == pytest.approx(45.0)

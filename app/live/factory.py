@@ -134,6 +134,11 @@ class _NoGrad:
     def __init__(self, animator):
         self.animator = animator
 
+    @property
+    def lookahead_frames(self) -> int:
+        """Blocks the model hears past the face it gives (its face is block n - L's)."""
+        return self.animator.lookahead_frames
+
     def push(self, block, emotion: int = 0, intensity: float = 0.0,
              gaze: tuple[float, float] | None = None):
         import torch
