@@ -556,3 +556,31 @@ def test_a_lookahead_models_faces_go_out_with_their_own_blocks_seq_and_capture_t
     # block n's last sample was captured (5 - n) x 20 ms before the last one, at 10 s
     assert [message.capture_us for message in faces] == [
         round((10.0 - (5 - n) * 0.02) * 1e6) for n in range(4)]
+
+
+def test_the_voice_receiver_hands_on_each_packet_when_the_next_arrives():
+    """aiortc's receiver, shortened: a voice packet is decoded once the next one is in
+    (20 ms), not four later (80 ms); the playout clock does the jitter buffering."""
+    from aiortc import RTCPeerConnection
+    from aiortc.rtp import RtpPacket
+
+    from app.call.voice import shorten_receive_buffer
+
+    async def receiver_buffer():
+        pc = RTCPeerConnection()
+        try:
+            receiver = pc.addTransceiver("audio").receiver
+            assert shorten_receive_buffer(receiver)
+            return receiver._RTCRtpReceiver__jitter_buffer
+        finally:
+            await pc.close()
+
+    def packet(n: int) -> RtpPacket:
+        made = RtpPacket(sequence_number=n, timestamp=960 * n, payload=b"x")
+        made._data = made.payload  # what aiortc's receiver sets before buffering
+        return made
+
+    buffer = asyncio.run(receiver_buffer())
+    out = [buffer.add(packet(n))[1] for n in range(4)]
+    assert out[0] is None and [frame.timestamp for frame in out[1:]] == [0, 960, 1920]
+    assert not shorten_receive_buffer(object())  # another aiortc: left alone, said so

@@ -39,6 +39,7 @@ from app.call.voice import (
     media_time_s,
     mono,
     prefer_opus,
+    shorten_receive_buffer,
     to_16k,
 )
 from app.errors import LivefaceError, notice
@@ -338,6 +339,11 @@ class Call:
 
     def _on_track(self, track) -> None:
         if track.kind == "audio":
+            receivers = [t.receiver for t in self.pc.getTransceivers()
+                         if t.receiver.track is track]
+            if not (receivers and shorten_receive_buffer(receivers[0])):
+                notice("this aiortc's voice receiver could not be shortened: the peer's voice "
+                       "plays about 60 ms later than it could.")
             self.loop.create_task(self._receive_voice(track))
 
     async def _receive_voice(self, track) -> None:
