@@ -210,6 +210,34 @@ def test_lost_faces_are_concealed_and_the_call_goes_on(voices, tmp_path):
         assert stats["shown"].get("bridged", 0) > 0
 
 
+def test_a_peer_whose_network_goes_shows_reconnecting_at_rest_and_comes_back(voices, tmp_path):
+    """A's network goes for 1.5 s while A speaks (every packet it sends dropped, `--outage
+    0.8:1.5`): B says "reconnecting", shows A's face at rest meanwhile (not the last face
+    held up), and when A is back the call goes on with A's mouth moving, in sync."""
+    a_voice, b_voice = voices
+    a_stats, b_stats, trace = (tmp_path / name for name in ("a.json", "b.json", "trace.json"))
+    host, invite, host_log = _host(tmp_path, "--audio", str(a_voice), "--duration", "5",
+                                   "--outage", "0.8:1.5", "--stats-json", str(a_stats))
+    log = tmp_path / "b.log"
+    joiner = _liveface(invite, "--audio", str(b_voice), "--duration", "5", "--stats-json",
+                       str(b_stats), "--trace-json", str(trace), stderr=log.open("w"))
+    _finish(joiner, log)
+    _finish(host, host_log)
+    a, b = json.loads(a_stats.read_text()), json.loads(b_stats.read_text())
+    assert b["reconnecting"]["times"] == 1 and 1.2 < b["reconnecting"]["longest_s"] < 2.5, b
+    assert a["reconnecting"]["times"] == 0, a  # B never went quiet
+    said = log.read_text()
+    assert "reconnecting" in said and "the peer is back after" in said, said
+    ticks = json.loads(trace.read_text())["ticks"]
+    dark = [jaw for call_s, _, jaw, state in ticks if 1.2 <= call_s <= 2.2]
+    assert dark and max(dark) <= 0.1, "A's face must rest while A is gone"
+    assert any(state == "reconnecting" for call_s, _, _, state in ticks if call_s < 2.4)
+    back = [(jaw, state) for call_s, _, jaw, state in ticks if 2.6 <= call_s <= 3.2]
+    assert back and all(state != "reconnecting" for _, state in back)
+    assert max(jaw for jaw, _ in back) > 0.1, "A speaks after the outage: the mouth moves"
+    assert abs(b["audio_face_offset_ms"]["p99"]) <= 45, b
+
+
 def test_malformed_face_messages_are_counted_and_ignored(tmp_path):
     """A peer that proves the invite, then sends garbage among good faces."""
     stats_file = tmp_path / "host.json"

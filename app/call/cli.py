@@ -93,6 +93,9 @@ def add_call_command(subparsers) -> None:
     call.add_argument("--face-loss", type=float, default=0.0, metavar="FRACTION",
                       help="testing: drop this fraction of the face messages you send, as a "
                            "lossy network would")
+    call.add_argument("--outage", type=_outage, metavar="START:SECONDS",
+                      help="testing: send nothing (voice, faces, pings) for SECONDS from START "
+                           "seconds into the call, as if your network had gone")
 
 
 def run_call_command(args: argparse.Namespace, config: Config) -> None:
@@ -110,7 +113,7 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
         device=microphone(args, config), voice_profile=voice_profile(args),
         model=args.model, stand_in=args.stand_in, emotion=args.emotion,
         intensity=args.intensity, duration_s=args.duration, face_rate_hz=args.face_rate,
-        face_loss=args.face_loss, record_peer=args.record_peer,
+        face_loss=args.face_loss, outage=args.outage, record_peer=args.record_peer,
         picture_at_s=args.screenshot_at, speaker=not args.no_speaker,
         avatar=_avatar_path(args, config))
     if args.headset:
@@ -133,6 +136,16 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
 
         save_call_picture(args.screenshot, result)
     print(_summary(result.stats), file=sys.stderr)
+
+
+def _outage(text: str) -> tuple[float, float]:
+    try:
+        start, length = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:SECONDS, got '{text}'") from None
+    if not (0.0 <= start < float("inf") and 0.0 < length < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected START >= 0 and SECONDS > 0, got '{text}'")
+    return start, length
 
 
 def _check_flags(args: argparse.Namespace) -> None:

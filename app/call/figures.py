@@ -16,6 +16,10 @@ measure, app/call/session.py):
 - shown: display ticks by what they showed (fresh, bridged, held, easing, rest).
 - stale_open_ms_max: the longest run of ticks showing a held or easing face with the jaw
   open (jawOpen > OPEN_JAW): how long a lost stream kept the mouth open.
+- reconnecting: the times nothing (voice, face or ping) came from the peer for
+  RECONNECTING_AFTER_S or longer while the connection stood, and the longest and total of
+  those silences (from the last thing heard to the next); the ticks meanwhile count as
+  "reconnecting" in `shown` and in the trace.
 """
 
 from collections import Counter
@@ -27,6 +31,8 @@ from app.call.jitter import EASING, HELD, Shown
 from app.call.wire import REASONS
 
 OPEN_JAW = 0.1
+RECONNECTING_AFTER_S = 1.0  # the peer silent this long (pings come every PING_PERIOD_S)
+RECONNECTING = "reconnecting"
 JAW = RIG_INDEX["jawOpen"]
 TRACE_LIMIT = 200_000  # display ticks kept for --trace-json (about an hour at 60 Hz)
 
@@ -54,6 +60,8 @@ class CallFigures:
         self._stale_open_since: float | None = None
         self.stale_open_s_max = 0.0
         self.trace: list[tuple[float, float, float, str]] = []
+        self.last_heard_s: float | None = None  # when the peer last sent anything
+        self.silences_s: list[float] = []  # the peer's silences that showed "reconnecting"
 
     def connected(self) -> None:
         self.connected_s = self.clock.now_s()
@@ -65,13 +73,28 @@ class CallFigures:
     def message_received(self, size: int) -> None:
         self.bytes_received += size
 
+    def heard_from_peer(self, now_s: float) -> float | None:
+        """Something came from the peer; returns how long they had been silent when that
+        silence showed "reconnecting" (else None)."""
+        silent_s = None if self.last_heard_s is None else now_s - self.last_heard_s
+        self.last_heard_s = now_s
+        if silent_s is None or silent_s < RECONNECTING_AFTER_S:
+            return None
+        self.silences_s.append(silent_s)
+        return silent_s
+
+    def peer_silent(self, now_s: float) -> bool:
+        return (self.last_heard_s is not None
+                and now_s - self.last_heard_s >= RECONNECTING_AFTER_S)
+
     def face_received(self, seq: int) -> None:
         self.frames_received += 1
         self.seqs.add(seq)
 
     def displayed(self, now_s: float, heard_s: float, shown: Shown, clock_offset_s: float | None,
                   voice_depth_s: float, face_depth_s: float) -> None:
-        self.shown[shown.state] += 1
+        state = RECONNECTING if self.peer_silent(now_s) else shown.state
+        self.shown[state] += 1
         if shown.face_media_s is not None:
             self._offset_s.append(shown.face_media_s - heard_s)
         if shown.capture_s is not None and np.isfinite(shown.capture_s) \
@@ -87,7 +110,7 @@ class CallFigures:
             self._stale_open_since = None
         if len(self.trace) < TRACE_LIMIT:
             self.trace.append((round(now_s - (self.connected_s or now_s), 4), round(heard_s, 4),
-                               round(jaw, 4), shown.state))
+                               round(jaw, 4), state))
 
     def face_loss(self) -> float | None:
         """Lost faces over faces sent, the sending stride read off the seq numbers."""
@@ -126,6 +149,9 @@ class CallFigures:
                 "rtt_ms": round(self.clock_offset[0] * 1000, 3),
                 "offset_ms": round(self.clock_offset[1] * 1000, 3)},
             "refused_joiners": self.refused_joiners,
+            "reconnecting": {"times": len(self.silences_s),
+                             "longest_s": round(max(self.silences_s, default=0.0), 3),
+                             "total_s": round(sum(self.silences_s), 3)},
         }
 
 

@@ -26,7 +26,7 @@ from app.avatar.emotions import EMOTIONS
 from app.avatar.rig import GAZE_SLICE, HEAD_SLICE, clamp_rig
 from app.call import wire
 from app.call.avatars import choice_of, known_avatars, peer_avatar
-from app.call.figures import CallFigures
+from app.call.figures import RECONNECTING_AFTER_S, CallFigures
 from app.call.ice import default_host_address, rtc_configuration
 from app.call.invite import Invite, new_secret, parse_invite
 from app.call.jitter import FaceJitterBuffer, RemoteFrame
@@ -69,6 +69,7 @@ class CallRequest:
     duration_s: float | None = None
     face_rate_hz: int = 25  # 35-byte faces: 7 kbit/s, within the 8 aimed for
     face_loss: float = 0.0  # testing: drop this fraction of the face messages sent
+    outage: tuple[float, float] | None = None  # testing: (start s, length s) sending nothing
     record_peer: Path | None = None  # the peer's voice as received, placed at its media time
     picture_at_s: float | None = None  # keep the faces shown at this call time (None: the end)
     speaker: bool = True  # play the peer's voice on the default output device, if any
@@ -141,6 +142,7 @@ class Call:
         self.own_choice = own_choice
         self.peer_choice: wire.AvatarChoice | None = None
         self.peer_seq = 0  # the newest face seq received, whole
+        self._said_reconnecting = False  # "reconnecting" said for the silence now
         self.peer_clock_us: int | None = None  # the peer's clock, from its last ping or pong
         self.role = "host" if invite is None else "join"
         self.figures = CallFigures(clock)
@@ -169,6 +171,7 @@ class Call:
         try:
             await self._connect()
             self.figures.connected()
+            self._cut_network_for_outage()
             notice("in the call" + (f" for {self.request.duration_s:g} s" if
                                     self.request.duration_s else "; Ctrl+C hangs up") + ".")
             self.sender.start()
@@ -286,6 +289,23 @@ class Call:
     def _on_voice(self, seq: int, block: np.ndarray) -> None:
         self.loop.call_soon_threadsafe(self.voice_out.put, seq, block)
 
+    def _cut_network_for_outage(self) -> None:
+        """Testing (`--outage START:SECONDS`): every packet this side sends (voice, faces,
+        pings) is dropped on the way out for SECONDS, as if its network had gone, while the
+        microphone, the model and the encoder go on; the ICE connectivity checks still pass,
+        as they would for a short loss. Reaches into aiortc's ICE transport (test use only)."""
+        if self.request.outage is None:
+            return
+        start_s, length_s = self.request.outage
+        ice = self.channel.transport.transport.transport
+        send = ice._send
+
+        async def send_unless_cut(data: bytes) -> None:
+            since_s = self.clock.now_s() - self.figures.connected_s - start_s
+            if not 0.0 <= since_s < length_s:
+                await send(data)
+        ice._send = send_unless_cut
+
     def _on_face(self, message: wire.FaceMessage, rig: np.ndarray) -> None:
         self.own_rig = rig
         self.loop.call_soon_threadsafe(self._send_face, wire.encode_face(message))
@@ -301,6 +321,7 @@ class Call:
     # -- the peer in ----------------------------------------------------------------------
     def _on_message(self, data) -> None:
         now_s = self.clock.now_s()
+        self._heard_from_peer(now_s)
         self.figures.message_received(len(data) if isinstance(data, (bytes, bytearray)) else 0)
         try:
             message = wire.decode(data)
@@ -355,6 +376,7 @@ class Call:
             except MediaStreamError:
                 return
             media_s = media_time_s(frame)
+            self._heard_from_peer(self.clock.now_s())
             self.playout.on_frame(media_s, frame.samples / frame.sample_rate, self.clock.now_s())
             if self.speaker_playing or self.request.record_peer is not None:
                 samples = mono(frame)
@@ -362,6 +384,12 @@ class Call:
                     self.speaker.write(media_s, samples)
                 if self.request.record_peer is not None:
                     self.peer_voice.append((media_s, to_16k(samples, frame.sample_rate)))
+
+    def _heard_from_peer(self, now_s: float) -> None:
+        silent_s = self.figures.heard_from_peer(now_s)
+        if silent_s is not None:
+            notice(f"the peer is back after {silent_s:.1f} s; the call goes on.")
+            self._said_reconnecting = False
 
     # -- the clocks ----------------------------------------------------------------------------
     async def _ping(self) -> None:
@@ -391,8 +419,13 @@ class Call:
         while True:
             now_s = self.clock.now_s()
             heard_s = self.playout.media_at(now_s)
+            if self.figures.peer_silent(now_s) and not self._said_reconnecting:
+                self._said_reconnecting = True
+                notice(f"nothing from the peer for {RECONNECTING_AFTER_S:g} s: reconnecting "
+                       "(their face rests until they are back).")
             if heard_s is not None:
-                shown = self.jitter.sample(heard_s)
+                # the faces run on when the voice runs dry (a lost peer): held, then at rest
+                shown = self.jitter.sample(max(heard_s, self.playout.scheduled_at(now_s)))
                 offset = None if self._clock_offset is None else self._clock_offset[1]
                 self.figures.displayed(now_s, heard_s, shown, offset,
                                        self.playout.depth_s(now_s), self.jitter.depth_s(heard_s))

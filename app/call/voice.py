@@ -136,6 +136,12 @@ class PlayoutClock:
         self._last_heard_s = heard
         return heard
 
+    def scheduled_at(self, now_s: float) -> float | None:
+        """The media time due now, even past the voice received: where the heard voice
+        would be had none run dry (the faces follow it, so a stalled voice does not hold
+        its last face up); None before the first frame."""
+        return None if self._transit_s is None else now_s - self._transit_s - self.delay_s
+
     def depth_s(self, now_s: float) -> float:
         """Voice received but not yet heard."""
         heard = self.media_at(now_s)
