@@ -37,12 +37,12 @@ def _voices(folder: Path) -> tuple[Path, Path]:
     return speaking, quiet
 
 
-def _host(folder: Path, voice: Path) -> tuple[subprocess.Popen, str, Path]:
+def _host(folder: Path, voice: Path, *flags: str) -> tuple[subprocess.Popen, str, Path]:
     invite_file, log = folder / "invite.txt", folder / "host.log"
     host = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "call", "--bind", BIND, "--host", "--invite-file",
          str(invite_file), "--wait", "180", "--audio", str(voice), "--stand-in",
-         "--no-speaker", "--stats-json", str(folder / "host.json")],
+         "--no-speaker", "--stats-json", str(folder / "host.json"), *flags],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("w"))
     deadline = time.monotonic() + 120
     while not (invite_file.is_file() and invite_file.read_text().strip()):
@@ -127,3 +127,29 @@ def test_the_peer_speaks_across_the_table_in_both_eyes(monado, tmp_path):
         skin = end_eye[head].mean(axis=0)
         assert skin[0] > skin[2] + 10  # a face, facing this way: skin, not the back of hair
     assert columns[0] > columns[1]  # stereo: the left eye sees the peer further right
+
+
+def test_a_peer_whose_network_goes_is_shown_reconnecting_in_both_eyes(monado, tmp_path):
+    """The host's network goes 4 s into the call and stays gone (`--outage 4:60`): the
+    joiner in the headset shows a "reconnecting" panel in the scene, in both eyes, and the
+    peer's mouth at rest behind it."""
+    speaking, quiet = _voices(tmp_path)
+    host, invite, host_log = _host(tmp_path, speaking, "--outage", "4:60")
+    stats_path, end_png = tmp_path / "joiner.json", tmp_path / "end.png"
+    try:
+        done = monado.run([*LIVEFACE, "call", invite, "--bind", BIND, "--headset",
+                           "--mirror", "off", "--audio", str(quiet), "--stand-in",
+                           "--no-speaker", "--duration", "7", "--stats-json", str(stats_path),
+                           "--screenshot", str(end_png)], timeout_s=TIMEOUT_S)
+        host.wait(TIMEOUT_S)
+    finally:
+        if host.poll() is None:
+            host.kill()
+    assert done.returncode == 0, done.stderr[-3000:]
+    stats = json.loads(stats_path.read_text())
+    assert stats["reconnecting"]["times"] == 1 and stats["reconnecting"]["at_the_end"], stats
+    peer = stats["headset"]["peer"]
+    assert peer["reconnecting_frames"] > 5, peer
+    for eye in eyes_of(end_png, stats["headset"]["eye_size"][0]):
+        panel = np.abs(eye.astype(int) - np.array([24, 30, 44])).sum(axis=-1) < 18
+        assert panel.mean() > 0.006, panel.mean()  # app/xr/panel.py BACKGROUND, in this eye

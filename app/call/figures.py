@@ -87,6 +87,13 @@ class CallFigures:
         return (self.last_heard_s is not None
                 and now_s - self.last_heard_s >= RECONNECTING_AFTER_S)
 
+    def _reconnecting(self, now_s: float) -> dict:
+        """The silences that showed "reconnecting", the one still going at the end too."""
+        silences = self.silences_s + ([now_s - self.last_heard_s] if self.peer_silent(now_s)
+                                      else [])
+        return {"times": len(silences), "longest_s": round(max(silences, default=0.0), 3),
+                "total_s": round(sum(silences), 3), "at_the_end": self.peer_silent(now_s)}
+
     def face_received(self, seq: int) -> None:
         self.frames_received += 1
         self.seqs.add(seq)
@@ -149,9 +156,7 @@ class CallFigures:
                 "rtt_ms": round(self.clock_offset[0] * 1000, 3),
                 "offset_ms": round(self.clock_offset[1] * 1000, 3)},
             "refused_joiners": self.refused_joiners,
-            "reconnecting": {"times": len(self.silences_s),
-                             "longest_s": round(max(self.silences_s, default=0.0), 3),
-                             "total_s": round(sum(self.silences_s), 3)},
+            "reconnecting": self._reconnecting(now_s),
         }
 
 

@@ -20,9 +20,13 @@ import numpy as np
 from app.avatar.texture_controls import NUM_REGIONS, TextureControls
 from app.errors import notice
 from app.live.mailbox import REST, DisplayFrame
+from app.wizard.panel_ui import PanelState
 
 PEER_DISTANCE_M = 1.2  # across a small table
 HANG_UP_WAIT_S = 15.0
+RECONNECTING_PANEL = PanelState(
+    heading="Reconnecting", lines=("Nothing has come from the other side for a moment.",
+                                   "Their face rests until they are back."), version=1)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,13 @@ class PeerFace:
         if shown is None:
             return REST.rig, TextureControls(REST.wrinkle, REST.flush)
         return shown.rig, TextureControls(shown.wrinkle, shown.flush)
+
+    def status(self) -> "PanelState | None":
+        """What the panel in the scene says about the call: "reconnecting" while nothing
+        has come from the peer for a while (None: nothing to say)."""
+        if not self.prepared.call.peer_silent():
+            return None
+        return RECONNECTING_PANEL
 
     def tell_head(self, head: tuple[float, float, float]) -> None:
         """Sent with your next faces, in place of the model's head motion."""

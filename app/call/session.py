@@ -385,6 +385,10 @@ class Call:
                 if self.request.record_peer is not None:
                     self.peer_voice.append((media_s, to_16k(samples, frame.sample_rate)))
 
+    def peer_silent(self) -> bool:
+        """Nothing from the peer for a while: "reconnecting" (any thread may ask)."""
+        return self.figures.peer_silent(self.clock.now_s())
+
     def _heard_from_peer(self, now_s: float) -> None:
         silent_s = self.figures.heard_from_peer(now_s)
         if silent_s is not None:

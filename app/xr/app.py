@@ -133,6 +133,8 @@ class XrApp:
         self.spoken = SpokenAnswer()
         self.peer = options.peer
         self.peer_place: Mirror | None = None  # where the peer stands, placed with the mirror
+        self.peer_panel: ScenePanel | None = None  # "reconnecting", made when first needed
+        self.peer_panel_frames = 0
         self.peer_jaw: list[float] = []  # the peer's jawOpen in each frame drawn
         self._peer_open_saved = -1.0
 
@@ -162,7 +164,7 @@ class XrApp:
             return None
         jaw = np.asarray(self.peer_jaw or [0.0])
         return {"frames": len(self.peer_jaw), "distance_m": self.peer.distance_m,
-                "mirror": self.options.mirror,
+                "mirror": self.options.mirror, "reconnecting_frames": self.peer_panel_frames,
                 "jaw_open": {"p10": round(float(np.percentile(jaw, 10)), 3),
                              "p90": round(float(np.percentile(jaw, 90)), 3),
                              "max": round(float(jaw.max()), 3)}}
@@ -218,9 +220,10 @@ class XrApp:
 
     def close(self) -> None:
         self._drop_runtime()
-        if self.panel is not None:
-            self.panel.release()
-            self.panel = None
+        for panel in (self.panel, self.peer_panel):
+            if panel is not None:
+                panel.release()
+        self.panel = self.peer_panel = None
 
     def _poll_events(self) -> Action:
         """Handle every queued event; the strongest action wins (exit, then recreate)."""
@@ -300,6 +303,7 @@ class XrApp:
                 background = None  # cleared once, by whoever draws first
             self._draw_peer(head, eyes, framebuffers, background)
             self._wizard_panel(head, views)
+            self._peer_status(head, views)
         finally:
             if srgb:
                 self.ctx.disable_direct(GL_FRAMEBUFFER_SRGB)
@@ -345,6 +349,19 @@ class XrApp:
         self.peer.renderer.draw(rig, texture, self._views(self.peer_place, eyes, framebuffers),
                                 background=background)
         self.peer_jaw.append(float(rig[RIG_INDEX["jawOpen"]]))
+
+    def _peer_status(self, head, views) -> None:
+        """A panel in the scene while the call has lost the peer ("reconnecting")."""
+        state = None if self.peer is None else self.peer.status()
+        if state is None:
+            return
+        if self.peer_panel is None:
+            self.peer_panel = ScenePanel(self.ctx)
+        self.peer_panel.show(state)
+        self.peer_panel.follow(head)
+        for view in views:
+            self.peer_panel.draw(view)
+        self.peer_panel_frames += 1
 
     def _keep_peer_open(self, framebuffers) -> None:
         """Both eyes again whenever the peer's mouth is open wider than in any earlier
