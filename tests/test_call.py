@@ -398,9 +398,14 @@ def test_every_candidate_is_on_the_bind_address_and_no_server_is_asked():
     (["liveface://127.0.0.1/nothing"], "not a liveface invite"),
     (["--host", "--bind", "0.0.0.0"], "not the wildcard"),
     (["--host", "--face-loss", "1.5"], "--face-loss"),
+    (["--host", "--window", "--headset"], "not both"),
+    (["--host", "--window"], "needs a display"),
 ])
-def test_call_mistakes_are_one_sentence(args, message, capsys):
+def test_call_mistakes_are_one_sentence(args, message, capsys, monkeypatch):
     from app.cli import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
 
     assert main(["call", *args]) == 2
     err = capsys.readouterr().err

@@ -74,6 +74,9 @@ def add_call_command(subparsers) -> None:
                            "state) as JSON")
     call.add_argument("--record-peer", type=Path,
                       help="write the peer's voice as received to this WAV file")
+    call.add_argument("--window", action="store_true",
+                      help="show the call in a desktop window: the peer's avatar and yours "
+                           "side by side (default: headless, figures and --screenshot only)")
     headset = call.add_argument_group("in the headset (--headset)")
     headset.add_argument("--headset", action="store_true",
                          help="show the peer in a VR headset through OpenXR: across from you "
@@ -116,7 +119,12 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
         face_loss=args.face_loss, outage=args.outage, record_peer=args.record_peer,
         picture_at_s=args.screenshot_at, speaker=not args.no_speaker,
         avatar=_avatar_path(args, config))
-    if args.headset:
+    if args.window:
+        from app.call.window import WindowCallOptions, run_call_in_window
+
+        result = run_call_in_window(request, WindowCallOptions(args.screenshot),
+                                    MonotonicClock())
+    elif args.headset:
         from app.call.headset import HeadsetOptions, run_call_in_headset
 
         result = run_call_in_headset(request, HeadsetOptions(
@@ -131,7 +139,7 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
     if args.trace_json:
         _write_json(args.trace_json, {"columns": ["call_s", "heard_s", "jaw_open", "state"],
                                       "ticks": result.trace})
-    if args.screenshot and not args.headset:  # in the headset: both eyes, saved as shown
+    if args.screenshot and not (args.headset or args.window):  # there: saved as shown
         from app.call.picture import save_call_picture
 
         save_call_picture(args.screenshot, result)
@@ -165,6 +173,12 @@ def _check_flags(args: argparse.Namespace) -> None:
     if args.resolution_scale is not None and not 0.1 <= args.resolution_scale <= 2.0:
         raise LivefaceError(f"--resolution-scale must be within 0.1 .. 2, got "
                             f"{args.resolution_scale}.")
+    if args.window and args.headset:
+        raise LivefaceError("give --window or --headset, not both.")
+    if args.window and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise LivefaceError("--window needs a display (DISPLAY is not set): hold the call on "
+                            "a desktop, under a virtual display (`xvfb-run liveface call ...`), "
+                            "or headless without --window.")
     if not args.headset:
         for flag, value in (("--mirror", args.mirror),
                             ("--screenshot-speaking", args.screenshot_speaking),
