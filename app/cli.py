@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     bench_render = bench_targets.add_parser("render", help="renderer frames per second")
     bench_render.add_argument("--seconds", type=float, default=3.0, help="time per case")
     bench_render.add_argument("--json", action="store_true", help="print JSON")
+    bench_render.add_argument("--samples", type=int, choices=(0, 2, 4, 8), default=4,
+                              help="MSAA samples (default 4; the mirror and headset use none "
+                                   "on software OpenGL)")
+    bench_render.add_argument("--still", action="store_true",
+                              help="the neutral face held still instead of a talking rig "
+                                   "(mouth shut: no teeth or tongue drawn in view)")
     _add_avatar_flag(bench_render)
     bench_eyes = bench_targets.add_parser("eyes", help="pupil tracking time per eye-camera frame")
     bench_eyes.add_argument("--frames", type=positive_int, default=300,
@@ -250,7 +256,8 @@ def _cmd_bench(args: argparse.Namespace, config: Config) -> None:
     if args.bench_target == "render":
         from app.render.bench import bench_render
 
-        figures = bench_render(_load_avatar(args.avatar, config), seconds=args.seconds)
+        figures = bench_render(_load_avatar(args.avatar, config), seconds=args.seconds,
+                               samples=args.samples, talking=not args.still)
     elif args.bench_target == "eyes":
         from app.eyes.bench import bench_eyes
 

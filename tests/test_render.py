@@ -302,3 +302,5 @@ def test_bench_render_reports_both_cases(default_avatar):
     assert figures["device"].strip()
     assert figures["mono_1280x720_fps"] > 0 and figures["stereo_2x1832x1920_fps"] > 0
     assert figures["frames"]["mono"] >= 2 and figures["frames"]["stereo"] >= 2
+    assert figures["msaa_samples"] == 0 and figures["rig"] == "talking"
+    assert bench_render(default_avatar, seconds=0.05, samples=0, talking=False)["rig"] == "still"
