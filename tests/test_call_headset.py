@@ -52,6 +52,21 @@ def _host(folder: Path, voice: Path, *flags: str) -> tuple[subprocess.Popen, str
     return host, invite_file.read_text().strip(), log
 
 
+def _join_in_headset(simulated, host: subprocess.Popen, invite: str, voice: Path,
+                     *flags: str):
+    """The joiner in Monado's simulated headset (no mirror, the stand-in animating `voice`),
+    run to its end; then the host's end awaited (killed if it hangs). The joiner's result."""
+    try:
+        done = simulated.run([*LIVEFACE, "call", invite, "--bind", BIND, "--headset",
+                              "--mirror", "off", "--audio", str(voice), "--stand-in",
+                              "--no-speaker", *flags], timeout_s=TIMEOUT_S)
+        host.wait(TIMEOUT_S)
+    finally:
+        if host.poll() is None:
+            host.kill()
+    return done
+
+
 def avatar_mask(eye: np.ndarray) -> np.ndarray:
     """Where an eye's picture differs from its own background (the corner's colour)."""
     background = eye[2, 2].astype(np.int32)
@@ -84,17 +99,10 @@ def test_the_peer_speaks_across_the_table_in_both_eyes(monado, tmp_path):
     host, invite, host_log = _host(tmp_path, speaking)
     stats_path, end_png, open_png = (tmp_path / "joiner.json", tmp_path / "end.png",
                                      tmp_path / "open.png")
-    try:
-        done = monado.run([*LIVEFACE, "call", invite, "--bind", BIND, "--headset",
-                           "--mirror", "off", "--audio", str(quiet), "--stand-in",
-                           "--no-speaker", "--resolution-scale", "2", "--duration",
-                           str(CALL_S), "--stats-json",
-                           str(stats_path), "--screenshot", str(end_png),
-                           "--screenshot-speaking", str(open_png)], timeout_s=TIMEOUT_S)
-        host.wait(TIMEOUT_S)
-    finally:
-        if host.poll() is None:
-            host.kill()
+    done = _join_in_headset(monado, host, invite, quiet, "--resolution-scale", "2",
+                            "--duration", str(CALL_S), "--stats-json", str(stats_path),
+                            "--screenshot", str(end_png), "--screenshot-speaking",
+                            str(open_png))
     assert done.returncode == 0, done.stderr[-3000:]
     assert host.returncode == 0, host_log.read_text()[-3000:]
     host_stats = json.loads((tmp_path / "host.json").read_text())
@@ -136,15 +144,8 @@ def test_a_peer_whose_network_goes_is_shown_reconnecting_in_both_eyes(monado, tm
     speaking, quiet = _voices(tmp_path)
     host, invite, host_log = _host(tmp_path, speaking, "--outage", "4:60")
     stats_path, end_png = tmp_path / "joiner.json", tmp_path / "end.png"
-    try:
-        done = monado.run([*LIVEFACE, "call", invite, "--bind", BIND, "--headset",
-                           "--mirror", "off", "--audio", str(quiet), "--stand-in",
-                           "--no-speaker", "--duration", "7", "--stats-json", str(stats_path),
-                           "--screenshot", str(end_png)], timeout_s=TIMEOUT_S)
-        host.wait(TIMEOUT_S)
-    finally:
-        if host.poll() is None:
-            host.kill()
+    done = _join_in_headset(monado, host, invite, quiet, "--duration", "7", "--stats-json",
+                            str(stats_path), "--screenshot", str(end_png))
     assert done.returncode == 0, done.stderr[-3000:]
     stats = json.loads(stats_path.read_text())
     assert stats["reconnecting"]["times"] == 1 and stats["reconnecting"]["at_the_end"], stats

@@ -79,6 +79,10 @@ def _show(window, ctx, peer, own, call, ended: list, options: WindowCallOptions,
     target = SceneTarget(ctx, 0, lambda size: render_scale(ctx, 0.0, size),
                          ScalingBlit(window.proc_address))
     governor = None
+    bounds: dict[int, tuple] = {}  # each avatar's framing, worked out once (the peer's may change)
+
+    def framing(avatar) -> tuple:
+        return bounds.setdefault(id(avatar), avatar.frame_bounds())
     period_s = 1.0 / WINDOW_FPS
     frames = reconnecting_frames = 0
     title = TITLE
@@ -96,13 +100,13 @@ def _show(window, ctx, peer, own, call, ended: list, options: WindowCallOptions,
             drawn.use()
             drawn.clear(*BACKGROUND)
             rig, texture = peer.face()
-            peer.renderer.draw(rig, texture, [_pane(peer.renderer, 0, target.render_size,
-                                                    drawn)])
+            peer.renderer.draw(rig, texture, [_pane(framing(peer.renderer.avatar), 0,
+                                                    target.render_size, drawn)])
             own_rig = call.own_rig
             own.draw(REST.rig if own_rig is None else own_rig,
                      TextureControls(np.zeros(NUM_REGIONS, np.float32),
                                      np.zeros(NUM_REGIONS, np.float32)),
-                     [_pane(own, 1, target.render_size, drawn)])
+                     [_pane(framing(own.avatar), 1, target.render_size, drawn)])
             target.present()
             frames += 1
             scale = governor.observe(clock.now_s() - work_start_s)
@@ -132,10 +136,10 @@ def _show(window, ctx, peer, own, call, ended: list, options: WindowCallOptions,
         clock.sleep_s(period_s)
 
 
-def _pane(renderer, index: int, size: tuple[int, int], framebuffer):
+def _pane(avatar_bounds: tuple, index: int, size: tuple[int, int], framebuffer):
     """The view of one half of the picture: 0, the peer (left); 1, you (right)."""
     from app.mirror.orbit import OrbitCamera
 
     half, height = size[0] // 2, size[1]
-    view = OrbitCamera().view(renderer.avatar.frame_bounds(), half, height, framebuffer)
+    view = OrbitCamera().view(avatar_bounds, half, height, framebuffer)
     return replace(view, viewport=(index * half, 0, half, height))
