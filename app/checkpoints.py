@@ -37,6 +37,7 @@ from app.model.audio_encoder import AudioEncoder
 from app.model.codec import ExpressionCodec
 from app.model.config import ModelConfig
 from app.model.denoiser import Denoiser
+from app.model.lip_contact import ContactHead, LipGeometry
 
 FORMAT = "liveface-checkpoint/1"
 BUNDLE = "bundle"
@@ -135,9 +136,15 @@ def checkpoint_kind(path: Path) -> str | None:
 
 
 def save_bundle(path: Path, encoder: AudioEncoder, denoiser: Denoiser, codec: ExpressionCodec,
-                config: ModelConfig) -> None:
+                config: ModelConfig, contact: ContactHead | None = None) -> None:
+    """A bundle; with `contact`, its lip-contact head too (`config.contact_context` must then
+    say how much it reads)."""
     state = {"encoder": encoder.state_dict(), "denoiser": denoiser.state_dict(),
              "codec": codec.state_dict()}
+    if (contact is not None) != bool(config.contact_context):
+        raise ValueError("a contact head goes with a config whose contact_context is set")
+    if contact is not None:
+        state["contact"] = contact.state_dict()
     save_checkpoint(path, state, config, BUNDLE)
 
 
@@ -147,6 +154,7 @@ class ModelParts:
     encoder: AudioEncoder
     denoiser: Denoiser
     codec: ExpressionCodec
+    contact: ContactHead | None = None  # the lip-contact head, in bundles that have one
 
 
 def load_parts(path: Path, device: str = "cpu") -> ModelParts:
@@ -161,7 +169,23 @@ def load_parts(path: Path, device: str = "cpu") -> ModelParts:
             raise LivefaceError(f"bundle {path} does not match its config ({name}: "
                                 f"{str(err).splitlines()[0]}).") from None
         module.to(device).eval()
+    if config.contact_context:
+        parts.contact = _contact_head(path, config, state.get("contact")).to(device).eval()
     return parts
+
+
+def _contact_head(path: Path, config: ModelConfig, state: dict | None) -> ContactHead:
+    """The bundle's lip-contact head, its lip geometry sized from the saved buffers."""
+    try:
+        lips = LipGeometry.empty(state["lips.upper_rest"].shape[0],
+                                 state["lips.lower_rest"].shape[0])
+        head = ContactHead(config.audio_channels, config.contact_context, config.contact_hidden,
+                           lips)
+        head.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise LivefaceError(f"bundle {path} does not match its config (contact: "
+                            f"{str(err).splitlines()[0]}).") from None
+    return head
 
 
 def load_animator(path: Path, device: str = "cpu") -> tuple[Animator, ModelConfig]:
@@ -175,4 +199,5 @@ def load_animator(path: Path, device: str = "cpu") -> tuple[Animator, ModelConfi
 
 def streaming_animator(parts: "ModelParts") -> Animator:
     """The streaming animator of a causal bundle's parts."""
-    return Animator(parts.config, parts.encoder, parts.denoiser, parts.codec).eval()
+    return Animator(parts.config, parts.encoder, parts.denoiser, parts.codec,
+                    parts.contact).eval()

@@ -64,6 +64,30 @@ def _check_figures(results: dict, models: set, sets: tuple[str, ...] = SETS) -> 
             assert figures["lve_mm"] >= 0.0 and abs(figures["lag_ms"]) <= 200
 
 
+def test_contact_fits_a_head_and_chooses_its_thresholds_on_validation(tiny_models, tiny_recorded,
+                                                                     tiny_unheard, tmp_path):
+    from app.checkpoints import STUDENT_FILE, load_parts
+    from app.training.contact import CLOSE_GRID, OPEN_GRID
+
+    data, models = tiny_models
+    out = tmp_path / "student.safetensors"
+    assert main(["contact", "--student", str(models / STUDENT_FILE), "--data", str(data),
+                 "--recorded", str(tiny_recorded), "--validation", str(tiny_recorded),
+                 "--validation", str(tiny_unheard), "--out", str(out), "--steps", "30",
+                 "--augmented", "0", "--max-clips", "1", "--threads", "1"]) == 0
+    parts = load_parts(out)
+    assert parts.contact is not None and parts.config.contact_context > 0
+    report = json.loads(out.with_suffix(".contact.json").read_text())
+    grid = report["grid"]
+    assert grid[0]["close"] is None and len(grid) == 1 + len(CLOSE_GRID) * len(OPEN_GRID)
+    best = max(grid[1:], key=lambda row: (row["rule"], -row["mean_lve_mm"]))
+    assert (parts.config.contact_close, parts.config.contact_open) == (best["close"],
+                                                                       best["open"])
+    assert set(grid[0]["sets"]) == {*SETS[:2], "real_speech", "unheard_speaker"}
+    assert main(["contact", "--student", str(tmp_path / "missing.safetensors"), "--data",
+                 str(data), "--recorded", str(tiny_recorded), "--out", str(out)]) == 2
+
+
 @needs_real_speech
 @needs_recorded_corpus
 @pytest.mark.skipif(not CORPORA["asterisk-ru"].audio_dir.is_dir(),
@@ -178,7 +202,7 @@ def test_shipped_data_is_rebuilt_as_the_card_says(tmp_path, monkeypatch, train_e
     monkeypatch.setattr(dataset_build, "build_dataset",
                         lambda *args, **kwargs: calls.append((args, kwargs)))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    out = eval_cli._cached_data(tmp_path)
+    out = eval_cli.cached_data(tmp_path)
     (args, kwargs), = calls
     assert args == (out, 180.0, ("en", "de"), 1, ("it",), ("espeak-ng", "piper"))
     # a card from before speakers counted rebuilds its data split by engine voice

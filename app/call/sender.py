@@ -28,6 +28,7 @@ from app.call.wire import FaceMessage
 from app.live.model_worker import PendingAudio
 from app.live.worker import Worker
 from app.model.codec import ExpressionCodec
+from app.model.lip_contact import NONE
 
 READ_SAMPLES = 16_000  # the most one read asks of the source
 
@@ -103,8 +104,10 @@ class CallSender(Worker):
         seq, capture_s = seq - ahead, capture_s - ahead * SAMPLES_PER_FRAME / SAMPLE_RATE_HZ
         if seq < 0 or seq % self.face_stride:
             return
+        contact = getattr(frame, "contact", None)  # the lips the contact head asked for
         message = FaceMessage(seq, round(capture_s * 1e6), _vector(latent), emotion, intensity,
-                              head=self.head, muted=self.muted)
+                              head=self.head, muted=self.muted,
+                              contact=NONE if contact is None else int(contact.reshape(-1)[-1]))
         self.figures.faces += 1
         self.on_face(message, rig)
 

@@ -42,8 +42,10 @@ from app.call.voice import (
     shorten_receive_buffer,
     to_16k,
 )
+from app.data.teacher import default_geometry
 from app.errors import LivefaceError, notice
 from app.live.model_worker import BLINK_INDICES
+from app.model.lip_contact import NONE, LipGeometry, apply_contact
 
 CONNECT_TIMEOUT_S = 20.0
 DISPLAY_HZ = 60.0
@@ -140,6 +142,9 @@ class Call:
                  codec, clock, own_choice: wire.AvatarChoice):
         self.request, self.invite, self.clock, self.codec = request, invite, clock, codec
         self.own_choice = own_choice
+        # the lips a peer's contact codes close and part: the default head's, as the codes
+        # were made for (app.model.lip_contact)
+        self.lips = LipGeometry.from_face(default_geometry())
         self.peer_choice: wire.AvatarChoice | None = None
         self.peer_seq = 0  # the newest face seq received, whole
         self._said_reconnecting = False  # "reconnecting" said for the silence now
@@ -346,8 +351,11 @@ class Call:
     def _on_peer_face(self, message: wire.FaceMessage) -> None:
         with torch.inference_mode():
             decoded = self.codec.decode(torch.from_numpy(message.latent))
+            rig = decoded.rig
+            if message.contact != NONE:  # the sender's head heard lips meet or part
+                rig = apply_contact(rig, torch.tensor(message.contact), self.lips)
         rig, wrinkle, flush = (x.numpy().astype(np.float32) for x in
-                               (decoded.rig, decoded.wrinkle, decoded.flush))
+                               (rig, decoded.wrinkle, decoded.flush))
         rig = measured_over_model(rig, message)
         seq = wire.unwrap(message.seq, 16, self.peer_seq)  # the wire carries its low bits
         self.peer_seq = max(self.peer_seq, seq)

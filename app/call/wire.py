@@ -4,7 +4,8 @@ Version 2, little-endian. Every message starts with (version u8, kind u8).
 
     kind 0  face (35 bytes, plus the optional fields its flags announce, in this order)
       off size
-        2    1  flags: 1 head pose, 2 gaze, 4 eyelids, 8 muted
+        2    1  flags: 1 head pose, 2 gaze, 4 eyelids, 8 muted, 16 lips closed, 32 lips
+                parted (the sender's lip-contact head: app.model.lip_contact; at most one)
         3    1  emotion: index into app.avatar.emotions.EMOTIONS
         4    1  intensity: 0..255 for 0..1
         5    2  seq (u16, the low 16 bits): the 20 ms voice block this face belongs to;
@@ -41,10 +42,12 @@ import numpy as np
 from app.avatar.emotions import EMOTIONS
 from app.call.latent_range import LATENT_BITS, load_ranges
 from app.model.config import ModelConfig
+from app.model.lip_contact import CLOSE, NONE, OPEN
 
 VERSION = 2
 KIND_FACE, KIND_PING, KIND_PONG, KIND_AVATAR = 0, 1, 2, 3
-HEAD, GAZE, EYELIDS, MUTED = 1, 2, 4, 8
+HEAD, GAZE, EYELIDS, MUTED, LIPS_CLOSED, LIPS_PARTED = 1, 2, 4, 8, 16, 32
+CONTACT_FLAGS = {CLOSE: LIPS_CLOSED, OPEN: LIPS_PARTED}
 LATENT_SIZE = ModelConfig().latent_size
 
 _PREFIX = struct.Struct("<BB")
@@ -83,6 +86,7 @@ class FaceMessage:
     gaze: tuple[float, float] | None = None
     eyelids: float | None = None
     muted: bool = False
+    contact: int = NONE  # app.model.lip_contact's code: none, close or open the lips
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class Pong:
 
 def encode_face(message: FaceMessage) -> bytes:
     """The message's bytes; floats beyond float16's range are clipped to it."""
-    flags = MUTED * message.muted
+    flags = MUTED * message.muted | CONTACT_FLAGS.get(message.contact, 0)
     extra: list[float] = []
     for flag, value in ((HEAD, message.head), (GAZE, message.gaze), (EYELIDS, message.eyelids)):
         if value is not None:
@@ -191,7 +195,9 @@ def _decode_face(data: bytes) -> FaceMessage:
     if len(data) < _FACE.size:
         raise Malformed("truncated")
     _, _, flags, emotion, intensity, seq, capture_us, packed = _FACE.unpack_from(data)
-    if flags & ~(HEAD | GAZE | EYELIDS | MUTED) or emotion >= len(EMOTIONS):
+    known = HEAD | GAZE | EYELIDS | MUTED | LIPS_CLOSED | LIPS_PARTED
+    both = LIPS_CLOSED | LIPS_PARTED
+    if flags & ~known or flags & both == both or emotion >= len(EMOTIONS):
         raise Malformed("bad_field")
     counts = [count for flag, count in _OPTIONAL if flags & flag]
     _check_size(data, _FACE.size + 2 * sum(counts))
@@ -207,7 +213,8 @@ def _decode_face(data: bytes) -> FaceMessage:
     return FaceMessage(seq, capture_us, latent, emotion, intensity / 255.0,
                        optional.get(HEAD), optional.get(GAZE),
                        None if eyelids is None else min(1.0, max(0.0, eyelids[0])),
-                       bool(flags & MUTED))
+                       bool(flags & MUTED),
+                       next((code for code, flag in CONTACT_FLAGS.items() if flags & flag), NONE))
 
 
 def _decode_avatar(data: bytes) -> AvatarChoice:

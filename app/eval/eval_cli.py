@@ -60,7 +60,7 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
         raise LivefaceError("--audio and --text go together: the words spoken in the recording.")
     split = "test" if args.split == "test" else "validation"
     if args.probe:
-        data = args.data or _cached_data(models_dir)
+        data = args.data or cached_data(models_dir)
         recorded = _validation_recorded(args.recorded, split)
         results = _probe(models_dir, data, args.probe_clips, args.max_clips, args.lookahead_ms,
                          split, recorded)
@@ -71,7 +71,7 @@ def run_eval_command(args: argparse.Namespace, config=None) -> None:
         results = _evaluate_recording(models, args.audio, args.text, default_geometry())
         print(json.dumps(results, indent=2) if args.json else _table(results))
         return
-    data = args.data or _cached_data(models_dir)
+    data = args.data or cached_data(models_dir)
     recorded = _validation_recorded(args.recorded, split)
     models = _chosen(predictors(models_dir, data), args.only)
     results = evaluate(models, eval_sets(data, split, args.max_clips, recorded),
@@ -177,7 +177,7 @@ def _probe_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _cached_data(models_dir: Path) -> Path:
+def cached_data(models_dir: Path) -> Path:
     """The shipped model's data set, rebuilt (deterministically) into the user's cache."""
     from app.data.dataset import legacy_arguments
     from app.data.dataset_build import build_dataset

@@ -174,7 +174,14 @@ def eval_sets(data_dir: Path, split: str, max_clips: int,
 def score(predict: Predictor, clips: list[EvalClip], geometry: FaceGeometry) -> dict[str, float]:
     """Mean of each metric over the clips (NaN-free: clips a rate does not apply to skip it),
     and the closure counts summed over them (a rate of a few phones moves in big steps)."""
-    rows = [evaluate_clip(predict(c.audio), c.reference, c.timeline, geometry) for c in clips]
+    return score_tracks([predict(c.audio) for c in clips], clips, geometry)
+
+
+def score_tracks(tracks: list[np.ndarray], clips: list[EvalClip], geometry: FaceGeometry
+                 ) -> dict[str, float]:
+    """`score` of tracks already made, one per clip."""
+    rows = [evaluate_clip(track, c.reference, c.timeline, geometry)
+            for track, c in zip(tracks, clips, strict=True)]
     return {**{m: _mean([r[m] for r in rows]) for m in METRICS},
             **{c: int(sum(r[c] for r in rows)) for c in COUNTS}}
 

@@ -11,13 +11,15 @@ the network is whichever `Denoiser` the animator was built with.
 Each frame: log-mel of the block (2 mel frames) -> audio encoder (1 feature) -> sample the
 frame's latent by DDIM from `noise`; the first network call also commits the previous
 frame's clean latent to the cache (one two-token forward instead of two one-token ones)
--> codec decoder -> rig vector and texture controls.
+-> codec decoder -> rig vector and texture controls -> with a lip-contact head
+(`app.model.lip_contact`), the lips closed or parted where the head hears p/b/m or other
+speech (the latent stays the model's own; the state never sees the edit).
 
 Device, dtype and thread count are the caller's: the state follows the device of the block
 the first `initial_state` call was given. Nothing here builds losses or optimisers.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +37,7 @@ from app.model.diffusion import (
     sampling_times,
     x0_from_v,
 )
+from app.model.lip_contact import ContactHead, apply_contact, contact_codes
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class AnimatorState:
     pending_latent: Tensor  # (B, 1, latent) frame t - 1, diffusion scale, not yet cached
     pending_audio: Tensor  # (B, 1, audio_channels) its audio feature
     next_frame: int  # t; 0 means nothing is pending yet
+    contact_tail: Tensor | None = None  # (B, context - 1, C) features the contact head reads
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ class Frame:
     wrinkle: Tensor  # (B, n, 6) in 0..1
     flush: Tensor  # (B, n, 6) in 0..1
     audio_end_sample: Tensor  # (n,) long: the sample count of the audio each frame used
+    # (B, n) int8 lip-contact codes (app.model.lip_contact: none, close, open) the rig
+    # carries out; None for a model without a contact head
+    contact: Tensor | None = None
 
 
 # Frames of silence the audio encoder hears before a stream starts (see initial_state): as
@@ -65,7 +72,7 @@ WARM_UP_FRAMES = 32
 
 class Animator(nn.Module):
     def __init__(self, config: ModelConfig, encoder: AudioEncoder, denoiser: Denoiser,
-                 codec: ExpressionCodec):
+                 codec: ExpressionCodec, contact: ContactHead | None = None):
         super().__init__()
         if not config.causal:
             raise ValueError("the streaming animator needs a causal denoiser (causal=True)")
@@ -73,6 +80,7 @@ class Animator(nn.Module):
         self.log_mel = LogMel(config.mel_mean, config.mel_std, config.mel_log_floor)
         self.streaming_mel = StreamingLogMel(self.log_mel)
         self.encoder, self.denoiser, self.codec = encoder, denoiser, codec
+        self.contact = contact
         # A streaming call's token layout, in frames relative to the newest token (positions
         # are relative, so absolute frame numbers never matter): the noisy token alone, or
         # the previous frame's clean commit followed by it.
@@ -99,10 +107,14 @@ class Animator(nn.Module):
         mel_state = self.streaming_mel.initial_state(batch, like.device, like.dtype)
         silence = like.new_zeros(batch, WARM_UP_FRAMES * SAMPLES_PER_FRAME)
         mel, mel_state = self.streaming_mel.step(mel_state, silence)
-        _, encoder_state = self.encoder(mel, self.encoder.initial_state(batch, like.new_zeros(1)))
+        warm, encoder_state = self.encoder(mel, self.encoder.initial_state(batch,
+                                                                          like.new_zeros(1)))
+        tail = None
+        if self.contact is not None:  # the head reads features as a clip's first frames do
+            tail = warm.new_zeros(batch, self.contact.context - 1, warm.shape[-1])
         return AnimatorState(mel_state, encoder_state, KVCache.empty(c, batch, like),
                              like.new_zeros(batch, 1, c.latent_size),
-                             like.new_zeros(batch, 1, c.audio_channels), 0)
+                             like.new_zeros(batch, 1, c.audio_channels), 0, tail)
 
     @torch.inference_mode()
     def step(self, state: AnimatorState, block: Tensor, cond: Conditions, noise: Tensor,
@@ -125,7 +137,18 @@ class Animator(nn.Module):
             feature, t = at(audio), t + 1
             latents.append(latent)
         frame = self.decode(latent if n == 1 else torch.cat(latents, dim=1), t)
-        return frame, AnimatorState(mel_state, encoder_state, cache, latent, feature, t)
+        tail = state.contact_tail
+        if self.contact is not None:
+            frame, tail = self.touch_lips(frame, audio, tail)
+        return frame, AnimatorState(mel_state, encoder_state, cache, latent, feature, t, tail)
+
+    def touch_lips(self, frame: Frame, audio: Tensor, tail: Tensor) -> tuple[Frame, Tensor]:
+        """The contact head's answer for the frame's audio features, carried out on its rig
+        (the latent stays the model's own: a call sends the codes beside it)."""
+        log_probs, tail = self.contact.classify(audio, tail)
+        codes = contact_codes(log_probs, self.config.contact_close, self.config.contact_open)
+        rig = apply_contact(frame.rig, codes, self.contact.lips)
+        return replace(frame, rig=rig, contact=codes), tail
 
     def sample_frame(self, cache: KVCache, commit: tuple[Tensor, Tensor] | None, audio: Tensor,
                      cond: Conditions, noise: Tensor, steps: int, guidance: float
@@ -217,7 +240,9 @@ def animate_clip(animator: Animator, audio: Tensor, cond: Conditions, noise: Ten
         frames.append(frame)
     tracks = (torch.cat([getattr(f, name) for f in frames], dim=1)[:, ahead:]
               for name in ("latent", "rig", "wrinkle", "flush"))
-    return Frame(*tracks, torch.cat([f.audio_end_sample for f in frames])[ahead:])
+    contact = (None if frames[0].contact is None
+               else torch.cat([f.contact for f in frames], dim=1)[:, ahead:])
+    return Frame(*tracks, torch.cat([f.audio_end_sample for f in frames])[ahead:], contact)
 
 
 @torch.inference_mode()

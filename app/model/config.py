@@ -59,6 +59,15 @@ class ModelConfig:
     past_conditioning: bool = False
     past_level: float = 0.0
 
+    # The lip-contact head (app/model/lip_contact.py; 0 = none, as in older bundles): it
+    # reads the audio encoder's last `contact_context` features and closes the lips where
+    # its p/b/m probability exceeds `contact_close`, parts shut lips where its other-speech
+    # probability exceeds `contact_open`
+    contact_context: int = 0
+    contact_hidden: int = 128
+    contact_close: float = 0.5
+    contact_open: float = 0.5
+
     # training-time condition dropout (also what classifier-free guidance relies on)
     gaze_dropout: float = 0.5  # most users have no eye cameras
     emotion_dropout: float = 0.1
@@ -94,6 +103,8 @@ class ModelConfig:
             raise ValueError("d_model must split into heads of an even size (rotary pairs)")
         if self.lookahead_frames < 0:
             raise ValueError("lookahead_frames must be 0 or more")
+        if self.contact_context < 0:
+            raise ValueError("contact_context must be 0 (no contact head) or more")
         if self.audio_first_kernel < 2:
             raise ValueError("the strided input layer needs a kernel of at least 2 mel frames")
 

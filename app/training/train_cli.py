@@ -7,11 +7,12 @@
     liveface distill --run RUN [--steps N] [--device cpu|cuda] [--lookahead-ms 40]
                      [--init-from STUDENT_BUNDLE]
     liveface export --run RUN --out assets/models/
+    liveface contact --out BUNDLE [--student BUNDLE] [--data DIR] [--recorded CORPUS ...]
 
 The same commands run multi-process under torchrun; spell --run as --run-dir there, since
 torchrun's own parser takes "--run" for an abbreviation of its --run-path:
     torchrun --nproc-per-node 2 -m app.cli train --data DIR --run-dir RUN --stage teacher
-`add_train_commands` adds the three parsers to the CLI; `run_train_command` runs one.
+`add_train_commands` adds the four parsers to the CLI; `run_train_command` runs one.
 """
 
 import argparse
@@ -24,7 +25,8 @@ from app.audio.contract import FRAME_RATE_HZ
 from app.errors import LivefaceError
 from app.training.presets import PRESETS
 
-TRAIN_COMMANDS = ("train", "distill", "export")
+TRAIN_COMMANDS = ("train", "distill", "export", "contact")
+CONTACT_CORPORA = ("asterisk-en", "asterisk-fr", "asterisk-it")  # recorded training speakers
 FRAME_MS = 1000 // FRAME_RATE_HZ
 
 
@@ -103,12 +105,37 @@ def add_train_commands(subparsers) -> None:
     export.add_argument("--run", "--run-dir", dest="run", type=Path, required=True)
     export.add_argument("--out", type=Path, default=Path("assets/models"))
 
+    contact = subparsers.add_parser("contact", help="fit a student's lip-contact head on "
+                                    "recorded and synthetic speech, choose its thresholds on "
+                                    "validation and write the bundle with it")
+    contact.add_argument("--out", type=Path, required=True, help="the bundle to write")
+    contact.add_argument("--student", type=Path, help="the student bundle (default: the shipped "
+                         "one)")
+    contact.add_argument("--data", type=Path, help="the data set (default: the shipped model's, "
+                         "rebuilt into the cache as `liveface eval` does)")
+    contact.add_argument("--recorded", action="append", help="a recorded corpus name (built "
+                         "into the cache once) or folder whose train prompts join the frames "
+                         f"(repeatable; default {', '.join(CONTACT_CORPORA)})")
+    contact.add_argument("--validation", type=Path, action="append", help="a recorded corpus "
+                         "folder whose validation prompts choose the thresholds (repeatable; "
+                         "default: Asterisk's English and Russian prompts, as `liveface eval`)")
+    contact.add_argument("--steps", type=_steps, default=3000, help="fitting steps (default "
+                         "3000)")
+    contact.add_argument("--augmented", type=int, choices=range(0, 5), default=1,
+                         help="augmented copies of each clip beside the clean one (default 1)")
+    contact.add_argument("--max-clips", type=_steps, default=12, help="validation clips per "
+                         "set (default 12, as `liveface eval`)")
+    contact.add_argument("--threads", type=_steps, help="torch threads")
+
 
 def run_train_command(args: argparse.Namespace, config=None) -> None:
     """The handler of all three commands (`config`, the app config, is not needed here)."""
     from app.training.distill import distill, export
     from app.training.train import open_run, start_runtime, stop_runtime, train
 
+    if args.command == "contact":
+        _contact(args)
+        return
     if args.command == "export":
         for path in export(open_run(args.run), args.out):
             print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -140,6 +167,28 @@ def run_train_command(args: argparse.Namespace, config=None) -> None:
                     init_from=args.init_from)
     finally:
         stop_runtime()
+
+
+def _contact(args: argparse.Namespace) -> None:
+    import torch
+
+    from app.checkpoints import STUDENT_FILE
+    from app.eval.eval_cli import VALIDATION_CORPORA, cached_data, cached_recorded
+    from app.resources import asset_path
+    from app.training.contact import fit_contact
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = asset_path("models")
+    student = args.student or models / STUDENT_FILE
+    if not student.is_file():
+        raise LivefaceError(f"{student} does not exist: give a student bundle (--student).")
+    data = args.data or cached_data(models)
+    recorded = [Path(name) if Path(name).is_dir() else cached_recorded(name)
+                for name in (args.recorded or CONTACT_CORPORA)]
+    validation = args.validation or [cached_recorded(name) for name in VALIDATION_CORPORA]
+    fit_contact(student, data, recorded, validation, args.out, args.steps, args.augmented,
+                args.max_clips)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

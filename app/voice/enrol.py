@@ -47,7 +47,7 @@ def adapted_parts(parts: ModelParts, fit: VoiceFit | None) -> ModelParts:
     if fit is None:
         return parts
     return ModelParts(parts.config, AdaptedEncoder(fit.encoder, fit.adapter), fit.denoiser,
-                      parts.codec)
+                      parts.codec, parts.contact)
 
 
 def score_takes(parts: ModelParts, takes: list[AlignedClip], seed: int = 0) -> dict:

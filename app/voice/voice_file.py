@@ -80,4 +80,5 @@ def with_voice(parts: ModelParts, model_path: Path, profile_name: str | None,
         return parts, None
     device = next(parts.encoder.parameters()).device
     return ModelParts(parts.config, AdaptedEncoder(fit.encoder, fit.adapter).to(device),
-                      fit.denoiser.to(device), parts.codec), f"voice profile {profile.name!r}"
+                      fit.denoiser.to(device), parts.codec, parts.contact), \
+        f"voice profile {profile.name!r}"
