@@ -120,7 +120,7 @@ def recorded_scores(student):
 @needs_real_speech
 def test_student_beats_the_faces_that_ignore_the_audio_on_recorded_speech(recorded_scores):
     """Thresholds with headroom beside the shipped weights' figures (README, quality: LVE
-    3.71 mm against 6.21 still, 4.38 the references' mean, 12.9 loudness): they fail for the
+    3.70 mm against 6.21 still, 4.38 the references' mean, 12.9 loudness): they fail for the
     stand-in or a still face in the model's place."""
     student = recorded_scores["student"]
     assert student["lve_mm"] < 0.8 * recorded_scores["still_face"]["lve_mm"]
@@ -131,11 +131,12 @@ def test_student_beats_the_faces_that_ignore_the_audio_on_recorded_speech(record
 
 @needs_real_speech
 def test_student_closes_on_pbm_without_shutting_vowels_on_recorded_speech(recorded_scores):
-    """The shipped weights close 14 of 34 recorded p/b/m phones and shut 16 of 128 vowels."""
+    """The shipped weights (with their lip-contact head) close 23 of 34 recorded p/b/m
+    phones and shut 19 of 128 vowels (without the head: 14 and 16)."""
     student, stand_in = recorded_scores["student"], recorded_scores["loudness"]
     closed = student["bilabial_closed"] / student["bilabial_phones"]
     shut = student["vowels_closed"] / student["vowels"]
-    assert closed >= 0.3, f"p/b/m closed on {closed:.0%} of recorded phones"
-    assert shut <= 0.15, f"{shut:.0%} of recorded vowels shut"
+    assert closed >= 0.55, f"p/b/m closed on {closed:.0%} of recorded phones"
+    assert shut <= 0.18, f"{shut:.0%} of recorded vowels shut"
     assert closed - shut > stand_in["bilabial_closed"] / stand_in["bilabial_phones"] + 0.1
     assert student["silences_closed"] == student["silences"]
