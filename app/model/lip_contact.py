@@ -42,6 +42,7 @@ class LipGeometry(nn.Module):
         self.register_buffer("upper_deltas", upper_deltas)  # (52, U)
         self.register_buffer("lower_rest", lower_rest)  # (L,)
         self.register_buffer("lower_deltas", lower_deltas)  # (52, L)
+        self._per_unit: dict[int, Tensor] = {}  # gap_per_unit_mm, once per loaded geometry
 
     @classmethod
     def from_face(cls, face: FaceGeometry) -> "LipGeometry":
@@ -67,10 +68,20 @@ class LipGeometry(nn.Module):
 
     def gap_per_unit_mm(self, channel: int) -> Tensor:
         """How much one unit of a blendshape changes the gap at rest, mm (0-d)."""
-        rig = self.upper_rest.new_zeros(2, BLENDSHAPE_SLICE.stop)
-        rig[1, channel] = 1.0
-        gaps = self.gap_mm(rig)
-        return gaps[1] - gaps[0]
+        if channel not in self._per_unit:
+            rig = self.upper_rest.new_zeros(2, BLENDSHAPE_SLICE.stop)
+            rig[1, channel] = 1.0
+            gaps = self.gap_mm(rig)
+            self._per_unit[channel] = gaps[1] - gaps[0]
+        return self._per_unit[channel]
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._per_unit.clear()  # other lips: measure again
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._per_unit.clear()  # moved to another device or dtype
+        return super()._apply(fn, *args, **kwargs)
 
 
 class ContactHead(nn.Module):
@@ -143,13 +154,14 @@ def _toward_gap(rig: Tensor, mask: Tensor, lips: LipGeometry, target_mm: float,
     jaw_mm = lips.gap_per_unit_mm(_JAW).abs().clamp_min(1e-3)  # gap gained per unit
     for _ in range(_ITERATIONS):
         gap = lips.gap_mm(rig)
+        missing = ((gap - target_mm) if shut else (target_mm - gap)).clamp_min(0.0) * mask
+        if not bool(missing.gt(1e-3).any()):
+            break
         if shut:
-            step = ((gap - target_mm).clamp_min(0.0) / close_mm) * mask
-            rig[..., _CLOSE] = (rig[..., _CLOSE] + step).clamp(max=1.0)
+            rig[..., _CLOSE] = (rig[..., _CLOSE] + missing / close_mm).clamp(max=1.0)
             continue
-        missing = (target_mm - gap).clamp_min(0.0) * mask
         release = torch.minimum(missing / close_mm, rig[..., _CLOSE])
         rig[..., _CLOSE] = rig[..., _CLOSE] - release
-        left = (missing - release * close_mm).clamp_min(0.0)
-        rig[..., _JAW] = (rig[..., _JAW] + left / jaw_mm).clamp(max=1.0)
+        rig[..., _JAW] = (rig[..., _JAW] + (missing - release * close_mm).clamp_min(0.0)
+                          / jaw_mm).clamp(max=1.0)
     return rig
