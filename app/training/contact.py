@@ -12,8 +12,8 @@ lips.
 
 The two thresholds are then chosen on the validation split (`app.eval.evaluate.eval_sets`:
 held-out voices and languages, the recorded corpora's validation prompts and the unheard
-speaker): each pair of the grid animates those clips and is scored by the rule fixed
-before (the balanced rate of recorded p/b/m closed and recorded vowels left open, over
+speaker): the student animates those clips once, each pair of the grid edits its tracks
+as the head would live, and the result is scored by the rule fixed before (the balanced rate of recorded p/b/m closed and recorded vowels left open, over
 both recorded sets, pooled), the better LVE breaking ties. The table of the grid is
 printed, the bundle carries the pair that won.
 """
