@@ -13,9 +13,10 @@ lips.
 The two thresholds are then chosen on the validation split (`app.eval.evaluate.eval_sets`:
 held-out voices and languages, the recorded corpora's validation prompts and the unheard
 speaker): the student animates those clips once, each pair of the grid edits its tracks
-as the head would live, and the result is scored by the rule fixed before (the balanced rate of recorded p/b/m closed and recorded vowels left open, over
-both recorded sets, pooled), the better LVE breaking ties. The table of the grid is
-printed, the bundle carries the pair that won.
+as the head would live, and the result is scored by the rule fixed before (the balanced
+rate of recorded p/b/m closed and recorded vowels left open, over both recorded sets,
+pooled), the better LVE breaking ties. The table of the grid is printed, the bundle
+carries the pair that won.
 """
 
 import json
@@ -27,30 +28,28 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from app.audio.contract import FRAME_RATE_HZ, SAMPLES_PER_FRAME
+from app.audio.contract import SAMPLES_PER_FRAME
 from app.audio.features import LogMel
 from app.audio.io import read_audio
 from app.checkpoints import ModelParts, load_parts, save_bundle, streaming_animator
 from app.data.dataset_files import timeline_from_dict
 from app.data.dataset_manifest import load_manifest
 from app.data.teacher import default_geometry
-from app.data.timeline import SILENCE, Timeline
-from app.data.visemes import is_bilabial
+from app.data.timeline import Timeline
 from app.errors import LivefaceError
 from app.eval.evaluate import EvalClip, eval_sets, score_tracks
+from app.eval.probe import frame_labels
 from app.inference import animate_audio
 from app.model.animator import WARM_UP_FRAMES
 from app.model.lip_contact import (
     BILABIAL,
+    SILENCE,
     SPEECH,
     ContactHead,
     LipGeometry,
     apply_contact,
     contact_codes,
     sequence_rows,
-)
-from app.model.lip_contact import (
-    SILENCE as SILENT,
 )
 from app.training.augment import AugmentConfig, augment
 
@@ -64,14 +63,12 @@ RULE_SETS = ("real_speech", "unheard_speaker")
 
 def frame_classes(timeline: Timeline, frames: int) -> np.ndarray:
     """(frames,) int64 class per 20 ms frame (`app.model.lip_contact.CLASSES`): p/b/m,
-    other speech, else silence (also past the timeline's end)."""
-    classes = np.full(frames, SILENT, dtype=np.int64)
-    for phone in timeline.phones:
-        if phone.phone == SILENCE:
-            continue
-        first = int(phone.start_s * FRAME_RATE_HZ)
-        last = max(first + 1, int(phone.end_s * FRAME_RATE_HZ))
-        classes[first:last] = BILABIAL if is_bilabial(phone.phone) else SPEECH
+    other speech, else silence (also past the timeline's end); the probe's frame labels
+    with its unlabelled frames as silence."""
+    labels = frame_labels(timeline, frames)
+    classes = np.full(frames, SILENCE, dtype=np.int64)
+    classes[labels == 0] = SPEECH
+    classes[labels == 1] = BILABIAL
     return classes
 
 
