@@ -414,7 +414,7 @@ def test_call_mistakes_are_one_sentence(args, message, capsys, monkeypatch):
 
 def test_what_the_peer_measured_replaces_what_the_model_made_up():
     from app.avatar.rig import GAZE_SLICE, HEAD_SLICE
-    from app.call.session import measured_over_model
+    from app.call.peer import measured_over_model
 
     model_rig = np.full(57, 0.2, np.float32)
     plain = measured_over_model(model_rig.copy(), _message())

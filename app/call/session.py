@@ -19,33 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from app.audio.contract import FRAME_RATE_HZ
 from app.avatar.emotions import EMOTIONS
-from app.avatar.rig import GAZE_SLICE, HEAD_SLICE, clamp_rig
 from app.call import wire
 from app.call.avatars import choice_of, known_avatars, peer_avatar
-from app.call.figures import RECONNECTING_AFTER_S, CallFigures
 from app.call.ice import default_host_address, rtc_configuration
 from app.call.invite import Invite, new_secret, parse_invite
-from app.call.jitter import FaceJitterBuffer, RemoteFrame
+from app.call.peer import PeerReceiver
 from app.call.sender import CallSender
 from app.call.signalling import host_call, join_call
-from app.call.speaker import PeerSpeaker
 from app.call.voice import (
-    PlayoutClock,
     VoiceTrack,
-    media_time_s,
-    mono,
     prefer_opus,
-    shorten_receive_buffer,
-    to_16k,
 )
-from app.data.teacher import default_geometry
 from app.errors import LivefaceError, notice
-from app.live.model_worker import BLINK_INDICES
-from app.model.lip_contact import NONE, LipGeometry, apply_contact
 
 CONNECT_TIMEOUT_S = 20.0
 DISPLAY_HZ = 60.0
@@ -112,19 +100,37 @@ class PreparedCall:
 
 def prepare_call(request: CallRequest, clock) -> PreparedCall:
     """The audio source, animator and codec, checked; the call ready to run."""
+    invite = parse_invite(request.invite) if request.invite else None
+    parts = call_parts(request, clock)
+    call = Call(request, invite, parts.source, parts.animator, parts.codec, clock,
+                choice_of(parts.own_avatar))
+    return PreparedCall(call, parts.animator_label, parts.known, parts.own_avatar)
+
+
+@dataclass
+class CallParts:
+    """What a call (two people, or a room) is made of on this side, before it connects."""
+
+    source: object  # the microphone, or a file played as one
+    animator: object
+    animator_label: str
+    codec: object  # this side's expression codec: decodes everyone's latents
+    own_avatar: Path
+    known: dict  # the avatars this side has, by content hash
+
+
+def call_parts(request: CallRequest, clock) -> CallParts:
     from app.checkpoints import STUDENT_FILE, load_parts
     from app.live.factory import make_animator, make_source
     from app.resources import asset_path, default_avatar_path
 
-    invite = parse_invite(request.invite) if request.invite else None
     source = make_source(request.audio, request.device, clock)
     animator, label = make_animator(request.model, request.stand_in,
                                     voice_profile=request.voice_profile)
     codec = load_parts(request.model or asset_path("models", STUDENT_FILE)).codec
     own_avatar = request.avatar or default_avatar_path()
     known = known_avatars([default_avatar_path(), own_avatar])
-    call = Call(request, invite, source, animator, codec, clock, choice_of(own_avatar))
-    return PreparedCall(call, label, known, own_avatar)
+    return CallParts(source, animator, label, codec, own_avatar, known)
 
 
 @dataclass
@@ -137,30 +143,16 @@ class CallResult:
     own_avatar: Path
 
 
-class Call:
+class Call(PeerReceiver):
     def __init__(self, request: CallRequest, invite: Invite | None, source, animator,
                  codec, clock, own_choice: wire.AvatarChoice):
-        self.request, self.invite, self.clock, self.codec = request, invite, clock, codec
+        self.request, self.invite = request, invite
+        self.start_receiving(clock, codec, request.speaker, request.record_peer is not None)
         self.own_choice = own_choice
-        # the lips a peer's contact codes close and part: the default head's, as the codes
-        # were made for (app.model.lip_contact)
-        self.lips = LipGeometry.from_face(default_geometry())
-        self.peer_choice: wire.AvatarChoice | None = None
-        self.peer_seq = 0  # the newest face seq received, whole
-        self._said_reconnecting = False  # "reconnecting" said for the silence now
-        self.peer_clock_us: int | None = None  # the peer's clock, from its last ping or pong
         self.role = "host" if invite is None else "join"
-        self.figures = CallFigures(clock)
-        self.jitter = FaceJitterBuffer()
-        self.playout = PlayoutClock()
         self.random = random.Random(0)
-        self.last_shown = None
         self.own_rig: np.ndarray | None = None
         self.picture: tuple | None = None  # (peer Shown, own rig) at request.picture_at_s
-        self.peer_voice: list[tuple[float, np.ndarray]] = []
-        self.speaker = PeerSpeaker(clock) if request.speaker else None
-        self.speaker_playing = False
-        self._clock_offset: tuple[float, float] | None = None  # (rtt s, peer - local s)
         self._ended: asyncio.Event | None = None
         self.sender = CallSender(source, animator, codec, clock, self._on_voice, self._on_face,
                                  face_stride=FRAME_RATE_HZ // request.face_rate_hz)
@@ -263,7 +255,8 @@ class Call:
         try:
             await asyncio.wait_for(opened(), CONNECT_TIMEOUT_S)
         except TimeoutError:
-            raise LivefaceError(f"the call did not connect within {CONNECT_TIMEOUT_S:g} s.") from None
+            raise LivefaceError(f"the call did not connect within {CONNECT_TIMEOUT_S:g} s."
+                                ) from None
 
     async def _hold(self) -> None:
         tasks = [asyncio.create_task(self._display()), asyncio.create_task(self._ping())]
@@ -323,85 +316,6 @@ class Call:
             return  # the lossy network of a test
         self.channel.send(data)
 
-    # -- the peer in ----------------------------------------------------------------------
-    def _on_message(self, data) -> None:
-        now_s = self.clock.now_s()
-        self._heard_from_peer(now_s)
-        self.figures.message_received(len(data) if isinstance(data, (bytes, bytearray)) else 0)
-        try:
-            message = wire.decode(data)
-        except wire.Malformed as err:
-            self.figures.malformed[err.reason] += 1
-            if err.reason == "wrong_version" and self.figures.malformed[err.reason] == 1:
-                notice(f"the peer sends messages this liveface cannot read (not version "
-                       f"{wire.VERSION}); its faces are dropped: run the same liveface release "
-                       "on both sides.")
-            return
-        if isinstance(message, wire.Ping):
-            self.peer_clock_us = message.t_ping_us
-            self.channel.send(wire.encode_pong(message.t_ping_us, round(now_s * 1e6)))
-        elif isinstance(message, wire.Pong):
-            self.peer_clock_us = message.t_pong_us
-            self._on_pong(message, now_s)
-        elif isinstance(message, wire.AvatarChoice):
-            self.peer_choice = message
-        else:
-            self._on_peer_face(message)
-
-    def _on_peer_face(self, message: wire.FaceMessage) -> None:
-        with torch.inference_mode():
-            decoded = self.codec.decode(torch.from_numpy(message.latent))
-            rig = decoded.rig
-            if message.contact != NONE:  # the sender's head heard lips meet or part
-                rig = apply_contact(rig, torch.tensor(message.contact), self.lips)
-        rig, wrinkle, flush = (x.numpy().astype(np.float32) for x in
-                               (rig, decoded.wrinkle, decoded.flush))
-        rig = measured_over_model(rig, message)
-        seq = wire.unwrap(message.seq, 16, self.peer_seq)  # the wire carries its low bits
-        self.peer_seq = max(self.peer_seq, seq)
-        capture_s = (float("nan") if self.peer_clock_us is None  # no ping from the peer yet
-                     else wire.unwrap(message.capture_us, 32, self.peer_clock_us) / 1e6)
-        self.figures.face_received(seq)
-        self.figures.tracked_heads_received += message.head is not None
-        frame = RemoteFrame(seq, rig, wrinkle, flush, capture_s)
-        self.jitter.push(frame, self.playout.media_at(self.clock.now_s()))
-
-    def _on_track(self, track) -> None:
-        if track.kind == "audio":
-            receivers = [t.receiver for t in self.pc.getTransceivers()
-                         if t.receiver.track is track]
-            if not (receivers and shorten_receive_buffer(receivers[0])):
-                notice("this aiortc's voice receiver could not be shortened: the peer's voice "
-                       "plays about 60 ms later than it could.")
-            self.loop.create_task(self._receive_voice(track))
-
-    async def _receive_voice(self, track) -> None:
-        from aiortc.mediastreams import MediaStreamError
-
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            media_s = media_time_s(frame)
-            self._heard_from_peer(self.clock.now_s())
-            self.playout.on_frame(media_s, frame.samples / frame.sample_rate, self.clock.now_s())
-            if self.speaker_playing or self.request.record_peer is not None:
-                samples = mono(frame)
-                if self.speaker_playing:
-                    self.speaker.write(media_s, samples)
-                if self.request.record_peer is not None:
-                    self.peer_voice.append((media_s, to_16k(samples, frame.sample_rate)))
-
-    def peer_silent(self) -> bool:
-        """Nothing from the peer for a while: "reconnecting" (any thread may ask)."""
-        return self.figures.peer_silent(self.clock.now_s())
-
-    def _heard_from_peer(self, now_s: float) -> None:
-        silent_s = self.figures.heard_from_peer(now_s)
-        if silent_s is not None:
-            notice(f"the peer is back after {silent_s:.1f} s; the call goes on.")
-            self._said_reconnecting = False
 
     # -- the clocks ----------------------------------------------------------------------------
     async def _ping(self) -> None:
@@ -413,38 +327,15 @@ class Call:
                     self.channel.send(wire.encode_avatar(self.own_choice))
             await asyncio.sleep(PING_PERIOD_S)
 
-    def _on_pong(self, pong: wire.Pong, now_s: float) -> None:
-        """Cristian's estimate of the peer's clock: the pong was stamped half a round trip
-        ago; the sample with the shortest round trip is the one kept."""
-        sent_s = pong.t_ping_us / 1e6
-        rtt_s = now_s - sent_s
-        if rtt_s < 0 or rtt_s > 5.0:
-            return
-        offset_s = pong.t_pong_us / 1e6 - (sent_s + now_s) / 2
-        if self._clock_offset is None or rtt_s < self._clock_offset[0]:
-            self._clock_offset = (rtt_s, offset_s)
-        self.figures.clock_offset = self._clock_offset
 
     async def _display(self) -> None:
         """The display tick: the peer's face at the moment of their voice heard now."""
         period_s = 1.0 / DISPLAY_HZ
         while True:
             now_s = self.clock.now_s()
-            heard_s = self.playout.media_at(now_s)
-            if self.figures.peer_silent(now_s) and not self._said_reconnecting:
-                self._said_reconnecting = True
-                notice(f"nothing from the peer for {RECONNECTING_AFTER_S:g} s: reconnecting "
-                       "(their face rests until they are back).")
-            if heard_s is not None:
-                # the faces run on when the voice runs dry (a lost peer): held, then at rest
-                shown = self.jitter.sample(max(heard_s, self.playout.scheduled_at(now_s)))
-                offset = None if self._clock_offset is None else self._clock_offset[1]
-                self.figures.displayed(now_s, heard_s, shown, offset,
-                                       self.playout.depth_s(now_s), self.jitter.depth_s(heard_s))
-                self.last_shown = shown
+            shown = self._show(now_s)
+            if shown is not None:
                 self._keep_picture(now_s, shown)
-                if self.speaker_playing:
-                    self.speaker.steer(heard_s)
             await asyncio.sleep(period_s)
 
     def _keep_picture(self, now_s: float, shown) -> None:
@@ -454,48 +345,12 @@ class Call:
 
     # -- afterwards ------------------------------------------------------------------------------
     def stats(self, animator_label: str, known: dict) -> dict:
-        self.figures.voice = {"frames": self.playout.frames, "late": self.playout.late,
-                              "rebuffers": self.playout.rebuffers,
-                              "playout_delay_ms": round(self.playout.delay_s * 1000, 1)}
-        self.figures.late_faces = self.jitter.late
-        sent = self.sender.figures
-        return self.figures.to_dict(
-            role=self.role, animator=animator_label, face_rate_hz=self.request.face_rate_hz,
-            peer_avatar=None if self.peer_choice is None else {
-                "name": self.peer_choice.name, "sha256": self.peer_choice.sha256.hex(),
-                "drawn_with": "theirs" if peer_avatar(self.peer_choice, known) else "the default head"},
-            speaker={"playing": self.speaker_playing,
-                     "latency_ms": round(self.speaker.latency_s * 1000, 1) if self.speaker else None,
-                     "resyncs": self.speaker.resyncs if self.speaker else 0},
-            sender={"voice_blocks": sent.blocks, "faces": sent.faces, "skipped": sent.skipped,
-                    "model_ms_mean": round(sent.model_ms_total / max(1, sent.blocks
-                                                                     - sent.skipped), 3)})
-
-    def save_peer_voice(self, path: Path) -> None:
-        """The peer's voice as received, each frame at its media time (gaps silent)."""
-        from app.audio.contract import SAMPLE_RATE_HZ
-        from app.audio.io import write_wav
-
-        if not self.peer_voice:
-            notice("no voice came from the peer; nothing recorded.")
-            return
-        end = max(max(0, round(m * SAMPLE_RATE_HZ)) + len(x) for m, x in self.peer_voice)
-        audio = np.zeros(end, np.float32)
-        for media_s, samples in self.peer_voice:
-            start = round(media_s * SAMPLE_RATE_HZ)
-            if start < 0:  # the codec's look-ahead before the first sample sent
-                samples, start = samples[-start:], 0
-            audio[start:start + len(samples)] = samples
-        write_wav(path, audio)
+        return self.peer_stats(known, role=self.role, animator=animator_label,
+                               face_rate_hz=self.request.face_rate_hz,
+                               sender=sender_stats(self.sender.figures))
 
 
-def measured_over_model(rig: np.ndarray, message: wire.FaceMessage) -> np.ndarray:
-    """The decoded rig with what the peer measured in place of what the model made up: a
-    tracked head, an eye tracker's gaze, an eye camera's blinks (each only when sent)."""
-    if message.head is not None:
-        rig[HEAD_SLICE] = message.head
-    if message.gaze is not None:
-        rig[GAZE_SLICE] = message.gaze
-    if message.eyelids is not None:
-        rig[BLINK_INDICES] = message.eyelids
-    return clamp_rig(rig)
+def sender_stats(sent) -> dict:
+    """This side's sender figures (app/call/sender.py SenderFigures) as the JSON says them."""
+    return {"voice_blocks": sent.blocks, "faces": sent.faces, "skipped": sent.skipped,
+            "model_ms_mean": round(sent.model_ms_total / max(1, sent.blocks - sent.skipped), 3)}
