@@ -11,7 +11,12 @@ from pathlib import Path
 
 from app.avatar.emotions import EMOTIONS
 from app.calibrate_cli import add_calibrate_command, run_calibrate_command
-from app.call.cli import add_call_command, run_call_command
+from app.call.cli import (
+    add_call_command,
+    add_room_command,
+    run_call_command,
+    run_room_command,
+)
 from app.cli_args import positive_int, size
 from app.config import Config, load_config
 from app.data.data_cli import add_data_commands, run_data_command
@@ -112,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     add_run_command(commands)
     add_calibrate_command(commands)
     add_call_command(commands)
+    add_room_command(commands)
     return parser
 
 
@@ -310,6 +316,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "run": run_run_command,
     "calibrate": run_calibrate_command,
     "call": run_call_command,
+    "room": run_room_command,
 }
 
 

@@ -4,6 +4,8 @@
     liveface call INVITE                                      # joins
     liveface call --host --audio a.wav --duration 30 --stats-json s.json --screenshot p.png
     liveface call INVITE --headset [--mirror off|side]        # the peer across from you in VR
+    liveface call --room URL --room-name N --token T --bind ADDRESS   # three or more
+    liveface room serve --bind ADDRESS [--room-name N]        # the room server (Janus)
 
 Heavy imports (aiortc, torch, moderngl) happen inside the handler, so `liveface --help`
 stays fast.
@@ -15,10 +17,16 @@ import sys
 from pathlib import Path
 
 from app.avatar.emotions import EMOTIONS
+from app.call.room_server import DEFAULT_PORT, DEFAULT_ROOM
 from app.cli_args import positive_seconds
 from app.config import Config
 from app.errors import LivefaceError
-from app.live.cli_common import add_voice_profile_flags, apply_profile, microphone, voice_profile
+from app.live.cli_common import (
+    add_voice_profile_flags,
+    apply_profile,
+    microphone,
+    voice_profile,
+)
 
 FACE_RATES_HZ = (50, 25)
 
@@ -93,6 +101,16 @@ def add_call_command(subparsers) -> None:
     headset.add_argument("--graphics", choices=("auto", "egl", "platform"), default="auto",
                          help="with --headset: how OpenGL meets the runtime (as `liveface "
                               "run`)")
+    room = call.add_argument_group("in a room of three or more (--room)")
+    room.add_argument("--room", metavar="URL",
+                      help="join a room on this room server (the URL `liveface room serve` "
+                           "prints) instead of a call of two")
+    room.add_argument("--room-name", default=DEFAULT_ROOM,
+                      help=f"with --room: the room (default {DEFAULT_ROOM})")
+    room.add_argument("--display", help="with --room: the name the others see (default: "
+                                        "your login name)")
+    room.add_argument("--token", default="",
+                      help="with --room: the room's token (`liveface room serve` prints it)")
     call.add_argument("--face-loss", type=float, default=0.0, metavar="FRACTION",
                       help="testing: drop this fraction of the face messages you send, as a "
                            "lossy network would")
@@ -102,23 +120,20 @@ def add_call_command(subparsers) -> None:
 
 
 def run_call_command(args: argparse.Namespace, config: Config) -> None:
-    _check_flags(args)  # mistakes are said before anything heavy loads
+    if args.room:
+        _check_room_flags(args)
+    else:
+        _check_flags(args)  # mistakes are said before anything heavy loads
     from app.call.ice import limit_host_candidates
     from app.call.session import CallRequest, run_call
     from app.live.clock import MonotonicClock
 
     limit_host_candidates(args.bind)
     config = apply_profile(args, config)[0]
-    request = CallRequest(
-        invite=_invite_text(args.invite), host=args.host,
-        on_invite=lambda invite: _announce_invite(invite, args.invite_file),
-        bind=args.bind, port=args.port, wait_s=args.wait, audio=args.audio,
-        device=microphone(args, config), voice_profile=voice_profile(args),
-        model=args.model, stand_in=args.stand_in, emotion=args.emotion,
-        intensity=args.intensity, duration_s=args.duration, face_rate_hz=args.face_rate,
-        face_loss=args.face_loss, outage=args.outage, record_peer=args.record_peer,
-        picture_at_s=args.screenshot_at, speaker=not args.no_speaker,
-        avatar=_avatar_path(args, config))
+    if args.room:
+        _run_room_call(args, _call_request(args, config, CallRequest))
+        return
+    request = _call_request(args, config, CallRequest)
     if args.window:
         from app.call.window import WindowCallOptions, run_call_in_window
 
@@ -144,6 +159,111 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
 
         save_call_picture(args.screenshot, result)
     print(_summary(result.stats), file=sys.stderr)
+
+
+def _call_request(args: argparse.Namespace, config: Config, request_type):
+    return request_type(
+        invite=_invite_text(args.invite), host=args.host,
+        on_invite=lambda invite: _announce_invite(invite, args.invite_file),
+        bind=args.bind, port=args.port, wait_s=args.wait, audio=args.audio,
+        device=microphone(args, config), voice_profile=voice_profile(args),
+        model=args.model, stand_in=args.stand_in, emotion=args.emotion,
+        intensity=args.intensity, duration_s=args.duration, face_rate_hz=args.face_rate,
+        face_loss=args.face_loss, outage=args.outage, record_peer=args.record_peer,
+        picture_at_s=args.screenshot_at, speaker=not args.no_speaker,
+        avatar=_avatar_path(args, config))
+
+
+def _run_room_call(args: argparse.Namespace, call_request) -> None:
+    from app.call.room import RoomRequest, run_room
+    from app.live.clock import MonotonicClock
+
+    result = run_room(RoomRequest(call=call_request, url=args.room, room=args.room_name,
+                                  display=args.display or _login_name(), token=args.token),
+                      MonotonicClock())
+    if args.stats_json:
+        _write_json(args.stats_json, result.stats)
+    if args.trace_json:
+        _write_json(args.trace_json, {"columns": ["call_s", "heard_s", "jaw_open", "state"],
+                                      "participants": result.traces})
+    if args.screenshot:
+        from app.call.picture import save_room_picture
+
+        save_room_picture(args.screenshot, result)
+    for name, figures in result.stats["participants"].items():
+        print(f"{name}: {_summary(figures)}", file=sys.stderr)
+
+
+def _check_room_flags(args: argparse.Namespace) -> None:
+    """A room takes the microphone, model and picture flags of a call of two; not the
+    invite's, nor (yet) the window's or the headset's."""
+    from app.avatar.emotions import check_emotion
+    from app.call.ice import check_bind_address
+    from app.call.room_server import check_room_name
+
+    check_emotion(args.emotion, args.intensity)
+    check_room_name(args.room_name)
+    if not args.room.startswith(("http://", "https://")):
+        raise LivefaceError(f"--room takes the room server's URL (http://ADDRESS:PORT/janus, "
+                            f"as `liveface room serve` prints it), got '{args.room}'.")
+    if args.bind:
+        check_bind_address(args.bind)
+    for flag, value in (("an invite", args.invite), ("--host", args.host),
+                        ("--window", args.window), ("--headset", args.headset),
+                        ("--record-peer", args.record_peer),
+                        ("--outage", args.outage), ("--face-loss", args.face_loss)):
+        if value:
+            raise LivefaceError(f"--room does not take {flag}: a room is headless for now "
+                                "(--stats-json and --screenshot show everyone).")
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "liveface"
+
+
+def add_room_command(subparsers) -> None:
+    room = subparsers.add_parser("room", help="a room server for calls of three or more")
+    actions = room.add_subparsers(dest="room_command", required=True)
+    serve = actions.add_parser("serve", help="run a room server (Janus' VideoRoom) holding "
+                               "one room; prints its URL and token, runs until Ctrl+C")
+    serve.add_argument("--bind", required=True, metavar="ADDRESS",
+                       help="this machine's address that the participants reach; the server "
+                            "listens and gathers ICE candidates on it alone")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"the HTTP port of the room server (default {DEFAULT_PORT})")
+    serve.add_argument("--room-name", default=DEFAULT_ROOM,
+                       help=f"the room's name (default {DEFAULT_ROOM})")
+    serve.add_argument("--token", help="the token participants give (default: a new random "
+                                       "one, printed)")
+    serve.add_argument("--config-dir", type=Path,
+                       help="write Janus' configuration here (default: a temporary folder)")
+
+
+def run_room_command(args: argparse.Namespace, config: Config) -> None:
+    from app.call.room_server import (
+        RoomServer,
+        check_room_bind,
+        check_room_name,
+        janus_binary,
+        new_token,
+        serve_room,
+    )
+
+    check_room_bind(args.bind)
+    check_room_name(args.room_name)
+    if not 0 < args.port < 65536:
+        raise LivefaceError(f"--port is 1 to 65535, got {args.port}.")
+    janus_binary()
+    server = RoomServer(args.bind, args.port, args.room_name, args.token or new_token())
+    status = serve_room(server, args.config_dir)
+    if status not in (0, -2, 130):  # ended by Ctrl+C: a clean stop
+        raise LivefaceError(f"the room server (janus) stopped with status {status}; its "
+                            "messages above say why.")
 
 
 def _outage(text: str) -> tuple[float, float]:
@@ -228,7 +348,9 @@ def _write_json(path: Path, data: dict) -> None:
 
 def _summary(stats: dict) -> str:
     def ms(figure: dict) -> str:
-        return "--" if figure["p50"] is None else f"p50 {figure['p50']:.0f} ms p99 {figure['p99']:.0f} ms"
+        if figure["p50"] is None:
+            return "--"
+        return f"p50 {figure['p50']:.0f} ms p99 {figure['p99']:.0f} ms"
 
     return (f"call: {stats['call_s']:.1f} s, {stats['frames_received']} faces received, "
             f"mouth-to-mouth {ms(stats['mouth_to_mouth_ms'])}, audio-face offset "

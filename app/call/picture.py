@@ -29,6 +29,23 @@ def save_call_picture(path: Path, result) -> None:
                                    _labelled(own_image, "you")], axis=1))
 
 
+def save_room_picture(path: Path, result) -> None:
+    """Everyone in the room as last shown (or at --screenshot-at), side by side, then you;
+    `result`: a `RoomResult` (app/call/room.py)."""
+    from app.avatar.gltf import load_avatar
+    from app.resources import default_avatar_path
+
+    panels = []
+    for name, shown, avatar in result.participants:
+        label = f"{name} (nothing received)" if shown is None else f"{name} ({shown.state})"
+        face = None if shown is None else (shown.rig, TextureControls(shown.wrinkle, shown.flush))
+        panels.append(_labelled(_render(load_avatar(avatar or default_avatar_path()), face),
+                                label))
+    own = None if result.own_rig is None else (result.own_rig, None)
+    panels.append(_labelled(_render(load_avatar(result.own_avatar), own), "you"))
+    save_png(path, np.concatenate(panels, axis=1))
+
+
 def _render(avatar, face) -> np.ndarray:
     """One panel: `face` (rig, texture controls or None) on `avatar`; None: at rest."""
     renderer = OffscreenRenderer(avatar, *PANEL_SIZE, samples=0, supersample=2)
