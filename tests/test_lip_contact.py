@@ -27,7 +27,13 @@ from app.model.lip_contact import (
     apply_contact,
     contact_codes,
 )
-from app.training.contact import EncoderFeatures, fit_head, frame_classes, rule
+from app.training.contact import (
+    EncoderFeatures,
+    fit_head,
+    frame_classes,
+    heard_versions,
+    rule,
+)
 
 torch.set_num_threads(1)
 
@@ -200,6 +206,35 @@ def test_frames_are_classed_by_their_phones():
     assert classes[5:8].tolist() == [BILABIAL] * 3
     assert classes[8:15].tolist() == [SPEECH] * 7
     assert classes[15:].tolist() == [SILENCE] * 7
+
+
+def test_a_clip_played_faster_keeps_its_phones_on_its_sounds():
+    # a tone is the "m" of the timeline: wherever a version plays it, its phone is there
+    rate = 16000
+    audio = np.zeros(rate, np.float32)
+    t = np.arange(int(0.2 * rate)) / rate
+    audio[int(0.4 * rate):int(0.6 * rate)] = 0.5 * np.sin(2 * np.pi * 300 * t)
+    timeline = Timeline((Phone(0.0, 0.4, "sil"), Phone(0.4, 0.6, "m"), Phone(0.6, 1.0, "sil")),
+                        duration_s=1.0)
+    versions = heard_versions(audio, timeline, 3, (0.8, 1.25), np.random.default_rng(1))
+    assert versions[0][0] is audio and versions[0][1] is timeline
+    factors = []
+    for heard, timed in versions[1:]:
+        factor = 1.0 / timed.duration_s
+        factors.append(factor)
+        assert 0.8 <= factor <= 1.25
+        assert heard.size == pytest.approx(audio.size / factor, abs=1)
+        assert timed.phones[1].start_s == pytest.approx(0.4 / factor)
+        tone = timed.phones[1]
+        start, end = int(tone.start_s * rate), int(tone.end_s * rate)
+
+        def rms(part):
+            return float(np.sqrt(np.mean(np.square(part))))
+
+        # noise, rooms and gain may be added; the tone stays inside its phone
+        assert rms(heard[start + 200:end - 200]) > 3 * rms(heard[:start - 400])
+        assert rms(heard[start + 200:end - 200]) > 3 * rms(heard[end + 4000:])
+    assert max(factors) - min(factors) > 0.02  # drawn, not fixed
 
 
 def test_the_fit_learns_what_tells_the_classes_apart(lips):

@@ -35,7 +35,7 @@ from app.checkpoints import ModelParts, load_parts, save_bundle, streaming_anima
 from app.data.dataset_files import timeline_from_dict
 from app.data.dataset_manifest import load_manifest
 from app.data.teacher import default_geometry
-from app.data.timeline import Timeline
+from app.data.timeline import Timeline, played_faster
 from app.errors import LivefaceError
 from app.eval.evaluate import EvalClip, eval_sets, score_tracks
 from app.eval.probe import frame_labels
@@ -51,7 +51,7 @@ from app.model.lip_contact import (
     contact_codes,
     sequence_rows,
 )
-from app.training.augment import AugmentConfig, augment
+from app.training.augment import AugmentConfig, augment, change_speed
 
 CONTEXT = 4  # encoder frames the head reads: the newest and three before (80 ms)
 HIDDEN = 128
@@ -90,9 +90,26 @@ class EncoderFeatures:
         return features[0, WARM_UP_FRAMES:].clone()
 
 
+def heard_versions(audio: np.ndarray, timeline: Timeline, augmented: int,
+                   speeds: tuple[float, float] | None, rng: np.random.Generator
+                   ) -> list[tuple[np.ndarray, Timeline]]:
+    """The clip clean, then `augmented` times through the training augmentation, each of
+    those first played at a speed drawn from `speeds` (uniform in log; None: as recorded),
+    its timeline scaled to match: other talkers' rates, pitches and vocal tracts."""
+    versions = [(audio, timeline)]
+    for _ in range(augmented):
+        heard, timed = audio, timeline
+        if speeds is not None:
+            factor = float(np.exp(rng.uniform(*np.log(speeds))))
+            heard = change_speed(audio, factor, int(np.ceil(audio.size / factor)))
+            timed = played_faster(timeline, factor)
+        versions.append((augment(heard, AugmentConfig(), rng), timed))
+    return versions
+
+
 def training_frames(dirs: Sequence[Path], featurise: EncoderFeatures, augmented: int,
-                    seed: int = 0, log: Callable[[str], None] = print
-                    ) -> tuple[Tensor, Tensor]:
+                    seed: int = 0, log: Callable[[str], None] = print,
+                    speeds: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
     """Rows (N, CONTEXT * C) and classes (N,) of every train-split clip of `dirs`."""
     rng = np.random.default_rng(seed)
     rows, classes = [], []
@@ -102,11 +119,10 @@ def training_frames(dirs: Sequence[Path], featurise: EncoderFeatures, augmented:
         for entry in entries:
             audio = read_audio(manifest.path(entry.audio))
             timeline = timeline_from_dict(json.loads(manifest.path(entry.timeline).read_text()))
-            for version in [audio] + [augment(audio, AugmentConfig(), rng)
-                                      for _ in range(augmented)]:
-                features = featurise(version)
+            for heard, timed in heard_versions(audio, timeline, augmented, speeds, rng):
+                features = featurise(heard)
                 rows.append(sequence_rows(features, CONTEXT))
-                classes.append(torch.from_numpy(frame_classes(timeline, len(features))))
+                classes.append(torch.from_numpy(frame_classes(timed, len(features))))
         log(f"{data_dir}: {len(entries)} training clips")
     if not rows:
         raise LivefaceError("no training clips: give data sets with a train split.")
@@ -183,14 +199,16 @@ def choose_thresholds(parts: ModelParts, head: ContactHead, sets: dict[str, list
 
 def fit_contact(student: Path, data: Path, recorded: Sequence[Path], validation_recorded:
                 Sequence[Path], out: Path, steps: int, augmented: int, max_clips: int,
-                log: Callable[[str], None] = print) -> dict:
+                log: Callable[[str], None] = print,
+                speeds: tuple[float, float] | None = None) -> dict:
     """The whole command: fit, choose, write. Returns the report it also writes beside."""
     parts = load_parts(student)
     if parts.config.lookahead_frames:
         raise LivefaceError("a contact head reads the newest audio; give a student without "
                             "look-ahead.")
     featurise = EncoderFeatures(parts)
-    rows, classes = training_frames([data, *recorded], featurise, augmented, log=log)
+    rows, classes = training_frames([data, *recorded], featurise, augmented, log=log,
+                                    speeds=speeds)
     log(f"fitting the contact head on {len(rows)} frames ({steps} steps)")
     head = fit_head(rows, classes, LipGeometry.from_face(default_geometry()), steps)
     sets = eval_sets(data, "validation", max_clips, validation_recorded)
@@ -200,6 +218,7 @@ def fit_contact(student: Path, data: Path, recorded: Sequence[Path], validation_
     save_bundle(out, parts.encoder, parts.denoiser, parts.codec, config, head)
     report = {"student": str(student), "data": str(data), "recorded": [str(p) for p in recorded],
               "frames": len(rows), "steps": steps, "augmented": augmented,
+              "speed_range": list(speeds) if speeds else None,
               "chosen": {"close": close, "open": open_}, "grid": grid}
     out.with_suffix(".contact.json").write_text(json.dumps(report, indent=1))
     log(f"wrote {out} (close above {close}, open above {open_})")

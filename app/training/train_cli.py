@@ -27,6 +27,7 @@ from app.training.presets import PRESETS
 
 TRAIN_COMMANDS = ("train", "distill", "export", "contact")
 CONTACT_CORPORA = ("asterisk-en", "asterisk-fr", "asterisk-it")  # recorded training speakers
+SPEED_RANGE = (1.0, 1.0)  # the contact head's augmented copies: as recorded
 FRAME_MS = 1000 // FRAME_RATE_HZ
 
 
@@ -35,6 +36,16 @@ def _steps(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"--steps must be >= 1, got {value}")
     return value
+
+
+def _speed_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give two speeds as LOW,HIGH, got {text!r}") from None
+    if not 0.5 <= low <= high <= 2.0:
+        raise argparse.ArgumentTypeError(f"speeds between 0.5 and 2 with LOW <= HIGH, got {text}")
+    return low, high
 
 
 def _weight(text: str) -> float:
@@ -123,6 +134,10 @@ def add_train_commands(subparsers) -> None:
                          "3000)")
     contact.add_argument("--augmented", type=int, choices=range(0, 5), default=1,
                          help="augmented copies of each clip beside the clean one (default 1)")
+    contact.add_argument("--speed-range", type=_speed_range, default=SPEED_RANGE,
+                         metavar="LOW,HIGH", help="play each augmented copy this many times as "
+                         "fast, drawn between the two (other talkers' rates, pitches and vocal "
+                         f"tracts; default {SPEED_RANGE[0]},{SPEED_RANGE[1]}; 1,1: as recorded)")
     contact.add_argument("--max-clips", type=_steps, default=12, help="validation clips per "
                          "set (default 12, as `liveface eval`)")
     contact.add_argument("--threads", type=_steps, help="torch threads")
@@ -187,8 +202,9 @@ def _contact(args: argparse.Namespace) -> None:
     recorded = [Path(name) if Path(name).is_dir() else cached_recorded(name)
                 for name in (args.recorded or CONTACT_CORPORA)]
     validation = args.validation or [cached_recorded(name) for name in VALIDATION_CORPORA]
+    speeds = None if args.speed_range == (1.0, 1.0) else args.speed_range
     fit_contact(student, data, recorded, validation, args.out, args.steps, args.augmented,
-                args.max_clips)
+                args.max_clips, speeds=speeds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
