@@ -175,3 +175,75 @@ def _check_one_participant(name: str, other: str, figures: dict, ticks: np.ndarr
           f"audio-face {figures['audio_face_offset_ms']}, loss {figures['face_loss']}")
     assert jaw_speaking.mean() > 3 * jaw_silent.mean() + 0.02, said
     assert np.percentile(jaw_silent, 90) < 0.1, said
+
+
+# -- without a server ------------------------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["room", "serve", "--bind", "127.0.0.1"], "no ICE candidates on loopback"),
+    (["room", "serve", "--bind", "10.0.0.1", "--room-name", "a b"], "a room name is"),
+    (["call", "--room", "10.0.0.1:8088"], "the room server's URL"),
+    (["call", "--room", "http://10.0.0.1:8088/janus", "--host"], "does not take --host"),
+    (["call", "--room", "http://10.0.0.1:8088/janus", "--headset"], "does not take --headset"),
+])
+def test_room_mistakes_are_one_sentence(args, message, capsys):
+    from app.cli import main
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("liveface: error: ") and message in err, err
+
+
+def test_an_unreachable_room_server_is_one_sentence():
+    import asyncio
+
+    from app.call.janus import JanusSession
+    from app.errors import LivefaceError
+
+    with pytest.raises(LivefaceError, match="cannot reach the room server"):
+        asyncio.run(JanusSession("http://127.0.0.1:9/janus").open())
+
+
+def test_the_janus_configuration_holds_everything_to_the_one_address(tmp_path):
+    from app.call.room_server import RoomServer, write_janus_config
+
+    main = write_janus_config(tmp_path, RoomServer("10.1.2.3", 8099, "talk", "s3cret"))
+    text = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    assert main.name == "janus.jcfg"
+    assert 'ice_enforce_list = "10.1.2.3"' in text["janus.jcfg"]
+    assert 'interface = "10.1.2.3"' in text["janus.jcfg"]
+    assert 'ip = "10.1.2.3"' in text["janus.transport.http.jcfg"]
+    assert "port = 8099" in text["janus.transport.http.jcfg"]
+    assert "admin_http = false" in text["janus.transport.http.jcfg"]
+    assert "room-talk: {" in text["janus.plugin.videoroom.jcfg"]
+    assert 'pin = "s3cret"' in text["janus.plugin.videoroom.jcfg"]
+    assert all(path.stat().st_mode & 0o077 == 0 for path in tmp_path.iterdir())
+
+
+def test_a_late_subscriber_finds_where_the_voice_it_hears_starts():
+    """A sender 3.2 s into its stream when the subscription starts: the first voice frame
+    received (media time 0 to the receiver) is the sender's 3.2 s, found from the faces'
+    capture times, the clock offset and the round trip, whatever the network's delay."""
+    from app.call.jitter import frame_media_s
+    from app.call.room import RoomPeer
+    from app.call.voice import OPUS_DELAY_S
+
+    rng = np.random.default_rng(0)
+
+    for one_way_s, peer_minus_local_s in ((0.001, 0.0), (0.035, 12.5), (0.004, -3.0)):
+        peer = RoomPeer.__new__(RoomPeer)
+        start_s, capture_of_block_0_s = 3.2, 100.0  # block 0 began at 100, ended at 100.02
+        peer._clock_offset = (2 * one_way_s, peer_minus_local_s)
+        # faces: block seq captured (its end) at 100 + 0.02 (seq + 1), the peer's clock
+        peer.capture_base_s = min(capture_of_block_0_s + 0.02 * (seq + 1)
+                                  + peer_minus_local_s - frame_media_s(seq)
+                                  for seq in range(160, 400, 2))
+        # voice: the frame the receiver times at media m holds the sender's start_s + m; it
+        # was decoded from the packet of the block starting OPUS_DELAY_S later, and handed
+        # on once the next block's packet came (sent when that block's capture ended)
+        arrivals = []
+        for m in np.arange(0, 5, 0.02):
+            packet_start_s = start_s + m + OPUS_DELAY_S
+            next_sent_s = capture_of_block_0_s + 0.02 + packet_start_s + 0.02
+            arrivals.append(next_sent_s + one_way_s + rng.uniform(0, 0.03) - m)
+        peer.quickest_voice_s = min(arrivals)
+        assert peer.media_offset_s() == pytest.approx(start_s, abs=1e-9)

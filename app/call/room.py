@@ -181,6 +181,8 @@ class RoomCall:
 
     async def _leave(self) -> None:
         for peer in self.peers.values():
+            if peer.speaker_playing:
+                peer.speaker.stop()
             if peer.pc is not None:
                 await peer.pc.close()
         if self.pc is not None:
@@ -281,6 +283,10 @@ class RoomCall:
                                  _jsep("answer", peer.pc.localDescription.sdp))
         await _until_open(peer.pc, lambda: True, f"receiving {peer.name}")
         peer.figures.connected()
+        # each voice on its own output stream: the system's sound server mixes them
+        peer.speaker_playing = peer.speaker is not None and peer.speaker.start()
+        if peer.speaker_playing:  # what is written now is heard that much later
+            peer.playout.delay_s += peer.speaker.latency_s
         notice(f"{peer.name} is in the room.")
 
     async def _display(self) -> None:
