@@ -159,8 +159,8 @@ class RoomCall:
             try:
                 await self._hold(duration_s)
             finally:
-                self.sender.stop()
                 self.final_stats = self.stats()  # the stay, not the goodbyes
+                self.sender.stop()
         finally:
             await self._leave()
 
