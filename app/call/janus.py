@@ -16,6 +16,7 @@ needed. A long poll keeps the session alive on the server; `close` destroys it.
 """
 
 import asyncio
+import http.client
 import json
 import secrets
 import urllib.error
@@ -40,10 +41,12 @@ class JanusSession:
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="liveface-janus")
         self._waiting: dict[str, asyncio.Future] = {}  # transaction -> its answer
         self._poll: asyncio.Task | None = None
+        self.lost: asyncio.Future | None = None  # set to the error when the server is gone
 
     async def open(self) -> None:
         answer = await self._post("", {"janus": "create"})
         self.session_id = answer["data"]["id"]
+        self.lost = asyncio.get_running_loop().create_future()
         self._poll = asyncio.create_task(self._poll_events())
 
     async def attach(self) -> int:
@@ -103,7 +106,7 @@ class JanusSession:
             with urllib.request.urlopen(urllib.request.Request(url, data, headers),
                                         timeout=timeout_s) as reply:
                 return json.loads(reply.read())
-        except (urllib.error.URLError, OSError, ValueError) as err:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
             raise LivefaceError(f"cannot reach the room server at {self.url} ({_reason(err)}); "
                                 "check the URL `liveface room serve` printed and that it "
                                 "still runs.") from None
@@ -112,12 +115,19 @@ class JanusSession:
         loop = asyncio.get_running_loop()
         url = f"{self.url}/{self.session_id}?maxev={MAX_EVENTS}"
         while True:
-            events = await loop.run_in_executor(self._pool, self._http, url, None,
-                                                LONG_POLL_S + REQUEST_TIMEOUT_S)
+            try:
+                events = await loop.run_in_executor(self._pool, self._http, url, None,
+                                                    LONG_POLL_S + REQUEST_TIMEOUT_S)
+            except LivefaceError as err:
+                self.lost.set_result(err)
+                return
             for event in events if isinstance(events, list) else [events]:
                 self._dispatch(event)
 
     def _dispatch(self, event: dict) -> None:
+        if event.get("janus") == "timeout":  # the server dropped this session
+            self.lost.set_result(LivefaceError("the room server ended this session."))
+            return
         if event.get("janus") != "event":
             return  # keepalives, media and webrtcup notices: nothing a room needs
         future = self._waiting.get(event.get("transaction", ""))

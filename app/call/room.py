@@ -167,10 +167,9 @@ class RoomCall:
     async def _hold(self, duration_s: float | None) -> None:
         tasks = [asyncio.create_task(self._display()), asyncio.create_task(self._ping())]
         try:
-            if duration_s is None:
-                await asyncio.Event().wait()
-            else:
-                await asyncio.sleep(duration_s)
+            done, _ = await asyncio.wait([self.janus.lost], timeout=duration_s)
+            if done:
+                raise LivefaceError(f"the room ended: {self.janus.lost.result()}")
             self.sender.raise_if_failed()
         finally:
             for task in [*tasks, *self.subscribing]:
@@ -184,7 +183,7 @@ class RoomCall:
             if peer.speaker_playing:
                 peer.speaker.stop()
             if peer.pc is not None:
-                await peer.pc.close()
+                await peer.pc.close()  # closing twice is harmless
         if self.pc is not None:
             await self.pc.close()
         await self.janus.close()
@@ -244,16 +243,32 @@ class RoomCall:
         for publisher in data.get("publishers", []):
             self._subscribe_soon(publisher)
         for key in ("unpublished", "leaving"):
-            feed = str(data.get(key, ""))
-            if feed in self.peers and not self.peers[feed].left:
-                self.peers[feed].left = True
-                notice(f"{self.peers[feed].name} left the room.")
+            peer = self.peers.get(str(data.get(key, "")))
+            if peer is not None and not peer.left:
+                peer.left = True
+                notice(f"{peer.name} left the room.")
+                self.loop.create_task(self._unsubscribe(peer))
+
+    async def _unsubscribe(self, peer: RoomPeer) -> None:
+        """Their connection closed and their handle let go; their figures stay."""
+        if peer.speaker_playing:
+            peer.speaker.stop()
+            peer.speaker_playing = False
+        if peer.pc is not None:
+            await peer.pc.close()
+        if peer.handle is not None:
+            with suppress(LivefaceError):
+                await self.janus.detach(peer.handle)
 
     def _subscribe_soon(self, publisher: dict) -> None:
         feed = str(publisher["id"])
         if feed == self.feed or feed in self.peers:
             return
-        peer = RoomPeer(self, feed, publisher.get("display") or f"participant {feed[:8]}")
+        name = publisher.get("display") or f"participant {feed[:8]}"
+        taken = {peer.name for peer in self.peers.values()}
+        name = next(candidate for candidate in itertools.chain(
+            [name], (f"{name} ({n})" for n in itertools.count(2))) if candidate not in taken)
+        peer = RoomPeer(self, feed, name)
         self.peers[feed] = peer
         task = asyncio.create_task(self._subscribe(peer))
         self.subscribing.add(task)
