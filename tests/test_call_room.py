@@ -11,6 +11,7 @@ missing, without them."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from PIL import Image
 from app.audio.contract import SAMPLE_RATE_HZ
 from app.audio.io import read_audio, write_wav
 from app.call.picture import PANEL_SIZE
+from tests.xvfb import requires_xvfb, xvfb  # noqa: F401 - the fixture is used by name
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "audio" / "sample.wav"
@@ -177,6 +179,45 @@ def _check_one_participant(name: str, other: str, figures: dict, ticks: np.ndarr
     assert np.percentile(jaw_silent, 90) < 0.1, said
 
 
+@requires_xvfb
+def test_a_room_in_a_desktop_window_shows_everyone_side_by_side(server, namespace, tmp_path,
+                                                                 xvfb):  # noqa: F811
+    """`liveface call --room ... --window`: the other participant (left) and you (right)
+    drawn in a window on a virtual display while the room runs."""
+    voice, _ = _voice(0, tmp_path)
+    common = ["call", "--room", server, "--room-name", ROOM, "--token", TOKEN, "--bind",
+              ADDRESS, "--audio", str(voice), "--stand-in", "--no-speaker"]
+    stats, shot = tmp_path / "window.json", tmp_path / "window.png"
+    logs = tmp_path / "ann.log", tmp_path / "bob.log"
+    # ann stays until bob's window has closed (then Ctrl+C), however long each takes to start
+    ann = _inside(namespace, *common, "--display", "ann", log=logs[0])
+    bob = _inside(namespace, *common, "--display", "bob", "--duration", "5", "--window",
+                  "--stats-json", str(stats), "--screenshot", str(shot), log=logs[1])
+    try:
+        bob.wait(TIMEOUT_S)
+        ann.send_signal(signal.SIGINT)
+        ann.wait(30)
+    finally:
+        for process in (ann, bob):
+            if process.poll() is None:
+                process.kill()
+    assert bob.returncode == 0, logs[1].read_text()
+    assert ann.returncode == 130 and "Traceback" not in logs[0].read_text(), \
+        logs[0].read_text()
+    figures = json.loads(stats.read_text())
+    assert figures["participants"]["ann"]["frames_received"] > 40, figures
+    window = figures["window"]
+    assert window["frames"] >= 5, window
+    picture = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert list(picture.shape[1::-1]) == window["size"]
+    half = picture.shape[1] // 2
+    for pane in (picture[:, :half], picture[:, half:]):
+        drawn = np.abs(pane - pane[2, 2]).sum(axis=-1) > 40  # not the background
+        columns = np.nonzero(drawn.any(axis=0))[0]
+        assert 0.05 < drawn.mean() < 0.8, drawn.mean()  # a head and shoulders in each half
+        assert abs((columns[0] + columns[-1]) / 2 - half / 2) < 0.15 * half  # centred in it
+
+
 # -- without a server ------------------------------------------------------------------------
 @pytest.mark.parametrize("args, message", [
     (["room", "serve", "--bind", "127.0.0.1"], "no ICE candidates on loopback"),
@@ -184,9 +225,13 @@ def _check_one_participant(name: str, other: str, figures: dict, ticks: np.ndarr
     (["call", "--room", "10.0.0.1:8088"], "the room server's URL"),
     (["call", "--room", "http://10.0.0.1:8088/janus", "--host"], "does not take --host"),
     (["call", "--room", "http://10.0.0.1:8088/janus", "--headset"], "does not take --headset"),
+    (["call", "--room", "http://10.0.0.1:8088/janus", "--window"], "needs a display"),
 ])
-def test_room_mistakes_are_one_sentence(args, message, capsys):
+def test_room_mistakes_are_one_sentence(args, message, capsys, monkeypatch):
     from app.cli import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
 
     assert main(args) == 2
     err = capsys.readouterr().err

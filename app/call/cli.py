@@ -178,15 +178,21 @@ def _run_room_call(args: argparse.Namespace, call_request) -> None:
     from app.call.room import RoomRequest, run_room
     from app.live.clock import MonotonicClock
 
-    result = run_room(RoomRequest(call=call_request, url=args.room, room=args.room_name,
-                                  display=args.display or _login_name(), token=args.token),
-                      MonotonicClock())
+    request = RoomRequest(call=call_request, url=args.room, room=args.room_name,
+                          display=args.display or _login_name(), token=args.token)
+    if args.window:
+        from app.call.window import WindowCallOptions, run_room_in_window
+
+        result = run_room_in_window(request, WindowCallOptions(args.screenshot),
+                                    MonotonicClock())
+    else:
+        result = run_room(request, MonotonicClock())
     if args.stats_json:
         _write_json(args.stats_json, result.stats)
     if args.trace_json:
         _write_json(args.trace_json, {"columns": ["call_s", "heard_s", "jaw_open", "state"],
                                       "participants": result.traces})
-    if args.screenshot:
+    if args.screenshot and not args.window:  # the window saves it as shown
         from app.call.picture import save_room_picture
 
         save_room_picture(args.screenshot, result)
@@ -208,13 +214,22 @@ def _check_room_flags(args: argparse.Namespace) -> None:
                             f"as `liveface room serve` prints it), got '{args.room}'.")
     if args.bind:
         check_bind_address(args.bind)
+    _check_window_display(args)
     for flag, value in (("an invite", args.invite), ("--host", args.host),
-                        ("--window", args.window), ("--headset", args.headset),
+                        ("--headset", args.headset),
                         ("--record-peer", args.record_peer),
                         ("--outage", args.outage), ("--face-loss", args.face_loss)):
         if value:
-            raise LivefaceError(f"--room does not take {flag}: a room is headless for now "
-                                "(--stats-json and --screenshot show everyone).")
+            raise LivefaceError(f"--room does not take {flag}: a room shows everyone in "
+                                "--window or headless (--stats-json, --screenshot), not yet "
+                                "in the headset.")
+
+
+def _check_window_display(args: argparse.Namespace) -> None:
+    if args.window and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise LivefaceError("--window needs a display (DISPLAY is not set): hold the call on "
+                            "a desktop, under a virtual display (`xvfb-run liveface call ...`), "
+                            "or headless without --window.")
 
 
 def _login_name() -> str:
@@ -295,10 +310,7 @@ def _check_flags(args: argparse.Namespace) -> None:
                             f"{args.resolution_scale}.")
     if args.window and args.headset:
         raise LivefaceError("give --window or --headset, not both.")
-    if args.window and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise LivefaceError("--window needs a display (DISPLAY is not set): hold the call on "
-                            "a desktop, under a virtual display (`xvfb-run liveface call ...`), "
-                            "or headless without --window.")
+    _check_window_display(args)
     if not args.headset:
         for flag, value in (("--mirror", args.mirror),
                             ("--screenshot-speaking", args.screenshot_speaking),

@@ -83,10 +83,14 @@ class RoomResult:
 
 def run_room(request: RoomRequest, clock) -> RoomResult:
     """Join the room, stay for the duration (or until Ctrl+C), leave."""
-    parts = call_parts(request.call, clock)
-    room = RoomCall(request, parts, clock)
+    room = prepare_room(request, clock)
     asyncio.run(room.run())
     return room.result()
+
+
+def prepare_room(request: RoomRequest, clock) -> "RoomCall":
+    """The audio source, animator and codec, checked; the room ready to join."""
+    return RoomCall(request, call_parts(request.call, clock), clock)
 
 
 class RoomPeer(PeerReceiver):
@@ -144,6 +148,7 @@ class RoomCall:
     # -- the whole stay --------------------------------------------------------------------
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self._ended = asyncio.Event()
         self.janus = JanusSession(self.request.url, self._on_room_event)
         self.pc = None
         await self.janus.open()
@@ -167,8 +172,11 @@ class RoomCall:
     async def _hold(self, duration_s: float | None) -> None:
         tasks = [asyncio.create_task(self._display()), asyncio.create_task(self._ping())]
         try:
-            done, _ = await asyncio.wait([self.janus.lost], timeout=duration_s)
-            if done:
+            ended = asyncio.create_task(self._ended.wait())
+            await asyncio.wait([self.janus.lost, ended], timeout=duration_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+            ended.cancel()
+            if self.janus.lost.done():
                 raise LivefaceError(f"the room ended: {self.janus.lost.result()}")
             self.sender.raise_if_failed()
         finally:
@@ -187,6 +195,17 @@ class RoomCall:
         if self.pc is not None:
             await self.pc.close()
         await self.janus.close()
+
+    def hang_up(self) -> None:
+        """Leave the room from another thread (the window's, when it closes)."""
+        loop, ended = getattr(self, "loop", None), getattr(self, "_ended", None)
+        if loop is not None and ended is not None:
+            with suppress(RuntimeError):  # the loop has closed: the stay is over already
+                loop.call_soon_threadsafe(ended.set)
+
+    def anyone_silent(self) -> bool:
+        """Whether someone still in the room has sent nothing for a while (any thread)."""
+        return any(peer.peer_silent() for peer in list(self.peers.values()) if not peer.left)
 
     # -- this side out -----------------------------------------------------------------------
     async def _publish(self) -> list[dict]:
