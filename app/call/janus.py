@@ -12,7 +12,8 @@ Janus answers a message with an "ack" and sends the plugin's answer later as an 
 which the client fetches by long polling `GET /janus/<session>`; events that answer no
 message (a participant came, another left) go to `on_event(handle, data)`. Requests run on
 a small thread pool with the standard library's HTTP client, so no other HTTP library is
-needed. A long poll keeps the session alive on the server; `close` destroys it.
+needed. A keepalive every KEEPALIVE_S keeps the session on the server; `close` destroys
+it.
 """
 
 import asyncio
@@ -30,6 +31,7 @@ VIDEOROOM = "janus.plugin.videoroom"
 REQUEST_TIMEOUT_S = 10.0
 ANSWER_TIMEOUT_S = 20.0
 LONG_POLL_S = 30.0  # Janus holds a long poll this long when it has nothing to say
+KEEPALIVE_S = 25.0  # within Janus' default session timeout (60 s), with room to spare
 MAX_EVENTS = 10  # events one long poll may return at once
 
 
@@ -41,6 +43,7 @@ class JanusSession:
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="liveface-janus")
         self._waiting: dict[str, asyncio.Future] = {}  # transaction -> its answer
         self._poll: asyncio.Task | None = None
+        self._keepalive: asyncio.Task | None = None
         self.lost: asyncio.Future | None = None  # set to the error when the server is gone
 
     async def open(self) -> None:
@@ -48,6 +51,7 @@ class JanusSession:
         self.session_id = answer["data"]["id"]
         self.lost = asyncio.get_running_loop().create_future()
         self._poll = asyncio.create_task(self._poll_events())
+        self._keepalive = asyncio.create_task(self._keep_alive())
 
     async def attach(self) -> int:
         """A new handle on the VideoRoom plugin (a publisher, or one subscription)."""
@@ -78,8 +82,9 @@ class JanusSession:
         await self._post(f"/{self.session_id}/{handle}", {"janus": "detach"})
 
     async def close(self) -> None:
-        if self._poll is not None:
-            self._poll.cancel()
+        for task in (self._poll, self._keepalive):
+            if task is not None:
+                task.cancel()
         if self.session_id is not None:
             try:
                 await self._post(f"/{self.session_id}", {"janus": "destroy"})
@@ -119,14 +124,27 @@ class JanusSession:
                 events = await loop.run_in_executor(self._pool, self._http, url, None,
                                                     LONG_POLL_S + REQUEST_TIMEOUT_S)
             except LivefaceError as err:
-                self.lost.set_result(err)
+                if not self.lost.done():
+                    self.lost.set_result(err)
                 return
             for event in events if isinstance(events, list) else [events]:
                 self._dispatch(event)
 
+    async def _keep_alive(self) -> None:
+        """Janus ends a session it has heard nothing on for its session_timeout."""
+        while True:
+            await asyncio.sleep(KEEPALIVE_S)
+            try:
+                await self._post(f"/{self.session_id}", {"janus": "keepalive"})
+            except LivefaceError as err:
+                if not self.lost.done():
+                    self.lost.set_result(err)
+                return
+
     def _dispatch(self, event: dict) -> None:
         if event.get("janus") == "timeout":  # the server dropped this session
-            self.lost.set_result(LivefaceError("the room server ended this session."))
+            if not self.lost.done():
+                self.lost.set_result(LivefaceError("the room server ended this session."))
             return
         if event.get("janus") != "event":
             return  # keepalives, media and webrtcup notices: nothing a room needs
