@@ -75,7 +75,7 @@ def janus_binary() -> str:
     found = shutil.which(JANUS_BINARY)
     if found is None:
         raise LivefaceError("the room server is Janus, and no `janus` program is installed: "
-                            "install the `janus` package (Debian, Ubuntu: apt-get install "
+                            "install the `janus` package (on Debian: apt-get install "
                             "janus).")
     return found
 
