@@ -180,7 +180,7 @@ def _contact_head(path: Path, config: ModelConfig, state: dict | None) -> Contac
         lips = LipGeometry.empty(state["lips.upper_rest"].shape[0],
                                  state["lips.lower_rest"].shape[0])
         head = ContactHead(config.audio_channels, config.contact_context, config.contact_hidden,
-                           lips)
+                           lips, release=config.contact_release > 0)
         head.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as err:
         raise LivefaceError(f"bundle {path} does not match its config (contact: "

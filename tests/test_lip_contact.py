@@ -20,6 +20,7 @@ from app.model.lip_contact import (
     CLOSE,
     NONE,
     OPEN,
+    RELEASE,
     SILENCE,
     SPEECH,
     ContactHead,
@@ -119,6 +120,36 @@ def test_a_bundle_keeps_its_head_and_older_bundles_load_without_one(tmp_path, li
     assert load_parts(tmp_path / "without.safetensors").contact is None
     with pytest.raises(ValueError):
         save_bundle(tmp_path / "bad.safetensors", *_parts(plain), plain, head)
+
+
+def test_a_release_head_answers_its_release_as_speech_and_a_bundle_keeps_it(tmp_path, lips):
+    config = tiny_config(contact_context=3, contact_hidden=8, contact_close=0.6,
+                         contact_open=0.5, contact_release=2)
+    torch.manual_seed(1)
+    head = ContactHead(config.audio_channels, 3, 8, lips, release=True).eval()
+    with torch.no_grad():
+        head.net[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 6.0]))  # the lips' release
+    rows = torch.zeros(5, 3 * config.audio_channels)
+    trained = head.trained_log_probs(rows).exp()
+    answered = head(rows).exp()
+    assert trained.shape == (5, 4) and answered.shape == (5, 3)
+    assert torch.allclose(answered[:, SPEECH], trained[:, SPEECH] + trained[:, RELEASE])
+    assert torch.allclose(answered[:, BILABIAL], trained[:, BILABIAL])
+    assert (contact_codes(head(rows), 0.6, 0.5) == OPEN).all()
+
+    path = tmp_path / "release.safetensors"
+    save_bundle(path, *_parts(config), config, head)
+    parts = load_parts(path)
+    assert parts.config.contact_release == 2
+    assert torch.allclose(parts.contact(rows), head(rows))
+    # the same head under a config that says it has no release class does not load
+    from app.checkpoints import BUNDLE, load_checkpoint, save_checkpoint
+
+    state, _ = load_checkpoint(path, kind=BUNDLE)
+    save_checkpoint(tmp_path / "bad.safetensors", state,
+                    tiny_config(contact_context=3, contact_hidden=8), BUNDLE)
+    with pytest.raises(LivefaceError, match="does not match its config"):
+        load_parts(tmp_path / "bad.safetensors")
 
 
 def test_a_bundle_whose_head_is_missing_is_a_clear_error(tmp_path, lips):
@@ -237,6 +268,20 @@ def test_a_clip_played_faster_keeps_its_phones_on_its_sounds():
     assert max(factors) - min(factors) > 0.02  # drawn, not fixed
 
 
+def test_the_frames_after_a_pbm_are_its_release():
+    timeline = Timeline((Phone(0.0, 0.1, "sil"), Phone(0.1, 0.16, "m"), Phone(0.16, 0.3, "a"),
+                         Phone(0.3, 0.36, "b"), Phone(0.36, 0.4, "sil"),
+                         Phone(0.4, 0.5, "a")))
+    classes = frame_classes(timeline, 26, release=2)
+    assert classes[5:8].tolist() == [BILABIAL] * 3
+    assert classes[8:10].tolist() == [RELEASE] * 2  # the two frames after the m
+    assert classes[10:15].tolist() == [SPEECH] * 5
+    assert classes[15:18].tolist() == [BILABIAL] * 3
+    assert classes[18:20].tolist() == [SILENCE] * 2  # a pause ends the release
+    assert classes[20:25].tolist() == [SPEECH] * 5
+    assert (frame_classes(timeline, 26) != RELEASE).all()  # without: three classes
+
+
 def test_the_fit_learns_what_tells_the_classes_apart(lips):
     rng = np.random.default_rng(0)
     classes = rng.integers(0, 3, 3000)
@@ -247,6 +292,22 @@ def test_the_fit_learns_what_tells_the_classes_apart(lips):
     with torch.no_grad():
         guessed = head(torch.from_numpy(rows)).argmax(-1).numpy()
     assert (guessed == classes).mean() > 0.85
+
+
+def test_a_fit_with_the_release_class_learns_four(lips):
+    rng = np.random.default_rng(0)
+    classes = rng.integers(0, 4, 4000)
+    rows = rng.normal(0, 1, (4000, 4 * 6)).astype(np.float32)
+    for kind in (SPEECH, BILABIAL, RELEASE):
+        rows[:, kind] += 3.0 * (classes == kind)
+    head = fit_head(torch.from_numpy(rows), torch.from_numpy(classes), lips, steps=300,
+                    release=True)
+    with torch.no_grad():
+        guessed = head.trained_log_probs(torch.from_numpy(rows)).argmax(-1).numpy()
+    assert (guessed == classes).mean() > 0.8
+    with pytest.raises(LivefaceError, match="lack a class"):
+        fit_head(torch.from_numpy(rows), torch.from_numpy(np.minimum(classes, 2)), lips,
+                 steps=1, release=True)
 
 
 def test_the_rule_balances_closures_against_shut_vowels():

@@ -67,6 +67,9 @@ class ModelConfig:
     contact_hidden: int = 128
     contact_close: float = 0.5
     contact_open: float = 0.5
+    # frames after a p/b/m the head was trained to tell apart as the lips' release (a class
+    # of its own in training, answered as other speech; 0: no such class, as in older bundles)
+    contact_release: int = 0
 
     # training-time condition dropout (also what classifier-free guidance relies on)
     gaze_dropout: float = 0.5  # most users have no eye cameras
@@ -105,6 +108,8 @@ class ModelConfig:
             raise ValueError("lookahead_frames must be 0 or more")
         if self.contact_context < 0:
             raise ValueError("contact_context must be 0 (no contact head) or more")
+        if self.contact_release < 0:
+            raise ValueError("contact_release must be 0 (no release class) or more")
         if self.audio_first_kernel < 2:
             raise ValueError("the strided input layer needs a kernel of at least 2 mel frames")
 

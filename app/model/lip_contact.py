@@ -4,9 +4,11 @@ The student learns its mouth from the procedural teacher's references of synthet
 and on recorded speakers it has never heard it leaves many p/b/m open and shuts some
 vowels. The contact head is trained on frames of recorded speech as well (force-aligned,
 several speakers and languages), with one question per 20 ms frame: is this silence,
-other speech, or a p/b/m? It reads the audio encoder's features of the last `context`
-frames (what the student already computes; nothing is heard past the frame), and its
-answer edits the student's face frame by frame:
+other speech, or a p/b/m? (A head may be trained with a fourth class, the release: the
+first frames of speech after a p/b/m, which it answers as other speech; see `RELEASE`.)
+It reads the audio encoder's features of the last `context` frames (what the student
+already computes; nothing is heard past the frame), and its answer edits the student's
+face frame by frame:
 - a p/b/m (probability above `close`): mouthClose rises until the lips meet (centre-line
   gap `CLOSED_GAP_MM`), as the teacher closes them;
 - other speech (probability above `open`) while the lips are shut: mouthClose falls and,
@@ -24,8 +26,13 @@ from torch import Tensor, nn
 from app.avatar.landmarks import MM_PER_M, FaceGeometry
 from app.avatar.rig import BLENDSHAPE_SLICE, RIG_INDEX
 
-CLASSES = ("silence", "speech", "bilabial")
+CLASSES = ("silence", "speech", "bilabial")  # what the head answers
 SILENCE, SPEECH, BILABIAL = range(3)
+# a fourth class a head may be trained with: the first frames of speech after a p/b/m, when
+# the lips part again. Heard through the release's burst and the vowel's onset, they sound
+# much like the p/b/m before them; a class of their own teaches the head where the closure
+# ends, so the lips do not stay shut into the vowel. The head answers them as other speech.
+RELEASE = 3
 CLOSED_GAP_MM = 0.5  # under the metrics' 1 mm: the lips touch
 OPEN_GAP_MM = 1.5  # apart, clearly, without a jump of the jaw
 _ITERATIONS = 4  # the gap is piecewise linear in the weights; a few steps converge
@@ -85,22 +92,32 @@ class LipGeometry(nn.Module):
 
 
 class ContactHead(nn.Module):
-    """Encoder features of the last `context` frames -> log-probabilities of `CLASSES`."""
+    """Encoder features of the last `context` frames -> log-probabilities of `CLASSES`
+    (with `release`, trained on `RELEASE` as a fourth class, answered as other speech)."""
 
     def __init__(self, audio_channels: int, context: int, hidden: int,
-                 lips: LipGeometry):
+                 lips: LipGeometry, release: bool = False):
         super().__init__()
         self.context = context
         inputs = audio_channels * context
         self.register_buffer("mean", torch.zeros(inputs))
         self.register_buffer("std", torch.ones(inputs))
         self.net = nn.Sequential(nn.Linear(inputs, hidden), nn.GELU(), nn.Dropout(0.2),
-                                 nn.Linear(hidden, len(CLASSES)))
+                                 nn.Linear(hidden, len(CLASSES) + int(release)))
         self.lips = lips
+
+    def trained_log_probs(self, rows: Tensor) -> Tensor:
+        """rows (..., context * C) -> (..., 3 or 4) log-probabilities of every class the
+        head was trained on."""
+        return torch.log_softmax(self.net((rows - self.mean) / self.std), dim=-1)
 
     def forward(self, rows: Tensor) -> Tensor:
         """rows (..., context * C), newest frame first -> (..., 3) log-probabilities."""
-        return torch.log_softmax(self.net((rows - self.mean) / self.std), dim=-1)
+        log_probs = self.trained_log_probs(rows)
+        if log_probs.shape[-1] == len(CLASSES):
+            return log_probs
+        speech = torch.logaddexp(log_probs[..., SPEECH], log_probs[..., RELEASE])
+        return torch.stack([log_probs[..., SILENCE], speech, log_probs[..., BILABIAL]], dim=-1)
 
     def classify(self, features: Tensor, tail: Tensor) -> tuple[Tensor, Tensor]:
         """features (B, n, C) of n new frames, tail (B, context - 1, C) of the frames

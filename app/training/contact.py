@@ -4,7 +4,9 @@ validation, and write the bundle with it (see `app.model.lip_contact`).
 The head is fit on 20 ms frames of the training split: the data build's training clips and
 the training prompts of recorded corpora (`liveface data recorded`), each heard once clean
 and `augmented` times through the training augmentation (rooms, device rates, bands, noise,
-gain). A frame's label comes from its clip's alignment: silence, other speech or p/b/m.
+gain). A frame's label comes from its clip's alignment: silence, other speech or p/b/m,
+and the first `release` frames of speech after a p/b/m as its release (a class of its own,
+so that the head learns where a closure ends).
 Its input is what the student's audio encoder makes of the audio up to the frame's end,
 warmed on silence as a stream starts, so the head hears in training exactly what it hears
 live. The encoder stays as it is; the student animates as before, and the head edits its
@@ -43,6 +45,8 @@ from app.inference import animate_audio
 from app.model.animator import WARM_UP_FRAMES
 from app.model.lip_contact import (
     BILABIAL,
+    CLASSES,
+    RELEASE,
     SILENCE,
     SPEECH,
     ContactHead,
@@ -55,20 +59,31 @@ from app.training.augment import AugmentConfig, augment, change_speed
 
 CONTEXT = 4  # encoder frames the head reads: the newest and three before (80 ms)
 HIDDEN = 128
+RELEASE_FRAMES = 2  # frames of speech after a p/b/m trained as its release (0: none)
 BATCH = 4096
 CLOSE_GRID = (0.5, 0.6, 0.7, 0.85)
 OPEN_GRID = (0.5, 0.6, 0.8, 1.0)  # 1.0: never part the lips
 RULE_SETS = ("real_speech", "unheard_speaker")
 
 
-def frame_classes(timeline: Timeline, frames: int) -> np.ndarray:
+def frame_classes(timeline: Timeline, frames: int, release: int = 0) -> np.ndarray:
     """(frames,) int64 class per 20 ms frame (`app.model.lip_contact.CLASSES`): p/b/m,
     other speech, else silence (also past the timeline's end); the probe's frame labels
-    with its unlabelled frames as silence."""
+    with its unlabelled frames as silence. With `release`, up to that many frames of other
+    speech right after a p/b/m are `RELEASE` instead."""
     labels = frame_labels(timeline, frames)
     classes = np.full(frames, SILENCE, dtype=np.int64)
     classes[labels == 0] = SPEECH
     classes[labels == 1] = BILABIAL
+    left = 0  # release frames still to mark after the last p/b/m frame
+    for index, kind in enumerate(classes):
+        if kind == BILABIAL:
+            left = release
+        elif kind == SPEECH and left:
+            classes[index] = RELEASE
+            left -= 1
+        else:
+            left = 0
     return classes
 
 
@@ -109,8 +124,10 @@ def heard_versions(audio: np.ndarray, timeline: Timeline, augmented: int,
 
 def training_frames(dirs: Sequence[Path], featurise: EncoderFeatures, augmented: int,
                     seed: int = 0, log: Callable[[str], None] = print,
-                    speeds: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
-    """Rows (N, CONTEXT * C) and classes (N,) of every train-split clip of `dirs`."""
+                    speeds: tuple[float, float] | None = None, release: int = 0
+                    ) -> tuple[Tensor, Tensor]:
+    """Rows (N, CONTEXT * C) and classes (N,) of every train-split clip of `dirs`
+    (`frame_classes` with `release`)."""
     rng = np.random.default_rng(seed)
     rows, classes = [], []
     for data_dir in dirs:
@@ -122,7 +139,8 @@ def training_frames(dirs: Sequence[Path], featurise: EncoderFeatures, augmented:
             for heard, timed in heard_versions(audio, timeline, augmented, speeds, rng):
                 features = featurise(heard)
                 rows.append(sequence_rows(features, CONTEXT))
-                classes.append(torch.from_numpy(frame_classes(timed, len(features))))
+                classes.append(torch.from_numpy(frame_classes(timed, len(features),
+                                                              release)))
         log(f"{data_dir}: {len(entries)} training clips")
     if not rows:
         raise LivefaceError("no training clips: give data sets with a train split.")
@@ -130,23 +148,26 @@ def training_frames(dirs: Sequence[Path], featurise: EncoderFeatures, augmented:
 
 
 def fit_head(rows: Tensor, classes: Tensor, lips: LipGeometry, steps: int,
-             seed: int = 0) -> ContactHead:
-    """A head fit by Adam on random batches, the three classes weighted equally."""
+             seed: int = 0, release: bool = False) -> ContactHead:
+    """A head fit by Adam on random batches, the classes (three, or four with `release`)
+    weighted equally."""
     torch.manual_seed(seed)
-    head = ContactHead(rows.shape[1] // CONTEXT, CONTEXT, HIDDEN, lips)
+    head = ContactHead(rows.shape[1] // CONTEXT, CONTEXT, HIDDEN, lips, release)
     head.mean.copy_(rows.mean(0))
     head.std.copy_(rows.std(0) + 1e-4)
-    counts = torch.bincount(classes, minlength=3).float()
-    if (counts == 0).any():
-        raise LivefaceError("the training frames lack a class (silence, speech or p/b/m); "
-                            "give more clips.")
-    weight = counts.sum() / (3 * counts)
+    kinds = len(CLASSES) + int(release)
+    counts = torch.bincount(classes, minlength=kinds).float()
+    if (counts == 0).any() or len(counts) > kinds:
+        raise LivefaceError("the training frames lack a class (silence, speech, p/b/m or "
+                            "release); give more clips.")
+    weight = counts.sum() / (kinds * counts)
     optimiser = torch.optim.AdamW(head.net.parameters(), lr=1e-3, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(seed)
     head.train()
     for _ in range(steps):
         batch = torch.randint(0, len(rows), (min(BATCH, len(rows)),), generator=generator)
-        loss = nn.functional.nll_loss(head(rows[batch]), classes[batch], weight=weight)
+        loss = nn.functional.nll_loss(head.trained_log_probs(rows[batch]), classes[batch],
+                                      weight=weight)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -200,7 +221,8 @@ def choose_thresholds(parts: ModelParts, head: ContactHead, sets: dict[str, list
 def fit_contact(student: Path, data: Path, recorded: Sequence[Path], validation_recorded:
                 Sequence[Path], out: Path, steps: int, augmented: int, max_clips: int,
                 log: Callable[[str], None] = print,
-                speeds: tuple[float, float] | None = None) -> dict:
+                speeds: tuple[float, float] | None = None, release: int = RELEASE_FRAMES
+                ) -> dict:
     """The whole command: fit, choose, write. Returns the report it also writes beside."""
     parts = load_parts(student)
     if parts.config.lookahead_frames:
@@ -208,17 +230,18 @@ def fit_contact(student: Path, data: Path, recorded: Sequence[Path], validation_
                             "look-ahead.")
     featurise = EncoderFeatures(parts)
     rows, classes = training_frames([data, *recorded], featurise, augmented, log=log,
-                                    speeds=speeds)
+                                    speeds=speeds, release=release)
     log(f"fitting the contact head on {len(rows)} frames ({steps} steps)")
-    head = fit_head(rows, classes, LipGeometry.from_face(default_geometry()), steps)
+    head = fit_head(rows, classes, LipGeometry.from_face(default_geometry()), steps,
+                    release=release > 0)
     sets = eval_sets(data, "validation", max_clips, validation_recorded)
     (close, open_), grid = choose_thresholds(parts, head, sets, log)
     config = replace(parts.config, contact_context=CONTEXT, contact_hidden=HIDDEN,
-                     contact_close=close, contact_open=open_)
+                     contact_close=close, contact_open=open_, contact_release=release)
     save_bundle(out, parts.encoder, parts.denoiser, parts.codec, config, head)
     report = {"student": str(student), "data": str(data), "recorded": [str(p) for p in recorded],
               "frames": len(rows), "steps": steps, "augmented": augmented,
-              "speed_range": list(speeds) if speeds else None,
+              "speed_range": list(speeds) if speeds else None, "release_frames": release,
               "chosen": {"close": close, "open": open_}, "grid": grid}
     out.with_suffix(".contact.json").write_text(json.dumps(report, indent=1))
     log(f"wrote {out} (close above {close}, open above {open_})")

@@ -138,6 +138,9 @@ def add_train_commands(subparsers) -> None:
                          metavar="LOW,HIGH", help="play each augmented copy this many times as "
                          "fast, drawn between the two (other talkers' rates, pitches and vocal "
                          f"tracts; default {SPEED_RANGE[0]},{SPEED_RANGE[1]}; 1,1: as recorded)")
+    contact.add_argument("--release-frames", type=int, choices=range(0, 6), default=2,
+                         help="frames of speech after a p/b/m the head learns as the lips' "
+                         "release, a class of its own (default 2; 0: none)")
     contact.add_argument("--max-clips", type=_steps, default=12, help="validation clips per "
                          "set (default 12, as `liveface eval`)")
     contact.add_argument("--threads", type=_steps, help="torch threads")
@@ -204,7 +207,7 @@ def _contact(args: argparse.Namespace) -> None:
     validation = args.validation or [cached_recorded(name) for name in VALIDATION_CORPORA]
     speeds = None if args.speed_range == (1.0, 1.0) else args.speed_range
     fit_contact(student, data, recorded, validation, args.out, args.steps, args.augmented,
-                args.max_clips, speeds=speeds)
+                args.max_clips, speeds=speeds, release=args.release_frames)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
