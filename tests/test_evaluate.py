@@ -78,7 +78,7 @@ def test_contact_fits_a_head_and_chooses_its_thresholds_on_validation(tiny_model
     parts = load_parts(out)
     assert parts.contact is not None and parts.config.contact_context > 0
     report = json.loads(out.with_suffix(".contact.json").read_text())
-    assert parts.config.contact_release == report["release_frames"] == 2  # the default
+    assert parts.config.contact_release == report["release_frames"] == 0  # the default
     grid = report["grid"]
     assert grid[0]["close"] is None and len(grid) == 1 + len(CLOSE_GRID) * len(OPEN_GRID)
     best = max(grid[1:], key=lambda row: (row["rule"], -row["mean_lve_mm"]))

@@ -59,7 +59,7 @@ from app.training.augment import AugmentConfig, augment, change_speed
 
 CONTEXT = 4  # encoder frames the head reads: the newest and three before (80 ms)
 HIDDEN = 128
-RELEASE_FRAMES = 2  # frames of speech after a p/b/m trained as its release (0: none)
+RELEASE_FRAMES = 0  # frames of speech after a p/b/m trained as its release (0: none)
 BATCH = 4096
 CLOSE_GRID = (0.5, 0.6, 0.7, 0.85)
 OPEN_GRID = (0.5, 0.6, 0.8, 1.0)  # 1.0: never part the lips

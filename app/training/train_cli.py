@@ -138,9 +138,9 @@ def add_train_commands(subparsers) -> None:
                          metavar="LOW,HIGH", help="play each augmented copy this many times as "
                          "fast, drawn between the two (other talkers' rates, pitches and vocal "
                          f"tracts; default {SPEED_RANGE[0]},{SPEED_RANGE[1]}; 1,1: as recorded)")
-    contact.add_argument("--release-frames", type=int, choices=range(0, 6), default=2,
+    contact.add_argument("--release-frames", type=int, choices=range(0, 6), default=0,
                          help="frames of speech after a p/b/m the head learns as the lips' "
-                         "release, a class of its own (default 2; 0: none)")
+                         "release, a class of its own (default 0: none; 2 was tried)")
     contact.add_argument("--max-clips", type=_steps, default=12, help="validation clips per "
                          "set (default 12, as `liveface eval`)")
     contact.add_argument("--threads", type=_steps, help="torch threads")
