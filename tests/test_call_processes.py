@@ -16,7 +16,11 @@ from app.audio.contract import SAMPLE_RATE_HZ
 from app.audio.io import read_audio, write_wav
 from app.call.invite import parse_invite
 from app.errors import LivefaceError
-from tests.xvfb import requires_xvfb, xvfb  # noqa: F401 - the fixture is used by name
+from tests.xvfb import (  # noqa: F401 - the fixture is used by name
+    assert_a_head_centred_in_each_half,
+    requires_xvfb,
+    xvfb,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "audio" / "sample.wav"
@@ -244,7 +248,6 @@ def test_a_call_in_a_desktop_window_shows_both_avatars_side_by_side(voices, tmp_
                                                                     xvfb):  # noqa: F811
     """`liveface call INVITE --window`: the peer (left) and you (right) drawn in a window
     on a virtual display while the call runs; its picture at the end holds both heads."""
-    from PIL import Image
 
     a_voice, b_voice = voices
     host, invite, host_log = _host(tmp_path, "--audio", str(a_voice), "--duration", "5",
@@ -258,14 +261,7 @@ def test_a_call_in_a_desktop_window_shows_both_avatars_side_by_side(voices, tmp_
     figures = json.loads(stats.read_text())
     window = figures["window"]
     assert figures["frames_received"] > 40 and window["frames"] >= 5, figures
-    picture = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-    assert list(picture.shape[1::-1]) == window["size"]
-    half = picture.shape[1] // 2
-    for pane in (picture[:, :half], picture[:, half:]):
-        drawn = np.abs(pane - pane[2, 2]).sum(axis=-1) > 40  # not the background
-        columns = np.nonzero(drawn.any(axis=0))[0]
-        assert 0.05 < drawn.mean() < 0.8, drawn.mean()  # a head and shoulders in each half
-        assert abs((columns[0] + columns[-1]) / 2 - half / 2) < 0.15 * half  # centred in it
+    assert_a_head_centred_in_each_half(shot, window["size"])
 
 
 def test_malformed_face_messages_are_counted_and_ignored(tmp_path):

@@ -24,7 +24,11 @@ from PIL import Image
 from app.audio.contract import SAMPLE_RATE_HZ
 from app.audio.io import read_audio, write_wav
 from app.call.picture import PANEL_SIZE
-from tests.xvfb import requires_xvfb, xvfb  # noqa: F401 - the fixture is used by name
+from tests.xvfb import (  # noqa: F401 - the fixture is used by name
+    assert_a_head_centred_in_each_half,
+    requires_xvfb,
+    xvfb,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "audio" / "sample.wav"
@@ -208,14 +212,7 @@ def test_a_room_in_a_desktop_window_shows_everyone_side_by_side(server, namespac
     assert figures["participants"]["ann"]["frames_received"] > 40, figures
     window = figures["window"]
     assert window["frames"] >= 5, window
-    picture = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-    assert list(picture.shape[1::-1]) == window["size"]
-    half = picture.shape[1] // 2
-    for pane in (picture[:, :half], picture[:, half:]):
-        drawn = np.abs(pane - pane[2, 2]).sum(axis=-1) > 40  # not the background
-        columns = np.nonzero(drawn.any(axis=0))[0]
-        assert 0.05 < drawn.mean() < 0.8, drawn.mean()  # a head and shoulders in each half
-        assert abs((columns[0] + columns[-1]) / 2 - half / 2) < 0.15 * half  # centred in it
+    assert_a_head_centred_in_each_half(shot, window["size"])
 
 
 # -- without a server ------------------------------------------------------------------------

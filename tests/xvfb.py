@@ -13,7 +13,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 XVFB = shutil.which("Xvfb")
 requires_xvfb = pytest.mark.skipif(
@@ -72,3 +74,16 @@ def xvfb(monkeypatch):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def assert_a_head_centred_in_each_half(shot: Path, size: list[int]) -> None:
+    """A call window's screenshot of `size` (width, height) shows a head and shoulders
+    centred in each half (two participants side by side)."""
+    picture = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert list(picture.shape[1::-1]) == size
+    half = picture.shape[1] // 2
+    for pane in (picture[:, :half], picture[:, half:]):
+        drawn = np.abs(pane - pane[2, 2]).sum(axis=-1) > 40  # not the background
+        columns = np.nonzero(drawn.any(axis=0))[0]
+        assert 0.05 < drawn.mean() < 0.8, drawn.mean()  # a head and shoulders in each half
+        assert abs((columns[0] + columns[-1]) / 2 - half / 2) < 0.15 * half  # centred in it

@@ -149,16 +149,21 @@ def run_call_command(args: argparse.Namespace, config: Config) -> None:
             MonotonicClock())
     else:
         result = run_call(request, MonotonicClock())
-    if args.stats_json:
-        _write_json(args.stats_json, result.stats)
-    if args.trace_json:
-        _write_json(args.trace_json, {"columns": ["call_s", "heard_s", "jaw_open", "state"],
-                                      "ticks": result.trace})
+    _write_figures(args, result.stats, {"ticks": result.trace})
     if args.screenshot and not (args.headset or args.window):  # there: saved as shown
         from app.call.picture import save_call_picture
 
         save_call_picture(args.screenshot, result)
     print(_summary(result.stats), file=sys.stderr)
+
+
+def _write_figures(args: argparse.Namespace, stats: dict, traces: dict) -> None:
+    """--stats-json and --trace-json, where asked for."""
+    if args.stats_json:
+        _write_json(args.stats_json, stats)
+    if args.trace_json:
+        _write_json(args.trace_json, {"columns": ["call_s", "heard_s", "jaw_open", "state"],
+                                      **traces})
 
 
 def _call_request(args: argparse.Namespace, config: Config, request_type):
@@ -187,11 +192,7 @@ def _run_room_call(args: argparse.Namespace, call_request) -> None:
                                     MonotonicClock())
     else:
         result = run_room(request, MonotonicClock())
-    if args.stats_json:
-        _write_json(args.stats_json, result.stats)
-    if args.trace_json:
-        _write_json(args.trace_json, {"columns": ["call_s", "heard_s", "jaw_open", "state"],
-                                      "participants": result.traces})
+    _write_figures(args, result.stats, {"participants": result.traces})
     if args.screenshot and not args.window:  # the window saves it as shown
         from app.call.picture import save_room_picture
 
